@@ -1,0 +1,3 @@
+from watchtower.cli.app import main
+
+main()

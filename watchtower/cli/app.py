@@ -1,0 +1,52 @@
+"""The `watchtower` command line."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+
+from watchtower import __version__
+from watchtower.cli.common import Context, console, ctx_of
+
+app = typer.Typer(
+    name="watchtower",
+    help="SLA guardrail for real-time data pipelines: run the reference pipeline, measure it, alert on it.",
+    no_args_is_help=True,
+    rich_markup_mode="rich",
+    pretty_exceptions_enable=False,
+)
+config_app = typer.Typer(help="Inspect and validate configuration.", no_args_is_help=True)
+app.add_typer(config_app, name="config")
+
+
+@app.callback()
+def _root(
+    ctx: typer.Context,
+    config: Path = typer.Option(
+        None, "--config", "-c", envvar="WATCHTOWER_CONFIG", help="YAML config file (environment overrides: WATCHTOWER__SECTION__KEY)."
+    ),
+) -> None:
+    ctx.obj = Context(config)
+
+
+@app.command()
+def version() -> None:
+    """Print the watchtower version."""
+    print(__version__)
+
+
+@config_app.command("check")
+def config_check(ctx: typer.Context) -> None:
+    """Validate the config file and the environment overrides; print the effective config (secrets masked)."""
+    cfg = ctx_of(ctx).config
+    console.print_json(cfg.model_dump_json(indent=2))
+    console.print("[green]config OK[/]")
+
+
+def main() -> None:
+    app()
+
+
+if __name__ == "__main__":
+    main()

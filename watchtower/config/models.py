@@ -1,0 +1,145 @@
+"""Typed configuration. Everything the daemon, the stack and the pipeline read comes through here.
+
+Durations accept `500ms`, `30s`, `10m`, `2h` or a number of seconds; they are stored as float seconds.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Annotated, Any
+
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, SecretStr, field_validator
+
+_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)?\s*$")
+_UNIT = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0, None: 1.0}
+_SIZE = re.compile(r"^\s*(\d+)\s*(b|kib|kb|mib|mb)?\s*$", re.I)
+_SIZE_UNIT = {"b": 1, "kb": 1000, "kib": 1024, "mb": 1000**2, "mib": 1024**2, None: 1}
+
+
+def parse_duration(value: Any) -> float:
+    if isinstance(value, bool):
+        raise ValueError("expected a duration such as 30s, 10m or 1h")
+    if isinstance(value, int | float):
+        return float(value)
+    m = _DURATION.match(str(value))
+    if not m:
+        raise ValueError(f"{value!r} is not a duration: write it as 500ms, 30s, 10m, 2h or 1d")
+    return float(m.group(1)) * _UNIT[m.group(2)]
+
+
+def parse_size(value: Any) -> int:
+    if isinstance(value, int) and not isinstance(value, bool):
+        return value
+    m = _SIZE.match(str(value))
+    if not m:
+        raise ValueError(f"{value!r} is not a size: write it as 65536, 64KiB or 1MiB")
+    return int(m.group(1)) * _SIZE_UNIT[(m.group(2) or "").lower() or None]
+
+
+Duration = Annotated[float, BeforeValidator(parse_duration)]
+Size = Annotated[int, BeforeValidator(parse_size)]
+
+# librdkafka keys whose values are secrets: kept as SecretStr, never logged.
+SECRET_KAFKA_KEYS = frozenset({"sasl.password", "ssl.key.password", "ssl.keystore.password", "sasl.oauthbearer.client.secret"})
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class KafkaConfig(_Model):
+    """Where the pipeline's Kafka lives. Leave `bootstrap_servers` empty to use the embedded broker."""
+
+    bootstrap_servers: str | None = None
+    # Any librdkafka setting, passed through as is (security.protocol, sasl.mechanism, ssl.ca.location...).
+    client: dict[str, str | int | float | bool] = Field(default_factory=dict)
+    sasl_password: SecretStr | None = None
+
+    @field_validator("client")
+    @classmethod
+    def _no_plain_secrets(cls, v: dict[str, Any]) -> dict[str, Any]:
+        for key in v:
+            if key in SECRET_KAFKA_KEYS:
+                raise ValueError(
+                    f"{key} must not sit in kafka.client where it could be logged: "
+                    "set kafka.sasl_password (or WATCHTOWER__KAFKA__SASL_PASSWORD) instead"
+                )
+        return v
+
+    def librdkafka(self, bootstrap_servers: str | None = None, **overrides: Any) -> dict[str, Any]:
+        """The dotted librdkafka settings for a client; `bootstrap_servers` overrides the configured one."""
+        servers = bootstrap_servers or self.bootstrap_servers
+        if not servers:
+            raise ValueError("kafka.bootstrap_servers is not set and no embedded broker is running: run `watchtower stack up`")
+        conf: dict[str, Any] = {"bootstrap.servers": servers, **self.client}
+        if self.sasl_password is not None:
+            conf["sasl.password"] = self.sasl_password.get_secret_value()
+        conf.update(overrides)
+        return conf
+
+
+class RedisConfig(_Model):
+    """The serving layer. Empty url: REDIS_URL from the environment, else a redis-server the stack starts."""
+
+    url: SecretStr | None = None  # may carry a password
+    start_if_missing: bool = True
+
+
+class StackConfig(_Model):
+    """The embedded stack started by `watchtower stack up` and `watchtower demo`."""
+
+    state_dir: Path = Path(".watchtower")
+    broker_port: int = Field(default=0, ge=0, le=65535, description="0 picks a free port")
+    redis_port: int = Field(default=0, ge=0, le=65535)
+
+
+class PipelineConfig(_Model):
+    topic: str = "orders"
+    partitions: int = Field(default=6, ge=1)
+    dlq_topic: str = "orders.dlq"
+    data_dir: Path = Path(".watchtower/data")
+    consumer_group: str = "watchtower-spark"
+    max_offsets_per_trigger: int = Field(default=200_000, ge=1)
+    trigger_interval: Duration = 0.5
+    watermark_delay: Duration = 600.0
+    window_length: Duration = 300.0
+    window_slide: Duration = 60.0
+    redis_ttl: Duration = 900.0
+    max_event_bytes: Size = 64 * 1024
+    progress_stream: str = "watchtower:spark:progress"
+    shuffle_partitions: int = Field(default=2, ge=1)
+
+    @field_validator("window_slide")
+    @classmethod
+    def _slide_positive(cls, v: float) -> float:
+        if v <= 0:
+            raise ValueError("window_slide must be above zero, for example 1m")
+        return v
+
+
+class GeneratorConfig(_Model):
+    rate: float = Field(default=2000.0, gt=0, description="events per second")
+    users: int = Field(default=10_000, ge=1)
+    duplicate_ratio: float = Field(default=0.0, ge=0, le=1)
+    malformed_ratio: float = Field(default=0.0, ge=0, le=1)
+    late_ratio: float = Field(default=0.0, ge=0, le=1)
+    late_by: Duration = 3600.0
+
+
+class WorkersConfig(_Model):
+    count: int = Field(default=2, ge=0)
+    group: str = "watchtower-enricher"
+    max_poll_interval: Duration = 30.0
+    session_timeout: Duration = 10.0
+
+
+class WatchtowerConfig(_Model):
+    kafka: KafkaConfig = Field(default_factory=KafkaConfig)
+    redis: RedisConfig = Field(default_factory=RedisConfig)
+    stack: StackConfig = Field(default_factory=StackConfig)
+    pipeline: PipelineConfig = Field(default_factory=PipelineConfig)
+    generator: GeneratorConfig = Field(default_factory=GeneratorConfig)
+    workers: WorkersConfig = Field(default_factory=WorkersConfig)
+    log_level: str = "INFO"
+    log_format: str = Field(default="console", pattern="^(console|json)$")
