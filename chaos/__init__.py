@@ -1,0 +1,1 @@
+"""Chaos scenarios that prove the pipeline and the guardrail."""

@@ -1,0 +1,1 @@
+"""The reference pipeline watchtower guards: generator, Spark job, Flink job, consumer workers."""
