@@ -1,0 +1,139 @@
+"""The order-event contract shared by the generator, the Spark job, the Flink job and the tests.
+
+A record's key is the user id (UTF-8) and its value one JSON object:
+
+    {"event_id": "9f1c...", "order_id": "o-42", "user_id": "u-7", "amount": 12.5,
+     "event_type": "paid", "event_time": "2026-11-23T15:44:31.123Z"}
+
+`canary` (the daemon's end-to-end probe) and `marker` (one per partition at the end of a generator run,
+a single-record batch so that tansu's ListOffsets is exact again) are valid *control* events: they never
+enter business tables or aggregates.
+
+`validate` is the one rule book: a pure function of the raw bytes, used by every consumer and the tests.
+"""
+
+from __future__ import annotations
+
+import math
+import uuid
+from datetime import UTC, datetime, timedelta
+from typing import Any, NamedTuple
+
+import orjson
+
+FIELDS: tuple[str, ...] = ("event_id", "order_id", "user_id", "amount", "event_type", "event_time")
+STRING_FIELDS: tuple[str, ...] = ("event_id", "order_id", "user_id", "event_type", "event_time")
+BUSINESS_TYPES: frozenset[str] = frozenset({"created", "paid", "shipped", "cancelled", "refunded"})
+CONTROL_TYPES: frozenset[str] = frozenset({"canary", "marker"})
+EVENT_TYPES: frozenset[str] = BUSINESS_TYPES | CONTROL_TYPES
+DEFAULT_MAX_EVENT_BYTES = 64 * 1024
+MAX_ID_LENGTH = 128
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_MS = timedelta(milliseconds=1)
+
+# Every failure reason `validate` can give; a field-specific one is `<kind>:<field>`.
+REASONS: tuple[str, ...] = (
+    "oversized",
+    "empty",
+    "bad_json",
+    "not_an_object",
+    "missing_field",
+    "wrong_type",
+    "bad_value",
+    "unknown_event_type",
+)
+
+
+class Verdict(NamedTuple):
+    """`event` and `event_time_ms` are set when the record is valid, `reason` when it is not."""
+
+    event: dict[str, Any] | None
+    event_time_ms: int | None
+    reason: str | None
+
+    @property
+    def ok(self) -> bool:
+        return self.reason is None
+
+
+def _bad(reason: str) -> Verdict:
+    return Verdict(None, None, reason)
+
+
+def parse_event_time(value: str) -> int | None:
+    """Epoch milliseconds of an ISO-8601 timestamp with an explicit zone (`Z` or `+00:00`), else None."""
+    try:
+        dt = datetime.fromisoformat(value)
+    except ValueError:
+        return None
+    if dt.tzinfo is None:
+        return None
+    return (dt - _EPOCH) // _MS
+
+
+def format_event_time(ms: int) -> str:
+    """`2026-11-23T15:44:31.123Z` for epoch milliseconds."""
+    dt = datetime.fromtimestamp(ms // 1000, UTC)
+    return dt.strftime("%Y-%m-%dT%H:%M:%S") + f".{ms % 1000:03d}Z"
+
+
+def validate(raw: bytes | None, max_bytes: int = DEFAULT_MAX_EVENT_BYTES) -> Verdict:
+    """Check one record value against the contract. Never raises; checks run in the order listed in REASONS."""
+    if raw is None or len(raw) == 0:
+        return _bad("empty")
+    if len(raw) > max_bytes:
+        return _bad("oversized")
+    try:
+        obj = orjson.loads(raw)
+    except orjson.JSONDecodeError:
+        return _bad("bad_json")
+    if not isinstance(obj, dict):
+        return _bad("not_an_object")
+    for name in FIELDS:
+        if name not in obj or obj[name] is None:
+            return _bad(f"missing_field:{name}")
+    for name in STRING_FIELDS:
+        if not isinstance(obj[name], str):
+            return _bad(f"wrong_type:{name}")
+    amount = obj["amount"]
+    if isinstance(amount, bool) or not isinstance(amount, int | float):
+        return _bad("wrong_type:amount")
+    for name in ("event_id", "order_id", "user_id"):
+        if not obj[name] or len(obj[name]) > MAX_ID_LENGTH:
+            return _bad(f"bad_value:{name}")
+    if not math.isfinite(amount) or amount < 0:
+        return _bad("bad_value:amount")
+    if obj["event_type"] not in EVENT_TYPES:
+        return _bad("unknown_event_type")
+    ms = parse_event_time(obj["event_time"])
+    if ms is None:
+        return _bad("bad_value:event_time")
+    return Verdict(obj, ms, None)
+
+
+def encode(event: dict[str, Any]) -> bytes:
+    """The record value for an event (compact JSON, keys in the order given)."""
+    return orjson.dumps(event)
+
+
+def key_of(event: dict[str, Any]) -> bytes:
+    return str(event["user_id"]).encode()
+
+
+def new_event(
+    user_id: str,
+    amount: float,
+    event_type: str,
+    event_time_ms: int,
+    order_id: str | None = None,
+    event_id: str | None = None,
+) -> dict[str, Any]:
+    """A contract-conforming event; ids default to fresh uuid4 hex."""
+    return {
+        "event_id": event_id or uuid.uuid4().hex,
+        "order_id": order_id or f"o-{uuid.uuid4().hex[:12]}",
+        "user_id": user_id,
+        "amount": float(amount),
+        "event_type": event_type,
+        "event_time": format_event_time(event_time_ms),
+    }
