@@ -11,46 +11,14 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-import yaml
 from pydantic import ValidationError
 
 from watchtower.config.models import WatchtowerConfig
+from watchtower.config.yaml_source import ConfigError, compose_with_lines, line_of
 
 ENV_PREFIX = "WATCHTOWER__"
 
-
-class ConfigError(Exception):
-    """A configuration problem, already phrased for a person: where, what, and how to fix it."""
-
-    def __init__(self, problems: list[str]):
-        self.problems = problems
-        super().__init__("\n".join(problems))
-
-
-def _compose_with_lines(text: str, source: str) -> tuple[Any, dict[tuple[str, ...], int]]:
-    """Parse YAML and remember the 1-based line of every mapping key, by its dotted path."""
-    try:
-        node = yaml.compose(text, Loader=yaml.SafeLoader)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f"{source}:{mark.line + 1}" if mark else source
-        raise ConfigError([f"{where}: not valid YAML ({getattr(exc, 'problem', exc)}); fix the syntax there"]) from None
-    lines: dict[tuple[str, ...], int] = {}
-
-    def walk(n: yaml.Node | None, path: tuple[str, ...]) -> None:
-        if isinstance(n, yaml.MappingNode):
-            for key_node, value_node in n.value:
-                key = (*path, str(key_node.value))
-                lines[key] = key_node.start_mark.line + 1
-                walk(value_node, key)
-        elif isinstance(n, yaml.SequenceNode):
-            for i, item in enumerate(n.value):
-                lines[(*path, str(i))] = item.start_mark.line + 1
-                walk(item, (*path, str(i)))
-
-    walk(node, ())
-    data = yaml.safe_load(text) if node is not None else {}
-    return data, lines
+__all__ = ["ConfigError", "load_config"]
 
 
 def _env_overrides(env: Mapping[str, str]) -> dict[str, Any]:
@@ -92,8 +60,7 @@ def _describe(err: Mapping[str, Any], source: str, lines: Mapping[tuple[str, ...
     if loc in from_env:
         where = f"environment {ENV_PREFIX}{'__'.join(p.upper() for p in loc)}"
     else:
-        # The nearest enclosing key that has a line (a missing field points at its parent section).
-        line = next((lines[loc[:i]] for i in range(len(loc), 0, -1) if loc[:i] in lines), None)
+        line = line_of(loc, lines)
         where = f"{source}:{line}" if line else source
     return f"{where}: {dotted}: {msg}"
 
@@ -109,7 +76,7 @@ def load_config(path: str | Path | None = None, env: Mapping[str, str] | None = 
         source = str(p)
         if not p.is_file():
             raise ConfigError([f"{source}: no such config file; pass an existing file with --config"])
-        loaded, lines = _compose_with_lines(p.read_text(), source)
+        loaded, lines = compose_with_lines(p.read_text(), source)
         if loaded is None:
             loaded = {}
         if not isinstance(loaded, dict):
