@@ -24,6 +24,7 @@ def labels(**kv: object) -> Labels:
 class Kind(str, Enum):
     GAUGE = "gauge"
     COUNTER = "counter"
+    HISTOGRAM = "histogram"  # only the daemon's own timings; collectors emit gauges and counters
 
 
 @dataclass(frozen=True, slots=True)

@@ -11,6 +11,8 @@ from typing import Annotated, Any
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, SecretStr, field_validator
 
+from watchtower.config.daemon import DaemonConfig
+
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)?\s*$")
 _UNIT = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0, None: 1.0}
 _SIZE = re.compile(r"^\s*(\d+)\s*(b|kib|kb|mib|mb)?\s*$", re.I)
@@ -141,5 +143,6 @@ class WatchtowerConfig(_Model):
     pipeline: PipelineConfig = Field(default_factory=PipelineConfig)
     generator: GeneratorConfig = Field(default_factory=GeneratorConfig)
     workers: WorkersConfig = Field(default_factory=WorkersConfig)
+    daemon: DaemonConfig = Field(default_factory=DaemonConfig)
     log_level: str = "INFO"
     log_format: str = Field(default="console", pattern="^(console|json)$")

@@ -1,0 +1,234 @@
+"""Consumer-group lag, read from Kafka with batched admin calls.
+
+One cycle: list groups -> describe them (one call) -> fetch every retained group's committed offsets
+(one request per group, all in flight at once) -> read topic metadata -> one ListOffsets(latest) for
+every partition of the topics those groups read -> fetch the record at each new committed offset with a
+separate assign()-only consumer (bounded, cached) for lag in seconds. The arithmetic lives in
+`lag_tracker` and `lag_model`; this file only talks to Kafka.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import defaultdict
+from collections.abc import Iterable, Mapping
+from concurrent.futures import Future
+from typing import Any
+
+from confluent_kafka import (
+    TIMESTAMP_NOT_AVAILABLE,
+    Consumer,
+    ConsumerGroupTopicPartitions,
+    KafkaError,
+    KafkaException,
+    TopicPartition,
+)
+from confluent_kafka.admin import AdminClient, OffsetSpec
+
+from watchtower.collectors.base import Reading
+from watchtower.collectors.lag_tracker import SPECS, ClusterView, GroupInfo, LagTracker, TimestampKey
+from watchtower.config.daemon import KafkaLagConfig
+
+
+class KafkaLagError(RuntimeError):
+    """A cycle could not read what it needs from Kafka; `stage` names the call that failed."""
+
+    def __init__(self, stage: str, cause: BaseException):
+        self.stage = stage
+        code = cause.args[0].name() if isinstance(cause, KafkaException) and cause.args and isinstance(cause.args[0], KafkaError) else type(cause).__name__
+        super().__init__(f"{stage}: {code}: {cause}")
+
+
+def _state_name(state: Any) -> str:
+    name = getattr(state, "name", str(state)).lower()
+    return name if name else "unknown"
+
+
+class KafkaLagCollector:
+    """Collector `kafka_lag`. Clients are created on first use and re-used; `close()` releases them."""
+
+    specs = SPECS
+
+    def __init__(self, config: KafkaLagConfig, client_config: Mapping[str, Any], name: str = "kafka_lag"):
+        self.name = name
+        self.config = config
+        self.interval = config.interval
+        self.timeout = config.timeout
+        self._client_config = dict(client_config)
+        self._admin: AdminClient | None = None
+        self._probe: Consumer | None = None
+        self.tracker = LagTracker(config, collector=name)
+
+    # -- clients ---------------------------------------------------------------------------------------
+
+    def admin(self) -> AdminClient:
+        if self._admin is None:
+            self._admin = AdminClient({**self._client_config, "client.id": "watchtower-lag"})
+        return self._admin
+
+    def probe(self) -> Consumer:
+        if self._probe is None:
+            self._probe = Consumer(
+                {
+                    **self._client_config,
+                    "client.id": "watchtower-lag-probe",
+                    "group.id": self.config.probe_group_id,  # never joins or commits: assign() only
+                    "enable.auto.commit": False,
+                    "enable.auto.offset.store": False,
+                    "enable.partition.eof": True,
+                    "auto.offset.reset": "earliest",
+                    # Bounded fetches: we need one record per partition, not a prefetch of the log.
+                    "max.partition.fetch.bytes": 16 * 1024,
+                    "queued.min.messages": 1,
+                    "queued.max.messages.kbytes": 1024,
+                    "fetch.wait.max.ms": 50,
+                }
+            )
+        return self._probe
+
+    def close(self) -> None:
+        try:
+            if self._probe is not None:
+                self._probe.close()
+        except Exception:  # noqa: BLE001 - close must not raise
+            pass
+        self._probe = None
+        self._admin = None
+
+    # -- the cycle -------------------------------------------------------------------------------------
+
+    def collect(self, now: float) -> Reading:
+        deadline = time.monotonic() + max(self.timeout * 3, self.interval * 0.8)
+        view = self.read_view(now)
+        wanted = self.tracker.observe(view, now)
+        fetched = self.fetch_timestamps(wanted, min(deadline, time.monotonic() + self.timeout)) if wanted else {}
+        return self.tracker.reading(view, now, fetched)
+
+    def _wait(self, stage: str, future: Future) -> Any:
+        try:
+            return future.result(timeout=self.timeout + 1.0)
+        except Exception as exc:  # KafkaException, TimeoutError
+            raise KafkaLagError(stage, exc) from exc
+
+    def read_view(self, now: float) -> ClusterView:
+        admin = self.admin()
+        t = self.timeout
+        errors: list[str] = []
+        listing = self._wait("list_consumer_groups", admin.list_consumer_groups(request_timeout=t))
+        errors += [f"list_consumer_groups: {e}" for e in listing.errors]
+        names = sorted(g.group_id for g in listing.valid if self.tracker.watches_group(g.group_id))
+
+        groups: dict[str, GroupInfo] = {g: GroupInfo() for g in names}
+        if names:
+            for g, fut in admin.describe_consumer_groups(names, request_timeout=t).items():
+                try:
+                    d = fut.result(timeout=t + 1.0)
+                    groups[g] = GroupInfo(_state_name(d.state), len(d.members))
+                except Exception as exc:  # noqa: BLE001 - a group we cannot describe is still reported
+                    errors.append(f"describe_consumer_groups {g}: {exc}")
+
+        retained = self.tracker.retained_groups(groups, now)
+        futures = {
+            g: fut
+            for g in retained
+            for fut in admin.list_consumer_group_offsets([ConsumerGroupTopicPartitions(g)], request_timeout=t).values()
+        }
+        committed: dict[str, dict[tuple[str, int], int]] = {}
+        for g, fut in futures.items():
+            try:
+                result = fut.result(timeout=t + 1.0)
+            except Exception as exc:  # noqa: BLE001
+                errors.append(f"list_consumer_group_offsets {g}: {exc}")
+                continue
+            committed[g] = {
+                (tp.topic, tp.partition): tp.offset
+                for tp in result.topic_partitions
+                if tp.offset >= 0 and tp.error is None and self.tracker.watches_topic(tp.topic)
+            }
+        if len(futures) and not committed:
+            raise KafkaLagError("list_consumer_group_offsets", RuntimeError("; ".join(errors[-3:])))
+
+        wanted_topics = {t_ for offsets in committed.values() for t_, _ in offsets}
+        hwms = self.high_watermarks(wanted_topics) if wanted_topics else {}
+        # A topic that is gone has no watermark: drop its committed offsets (no ghost series).
+        for offsets in committed.values():
+            for tp in [tp for tp in offsets if tp not in hwms]:
+                del offsets[tp]
+        return ClusterView(groups=groups, committed=committed, high_watermarks=hwms, errors=tuple(errors))
+
+    def high_watermarks(self, topics: Iterable[str]) -> dict[tuple[str, int], int]:
+        admin = self.admin()
+        try:
+            metadata = admin.list_topics(timeout=self.timeout)
+        except KafkaException as exc:
+            raise KafkaLagError("metadata", exc) from exc
+        request = {
+            TopicPartition(t, p): OffsetSpec.latest()
+            for t in topics
+            if t in metadata.topics and metadata.topics[t].error is None
+            for p in metadata.topics[t].partitions
+        }
+        if not request:
+            return {}
+        futures = admin.list_offsets(request, request_timeout=self.timeout)
+        out: dict[tuple[str, int], int] = {}
+        failed: BaseException | None = None
+        for tp, fut in futures.items():
+            try:
+                out[(tp.topic, tp.partition)] = fut.result(timeout=self.timeout + 1.0).offset
+            except Exception as exc:  # noqa: BLE001 - one bad partition does not sink the cycle
+                failed = exc
+        if failed is not None and not out:
+            raise KafkaLagError("list_offsets", failed)
+        return out
+
+    def fetch_timestamps(self, keys: list[TimestampKey], deadline: float) -> dict[TimestampKey, float | None]:
+        """Timestamp (epoch s) of the first record at or after each (topic, partition, offset).
+
+        A partition can be wanted at several offsets (one per group), and one assignment holds one offset
+        per partition, so the work goes in rounds. What the deadline cuts off is left out (the tracker
+        interpolates those) and tried again next cycle.
+        """
+        by_tp: dict[tuple[str, int], list[int]] = defaultdict(list)
+        for t, p, o in keys:
+            by_tp[(t, p)].append(o)
+        out: dict[TimestampKey, float | None] = {}
+        consumer = self.probe()
+        rounds = max((len(v) for v in by_tp.values()), default=0)
+        try:
+            for r in range(rounds):
+                wanted = {tp: offs[r] for tp, offs in by_tp.items() if len(offs) > r}
+                self._fetch_round(consumer, wanted, deadline, out)
+                if time.monotonic() >= deadline:
+                    break
+        finally:
+            try:
+                consumer.unassign()
+            except KafkaException:
+                pass
+        return out
+
+    def _fetch_round(
+        self, consumer: Consumer, wanted: dict[tuple[str, int], int], deadline: float, out: dict[TimestampKey, float | None]
+    ) -> None:
+        consumer.assign([TopicPartition(t, p, o) for (t, p), o in wanted.items()])
+        pending = dict(wanted)
+        while pending and time.monotonic() < deadline:
+            for msg in consumer.consume(num_messages=1000, timeout=min(0.1, max(0.0, deadline - time.monotonic()))):
+                tp = (msg.topic(), msg.partition())
+                if tp not in pending:
+                    continue
+                offset = pending[tp]
+                err = msg.error()
+                if err is not None:
+                    if err.code() == KafkaError._PARTITION_EOF:
+                        out[(tp[0], tp[1], offset)] = None  # nothing there (yet): interpolate
+                        del pending[tp]
+                    continue
+                if msg.offset() < offset:
+                    continue
+                ts_type, ts_ms = msg.timestamp()
+                out[(tp[0], tp[1], offset)] = None if ts_type == TIMESTAMP_NOT_AVAILABLE else ts_ms / 1000.0
+                del pending[tp]
+                consumer.pause([TopicPartition(tp[0], tp[1])])
+        consumer.unassign()

@@ -1,0 +1,89 @@
+"""Configuration of `watchtower run`: the HTTP endpoint, the history, tracing and the collectors.
+
+Lives apart from models.py so the daemon's sections can change without touching the shared config; the
+integrator hangs `DaemonConfig` off `WatchtowerConfig.daemon`.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationInfo, field_validator
+
+
+def _duration(value: Any) -> float:
+    # Imported late: models.py imports this module to hang DaemonConfig off WatchtowerConfig.
+    from watchtower.config.models import parse_duration
+
+    return parse_duration(value)
+
+
+Duration = Annotated[float, BeforeValidator(_duration)]
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class HttpConfig(_Model):
+    """The one HTTP server: /metrics, /healthz, /api/v1/status. Loopback unless you say otherwise."""
+
+    host: str = "127.0.0.1"
+    port: int = Field(default=9464, ge=0, le=65535, description="0 picks a free port")
+
+
+class CollectorSection(_Model):
+    enabled: bool = True
+    interval: Duration = Field(default=10.0, gt=0)
+    timeout: Duration = Field(default=5.0, gt=0, description="budget for each network call of one cycle")
+
+
+def _compile_all(patterns: list[str], field: str) -> list[str]:
+    for p in patterns:
+        try:
+            re.compile(p)
+        except re.error as exc:
+            raise ValueError(f"{field}: {p!r} is not a valid regular expression ({exc})") from None
+    return patterns
+
+
+class KafkaLagConfig(CollectorSection):
+    """Consumer-group lag in messages and seconds, rates, drain time and group status."""
+
+    # A group is watched when it matches one `groups_allow` regex (fullmatch) and no `groups_deny` regex.
+    groups_allow: list[str] = Field(default_factory=lambda: [".*"])
+    groups_deny: list[str] = Field(default_factory=list)
+    topics_deny: list[str] = Field(default_factory=lambda: ["__.*"])
+    # A group with no members (state EMPTY or DEAD) keeps being reported this long, then its series go.
+    inactive_group_retention: Duration = Field(default=600.0, ge=0)
+    # Lag > 0 and the committed offset unchanged this long: the partition is stuck.
+    stall_after: Duration = Field(default=60.0, gt=0)
+    # Lag 0 and no new offsets this long: the topic is idle (not a problem, but worth telling apart).
+    idle_after: Duration = Field(default=60.0, gt=0)
+    # Rates are offset deltas over this window (at least two cycles), which smooths bursts.
+    rate_window: Duration = Field(default=60.0, gt=0)
+    # How lag in seconds is measured: `timestamp` reads the record at the committed offset, `interpolation`
+    # uses the (offset, wall time) table, `auto` reads timestamps until more than
+    # `timestamp_max_partitions` lagging partitions need one in a cycle, then interpolates.
+    lag_seconds_method: Literal["auto", "timestamp", "interpolation"] = "auto"
+    timestamp_max_partitions: int = Field(default=2000, ge=0)
+    offset_table_size: int = Field(default=128, ge=4, description="(offset, wall time) points kept per partition")
+    probe_group_id: str = "watchtower-lag-probe"
+
+    @field_validator("groups_allow", "groups_deny", "topics_deny")
+    @classmethod
+    def _valid_regexes(cls, v: list[str], info: ValidationInfo) -> list[str]:
+        return _compile_all(v, info.field_name)
+
+
+class CollectorsConfig(_Model):
+    kafka_lag: KafkaLagConfig = Field(default_factory=KafkaLagConfig)
+
+
+class DaemonConfig(_Model):
+    http: HttpConfig = Field(default_factory=HttpConfig)
+    history_size: int = Field(default=360, ge=1, description="readings kept per collector")
+    otlp_endpoint: str | None = Field(default=None, description="OTLP/HTTP traces endpoint, e.g. http://127.0.0.1:4318/v1/traces")
+    service_name: str = "watchtower"
+    collectors: CollectorsConfig = Field(default_factory=CollectorsConfig)
