@@ -8,6 +8,8 @@ import typer
 
 from watchtower import __version__
 from watchtower.cli.common import Context, console, ctx_of
+from watchtower.cli.run import run as run_command
+from watchtower.cli.stack import stack_app
 
 app = typer.Typer(
     name="watchtower",
@@ -18,6 +20,7 @@ app = typer.Typer(
 )
 config_app = typer.Typer(help="Inspect and validate configuration.", no_args_is_help=True)
 app.add_typer(config_app, name="config")
+app.add_typer(stack_app, name="stack")
 
 
 @app.callback()
@@ -34,6 +37,9 @@ def _root(
 def version() -> None:
     """Print the watchtower version."""
     print(__version__)
+
+
+app.command("run")(run_command)
 
 
 @config_app.command("check")

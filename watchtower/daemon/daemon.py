@@ -1,0 +1,104 @@
+"""The measuring daemon: collectors on a schedule, their history, and the HTTP/tracing edges.
+
+`Daemon.start()` returns at once (HTTP server first, then the collectors, so the first scrape already
+answers); `stop()` undoes it in reverse and flushes traces. `serve(stop_event)` is the blocking loop the
+CLI uses: it waits on the event, so SIGTERM/SIGINT stop it promptly.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable, Iterable, Sequence
+from typing import Any
+
+from opentelemetry.sdk.trace import SpanProcessor, TracerProvider
+from prometheus_client import CollectorRegistry
+
+from watchtower.collectors.base import Collector
+from watchtower.config.daemon import DaemonConfig
+from watchtower.config.models import KafkaConfig
+from watchtower.daemon.history import History
+from watchtower.daemon.runner import CollectorRunner
+from watchtower.daemon.tracing import build_tracer_provider
+from watchtower.exposition.http import HttpServer
+from watchtower.exposition.prometheus import SnapshotCollector
+
+log = logging.getLogger(__name__)
+
+
+def build_collectors(daemon: DaemonConfig, kafka: KafkaConfig, bootstrap_servers: str | None = None) -> list[Collector]:
+    """Instantiate the enabled collectors; configuration only, no connections are made here."""
+    from watchtower.collectors.kafka_lag import KafkaLagCollector
+
+    out: list[Collector] = []
+    lag = daemon.collectors.kafka_lag
+    if lag.enabled:
+        out.append(KafkaLagCollector(lag, kafka.librdkafka(bootstrap_servers)))
+    return out
+
+
+class Daemon:
+    def __init__(
+        self,
+        collectors: Sequence[Collector],
+        config: DaemonConfig | None = None,
+        span_processors: Iterable[SpanProcessor] = (),
+        clock: Callable[[], float] = time.time,
+    ):
+        self.config = config or DaemonConfig()
+        self.collectors = list(collectors)
+        self.clock = clock
+        self.history = History(self.config.history_size)
+        self.tracer_provider: TracerProvider = build_tracer_provider(
+            self.config.service_name, self.config.otlp_endpoint, span_processors
+        )
+        self.runner = CollectorRunner(self.collectors, self.history, self.tracer_provider.get_tracer("watchtower.daemon"), clock)
+        self.registry = CollectorRegistry(auto_describe=False)
+        self.registry.register(SnapshotCollector(self.history, {c.name: c.specs for c in self.collectors}, self.runner.health))
+        self.http = HttpServer(self.registry, self.status, self.config.http.host, self.config.http.port)
+
+    def status(self, with_samples: bool = False) -> dict[str, Any]:
+        snap = self.history.snapshot()
+        collectors = {}
+        for name, h in self.runner.health().items():
+            collectors[name] = {
+                "up": h.up,
+                "since": h.since,
+                "interval_seconds": h.interval,
+                "last_success_at": h.last_success_at,
+                "last_error": h.last_error,
+                "last_error_at": h.last_error_at,
+                "last_duration_seconds": h.last_duration,
+                "cycles": h.cycles,
+                "errors": h.errors,
+                "overruns": h.overruns,
+            }
+        readings = {}
+        for name, r in snap.readings.items():
+            entry: dict[str, Any] = {"at": r.at, "samples": len(r.samples), "detail": dict(r.detail)}
+            if with_samples:
+                entry["samples"] = [{"metric": s.metric, "labels": dict(s.labels), "value": s.value} for s in r.samples]
+            readings[name] = entry
+        return {"at": self.clock(), "collectors": collectors, "snapshot": readings}
+
+    def start(self) -> Daemon:
+        self.http.start()
+        log.info("watchtower daemon listening", extra={"url": self.http.url, "collectors": ",".join(c.name for c in self.collectors)})
+        self.runner.start()
+        return self
+
+    def stop(self) -> None:
+        self.runner.stop(wait=True)
+        self.http.stop()
+        self.tracer_provider.shutdown()  # flushes pending spans
+        log.info("watchtower daemon stopped")
+
+    def serve(self, stop: threading.Event) -> None:
+        self.start()
+        try:
+            while not stop.wait(1.0):
+                pass
+        finally:
+            self.stop()

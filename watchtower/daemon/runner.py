@@ -1,0 +1,169 @@
+"""Runs every collector on its own interval and keeps score of its health.
+
+Each collector is one APScheduler job (max_instances=1, coalesce) on a thread pool with a thread per
+collector, so a slow or hanging collector only delays itself. A cycle that raises marks the collector
+down; the change (up -> down, down -> up) is logged once, errors are counted, and the next cycle simply
+tries again, so recovery needs nothing but the component coming back.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from bisect import bisect_left
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime
+
+from apscheduler.events import EVENT_JOB_MAX_INSTANCES, JobExecutionEvent
+from apscheduler.executors.pool import ThreadPoolExecutor
+from apscheduler.schedulers.background import BackgroundScheduler
+from apscheduler.triggers.interval import IntervalTrigger
+from opentelemetry import trace
+from opentelemetry.trace import Status, StatusCode, Tracer
+
+from watchtower.collectors.base import Collector, Kind, MetricSpec
+from watchtower.daemon.history import History
+
+log = logging.getLogger(__name__)
+
+DURATION_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
+
+RUNNER_SPECS: tuple[MetricSpec, ...] = (
+    MetricSpec("watchtower_collector_up", Kind.GAUGE, "1 when the collector's last cycle succeeded, 0 when it failed.", ("collector",)),
+    MetricSpec("watchtower_collector_errors_total", Kind.COUNTER, "Collection cycles that raised.", ("collector",)),
+    MetricSpec("watchtower_collector_cycles_total", Kind.COUNTER, "Collection cycles run, failed or not.", ("collector",)),
+    MetricSpec("watchtower_collector_overruns_total", Kind.COUNTER, "Cycles skipped because the previous one was still running.", ("collector",)),
+    MetricSpec("watchtower_collector_duration_seconds", Kind.HISTOGRAM, "Wall time of collection cycles.", ("collector",)),
+    MetricSpec("watchtower_collector_last_success_timestamp_seconds", Kind.GAUGE, "Wall time of the last successful cycle.", ("collector",)),
+)
+
+
+@dataclass(frozen=True, slots=True)
+class CollectorHealth:
+    """How one collector is doing. Replaced, never mutated, so readers need no lock."""
+
+    collector: str
+    interval: float
+    up: bool | None = None  # None until the first cycle ends
+    since: float | None = None  # when `up` last changed
+    last_success_at: float | None = None
+    last_error: str | None = None
+    last_error_at: float | None = None
+    last_duration: float | None = None
+    cycles: int = 0
+    errors: int = 0
+    overruns: int = 0
+    bucket_counts: tuple[int, ...] = (0,) * (len(DURATION_BUCKETS) + 1)  # per bucket, last is +Inf
+    duration_sum: float = 0.0
+
+    def observe(self, duration: float) -> CollectorHealth:
+        counts = list(self.bucket_counts)
+        counts[bisect_left(DURATION_BUCKETS, duration)] += 1
+        return replace(self, bucket_counts=tuple(counts), duration_sum=self.duration_sum + duration, last_duration=duration)
+
+
+class CollectorRunner:
+    def __init__(
+        self,
+        collectors: Iterable[Collector],
+        history: History,
+        tracer: Tracer | None = None,
+        clock: Callable[[], float] = time.time,
+    ):
+        self.collectors = {c.name: c for c in collectors}
+        self.history = history
+        self.tracer = tracer or trace.get_tracer(__name__)
+        self.clock = clock
+        self._lock = threading.Lock()
+        self._health = {n: CollectorHealth(n, c.interval) for n, c in self.collectors.items()}
+        self._scheduler: BackgroundScheduler | None = None
+        # apscheduler warns on every skipped run of a slow job; we count those instead.
+        logging.getLogger("apscheduler.scheduler").setLevel(logging.ERROR)
+
+    def health(self) -> dict[str, CollectorHealth]:
+        return dict(self._health)
+
+    def _update(self, name: str, fn: Callable[[CollectorHealth], CollectorHealth]) -> None:
+        with self._lock:
+            self._health[name] = fn(self._health[name])
+
+    def run_once(self, name: str) -> bool:
+        """One cycle of one collector: collect, record, trace. Never raises; returns whether it succeeded."""
+        collector = self.collectors[name]
+        now = self.clock()
+        started = time.monotonic()
+        with self.tracer.start_as_current_span("watchtower.collect", attributes={"watchtower.collector": name}) as span:
+            try:
+                reading = collector.collect(now)
+                error = None
+            except Exception as exc:  # noqa: BLE001 - a plugin's failure must never reach the scheduler
+                reading, error = None, exc
+                span.record_exception(exc)
+                span.set_status(Status(StatusCode.ERROR, str(exc)))
+            duration = time.monotonic() - started
+            span.set_attribute("watchtower.duration_seconds", duration)
+            span.set_attribute("watchtower.outcome", "ok" if error is None else "error")
+            if reading is not None:
+                span.set_attribute("watchtower.samples", len(reading.samples))
+
+        if reading is not None:
+            self.history.append(reading)
+        else:
+            self.history.forget(name)
+        at = self.clock()
+        with self._lock:
+            before = self._health[name]
+            h = replace(before.observe(duration), cycles=before.cycles + 1)
+            if error is None:
+                h = replace(h, up=True, last_success_at=at)
+            else:
+                h = replace(h, up=False, errors=h.errors + 1, last_error=f"{type(error).__name__}: {error}", last_error_at=at)
+            if h.up != before.up:
+                h = replace(h, since=at)
+            self._health[name] = h
+        if h.up != before.up:  # state changes are logged once, not every cycle
+            if error is None:
+                log.info("collector up", extra={"collector": name, "after_errors": h.errors})
+            else:
+                log.warning("collector down", extra={"collector": name, "error": h.last_error})
+        return error is None
+
+    def _on_overrun(self, event: JobExecutionEvent) -> None:
+        if event.job_id in self._health:
+            self._update(event.job_id, lambda h: replace(h, overruns=h.overruns + 1))
+
+    def start(self) -> None:
+        """Schedule every collector, first cycles right away; returns at once."""
+        if self._scheduler is not None:
+            return
+        scheduler = BackgroundScheduler(
+            executors={"default": ThreadPoolExecutor(max_workers=max(1, len(self.collectors)))},
+            job_defaults={"max_instances": 1, "coalesce": True, "misfire_grace_time": None},
+            timezone="UTC",
+        )
+        scheduler.add_listener(self._on_overrun, EVENT_JOB_MAX_INSTANCES)
+        for name, c in self.collectors.items():
+            scheduler.add_job(
+                self.run_once,
+                IntervalTrigger(seconds=c.interval, timezone="UTC"),
+                args=[name],
+                id=name,
+                name=name,
+                next_run_time=datetime.now(UTC),
+            )
+        self._scheduler = scheduler
+        scheduler.start()
+
+    def stop(self, wait: bool = True) -> None:
+        """Stop scheduling; wait for running cycles (each bounded by its collector's timeouts); close clients."""
+        if self._scheduler is not None:
+            self._scheduler.shutdown(wait=wait)
+            self._scheduler = None
+        for c in self.collectors.values():
+            try:
+                c.close()
+            except Exception:  # noqa: BLE001
+                log.exception("collector close failed", extra={"collector": c.name})
+
