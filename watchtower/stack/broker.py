@@ -43,6 +43,8 @@ class EmbeddedBroker:
             stdin=subprocess.DEVNULL,
             start_new_session=True,  # Ctrl-C in a terminal must not reach the broker before we stop it
         )
+        if out is not subprocess.DEVNULL:
+            out.close()  # the child holds its own copy
         wait_until(lambda: self.process.poll() is not None or port_open("127.0.0.1", self.port), timeout, "tansu to listen")
         if self.process.poll() is not None:
             raise RuntimeError(f"tansu exited with code {self.process.returncode} on port {self.port}")

@@ -1,10 +1,13 @@
-"""Small helpers for the local processes the stack starts: free ports and readiness waits."""
+"""Small helpers for the local processes the stack starts: free ports, readiness waits, liveness by pid."""
 
 from __future__ import annotations
 
+import os
+import signal
 import socket
 import time
 from collections.abc import Callable
+from pathlib import Path
 
 
 def free_port() -> int:
@@ -29,3 +32,48 @@ def wait_until(condition: Callable[[], bool], timeout: float, what: str, interva
             return
         time.sleep(interval)
     raise TimeoutError(f"timed out after {timeout:.0f}s waiting for {what}")
+
+
+def pid_alive(pid: int, expect: str | None = None) -> bool:
+    """True if `pid` runs and (when `expect` is given) its executable's name contains `expect`.
+
+    The name check keeps a recycled pid from being taken for ours. Zombies count as dead: a detached
+    process whose parent has gone may wait a while for init to reap it.
+    """
+    try:
+        os.waitpid(pid, os.WNOHANG)  # reap it if it is our own exited child
+    except ChildProcessError:
+        pass
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return False  # someone else's process: never ours
+    proc = Path(f"/proc/{pid}")
+    if not proc.exists():
+        return True  # no procfs (macOS): trust the signal check
+    try:
+        state = (proc / "stat").read_text().rsplit(")", 1)[1].split()[0]
+        argv0 = (proc / "cmdline").read_bytes().split(b"\0", 1)[0].decode(errors="replace")
+    except (OSError, IndexError):
+        return False
+    if state in ("Z", "X"):
+        return False
+    return expect is None or expect in Path(argv0).name
+
+
+def stop_pid(pid: int, expect: str | None = None, timeout: float = 10.0) -> bool:
+    """SIGTERM, then SIGKILL after `timeout`. Returns False if the process was already gone (or not ours)."""
+    if not pid_alive(pid, expect):
+        return False
+    try:
+        os.kill(pid, signal.SIGTERM)
+        try:
+            wait_until(lambda: not pid_alive(pid), timeout, f"pid {pid} to exit")
+        except TimeoutError:
+            os.kill(pid, signal.SIGKILL)
+            wait_until(lambda: not pid_alive(pid), 5.0, f"pid {pid} to die")
+    except ProcessLookupError:
+        pass  # it exited between the check and the signal
+    return True
