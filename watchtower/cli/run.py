@@ -12,9 +12,15 @@ from watchtower.cli.common import ctx_of, fail
 
 def run(
     ctx: typer.Context,
-    host: str = typer.Option(None, "--host", help="HTTP bind address (default: daemon.http.host, 127.0.0.1)."),
-    port: int = typer.Option(None, "--port", help="HTTP port (default: daemon.http.port; 0 picks a free one)."),
-    bootstrap_servers: str = typer.Option(None, "--bootstrap-servers", envvar="KAFKA_BOOTSTRAP_SERVERS", help="Kafka to watch."),
+    host: str = typer.Option(
+        None, "--host", help="HTTP bind address (default: daemon.http.host, 127.0.0.1)."
+    ),
+    port: int = typer.Option(
+        None, "--port", help="HTTP port (default: daemon.http.port; 0 picks a free one)."
+    ),
+    bootstrap_servers: str = typer.Option(
+        None, "--bootstrap-servers", envvar="KAFKA_BOOTSTRAP_SERVERS", help="Kafka to watch."
+    ),
 ) -> None:
     """Run the collectors and serve /metrics, /healthz and /api/v1/status until stopped."""
     from watchtower.config.daemon import DaemonConfig
@@ -22,7 +28,9 @@ def run(
 
     cfg = ctx_of(ctx).config
     daemon_cfg: DaemonConfig = getattr(cfg, "daemon", None) or DaemonConfig()
-    http = daemon_cfg.http.model_copy(update={k: v for k, v in {"host": host, "port": port}.items() if v is not None})
+    http = daemon_cfg.http.model_copy(
+        update={k: v for k, v in {"host": host, "port": port}.items() if v is not None}
+    )
     daemon_cfg = daemon_cfg.model_copy(update={"http": http})
     try:
         collectors = build_collectors(daemon_cfg, cfg.kafka, bootstrap_servers)

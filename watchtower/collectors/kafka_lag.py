@@ -35,7 +35,11 @@ class KafkaLagError(RuntimeError):
 
     def __init__(self, stage: str, cause: BaseException):
         self.stage = stage
-        code = cause.args[0].name() if isinstance(cause, KafkaException) and cause.args and isinstance(cause.args[0], KafkaError) else type(cause).__name__
+        code = (
+            cause.args[0].name()
+            if isinstance(cause, KafkaException) and cause.args and isinstance(cause.args[0], KafkaError)
+            else type(cause).__name__
+        )
         super().__init__(f"{stage}: {code}: {cause}")
 
 
@@ -101,7 +105,9 @@ class KafkaLagCollector:
         deadline = time.monotonic() + max(self.timeout * 3, self.interval * 0.8)
         view = self.read_view(now)
         wanted = self.tracker.observe(view, now)
-        fetched = self.fetch_timestamps(wanted, min(deadline, time.monotonic() + self.timeout)) if wanted else {}
+        fetched = (
+            self.fetch_timestamps(wanted, min(deadline, time.monotonic() + self.timeout)) if wanted else {}
+        )
         return self.tracker.reading(view, now, fetched)
 
     def _wait(self, stage: str, future: Future) -> Any:
@@ -131,7 +137,9 @@ class KafkaLagCollector:
         futures = {
             g: fut
             for g in retained
-            for fut in admin.list_consumer_group_offsets([ConsumerGroupTopicPartitions(g)], request_timeout=t).values()
+            for fut in admin.list_consumer_group_offsets(
+                [ConsumerGroupTopicPartitions(g)], request_timeout=t
+            ).values()
         }
         committed: dict[str, dict[tuple[str, int], int]] = {}
         for g, fut in futures.items():
@@ -209,12 +217,18 @@ class KafkaLagCollector:
         return out
 
     def _fetch_round(
-        self, consumer: Consumer, wanted: dict[tuple[str, int], int], deadline: float, out: dict[TimestampKey, float | None]
+        self,
+        consumer: Consumer,
+        wanted: dict[tuple[str, int], int],
+        deadline: float,
+        out: dict[TimestampKey, float | None],
     ) -> None:
         consumer.assign([TopicPartition(t, p, o) for (t, p), o in wanted.items()])
         pending = dict(wanted)
         while pending and time.monotonic() < deadline:
-            for msg in consumer.consume(num_messages=1000, timeout=min(0.1, max(0.0, deadline - time.monotonic()))):
+            for msg in consumer.consume(
+                num_messages=1000, timeout=min(0.1, max(0.0, deadline - time.monotonic()))
+            ):
                 tp = (msg.topic(), msg.partition())
                 if tp not in pending:
                     continue

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterable, Sequence
-from enum import Enum
+from enum import StrEnum
 
 Point = tuple[float, float]  # (wall time, value)
 
@@ -65,7 +65,7 @@ def time_to_drain(lag: int, consume_rate: float | None, produce_rate: float | No
     return lag / net if net > 0 else math.inf
 
 
-class Status(str, Enum):
+class Status(StrEnum):
     """A group's (or partition's) status, listed from least to most severe."""
 
     IDLE = "idle"  # nothing waiting and nothing new arriving
@@ -78,7 +78,12 @@ SEVERITY = {s: i for i, s in enumerate(Status)}
 
 
 def partition_status(
-    lag: int, now: float, committed_changed_at: float, hwm_changed_at: float, stall_after: float, idle_after: float
+    lag: int,
+    now: float,
+    committed_changed_at: float,
+    hwm_changed_at: float,
+    stall_after: float,
+    idle_after: float,
 ) -> Status:
     """Idle topic versus stuck consumer: both show a still committed offset, only the lag tells them apart."""
     if lag <= 0:
@@ -88,7 +93,9 @@ def partition_status(
     return Status.OK
 
 
-def group_status(partition_statuses: Iterable[Status], net_drain_rates: Iterable[float | None], lag: int) -> Status:
+def group_status(
+    partition_statuses: Iterable[Status], net_drain_rates: Iterable[float | None], lag: int
+) -> Status:
     """The worst partition status; LAGGING when nothing is stuck but the lag grows on some topic.
 
     `net_drain_rates` are consume - produce per topic of the group (None when unknown). A group with no

@@ -88,7 +88,9 @@ def produce_time(table: OffsetTable, offset: int) -> tuple[float, bool] | None:
     return before.last_seen + fraction * (after.first_seen - before.last_seen), True
 
 
-def lag_seconds_interpolated(table: OffsetTable, committed: int, lag_messages: int, now: float) -> float | None:
+def lag_seconds_interpolated(
+    table: OffsetTable, committed: int, lag_messages: int, now: float
+) -> float | None:
     """Age of the record at `committed` from the offset table; 0 when nothing is waiting."""
     if lag_messages <= 0:
         return 0.0

@@ -38,20 +38,88 @@ INACTIVE_STATES = frozenset({"empty", "dead"})
 
 _GTP = ("group", "partition", "topic")
 SPECS: tuple[MetricSpec, ...] = (
-    MetricSpec("watchtower_consumer_committed_offset", Kind.GAUGE, "Offset the group committed (the next record it will read).", _GTP),
-    MetricSpec("watchtower_topic_partition_high_watermark", Kind.GAUGE, "High watermark of the partition (offset of the next record to be written).", ("partition", "topic")),
-    MetricSpec("watchtower_consumer_lag_messages", Kind.GAUGE, "High watermark minus committed offset, clamped at zero.", _GTP),
-    MetricSpec("watchtower_consumer_lag_seconds", Kind.GAUGE, "Age of the oldest unconsumed record (0 when nothing is waiting); see docs/lag.md.", _GTP),
-    MetricSpec("watchtower_consumer_group_lag_messages", Kind.GAUGE, "Lag of the group summed over the partitions of a topic.", ("group", "topic")),
-    MetricSpec("watchtower_consumer_group_max_lag_seconds", Kind.GAUGE, "Largest lag in seconds of the group over the partitions of a topic.", ("group", "topic")),
-    MetricSpec("watchtower_consumer_group_consume_rate_messages_per_second", Kind.GAUGE, "Committed offsets advanced per second over the rate window.", ("group", "topic")),
-    MetricSpec("watchtower_consumer_group_drain_seconds", Kind.GAUGE, "Estimated time until the lag is consumed at current rates; +Inf when it is not shrinking.", ("group", "topic")),
-    MetricSpec("watchtower_topic_produce_rate_messages_per_second", Kind.GAUGE, "High watermarks advanced per second over the rate window, summed over partitions.", ("topic",)),
-    MetricSpec("watchtower_consumer_group_status", Kind.GAUGE, "1 for the group's current status (idle, ok, lagging, stuck), 0 for the others.", ("group", "status")),
-    MetricSpec("watchtower_consumer_group_state", Kind.GAUGE, "1 for the group's coordinator state (stable, empty, ...), 0 for the others.", ("group", "state")),
-    MetricSpec("watchtower_consumer_group_members", Kind.GAUGE, "Members of the group as the coordinator reports them.", ("group",)),
-    MetricSpec("watchtower_lag_inconsistencies_total", Kind.COUNTER, "Partitions seen with a committed offset above the high watermark (lag clamped to 0)."),
-    MetricSpec("watchtower_lag_timestamp_fetches_total", Kind.COUNTER, "Records fetched to read a timestamp for lag in seconds (cache misses)."),
+    MetricSpec(
+        "watchtower_consumer_committed_offset",
+        Kind.GAUGE,
+        "Offset the group committed (the next record it will read).",
+        _GTP,
+    ),
+    MetricSpec(
+        "watchtower_topic_partition_high_watermark",
+        Kind.GAUGE,
+        "High watermark of the partition (offset of the next record to be written).",
+        ("partition", "topic"),
+    ),
+    MetricSpec(
+        "watchtower_consumer_lag_messages",
+        Kind.GAUGE,
+        "High watermark minus committed offset, clamped at zero.",
+        _GTP,
+    ),
+    MetricSpec(
+        "watchtower_consumer_lag_seconds",
+        Kind.GAUGE,
+        "Age of the oldest unconsumed record (0 when nothing is waiting); see docs/lag.md.",
+        _GTP,
+    ),
+    MetricSpec(
+        "watchtower_consumer_group_lag_messages",
+        Kind.GAUGE,
+        "Lag of the group summed over the partitions of a topic.",
+        ("group", "topic"),
+    ),
+    MetricSpec(
+        "watchtower_consumer_group_max_lag_seconds",
+        Kind.GAUGE,
+        "Largest lag in seconds of the group over the partitions of a topic.",
+        ("group", "topic"),
+    ),
+    MetricSpec(
+        "watchtower_consumer_group_consume_rate_messages_per_second",
+        Kind.GAUGE,
+        "Committed offsets advanced per second over the rate window.",
+        ("group", "topic"),
+    ),
+    MetricSpec(
+        "watchtower_consumer_group_drain_seconds",
+        Kind.GAUGE,
+        "Estimated time until the lag is consumed at current rates; +Inf when it is not shrinking.",
+        ("group", "topic"),
+    ),
+    MetricSpec(
+        "watchtower_topic_produce_rate_messages_per_second",
+        Kind.GAUGE,
+        "High watermarks advanced per second over the rate window, summed over partitions.",
+        ("topic",),
+    ),
+    MetricSpec(
+        "watchtower_consumer_group_status",
+        Kind.GAUGE,
+        "1 for the group's current status (idle, ok, lagging, stuck), 0 for the others.",
+        ("group", "status"),
+    ),
+    MetricSpec(
+        "watchtower_consumer_group_state",
+        Kind.GAUGE,
+        "1 for the group's coordinator state (stable, empty, ...), 0 for the others.",
+        ("group", "state"),
+    ),
+    MetricSpec(
+        "watchtower_consumer_group_members",
+        Kind.GAUGE,
+        "Members of the group as the coordinator reports them.",
+        ("group",),
+    ),
+    MetricSpec(
+        "watchtower_lag_inconsistencies_total",
+        Kind.COUNTER,
+        "Partitions seen with a committed offset above the high watermark (lag clamped to 0).",
+    ),
+    MetricSpec(
+        "watchtower_lag_timestamp_fetches_total",
+        Kind.COUNTER,
+        "Records fetched to read a timestamp for lag in seconds (cache misses).",
+    ),
 )
 
 
@@ -103,7 +171,9 @@ class LagTracker:
     def watches_group(self, group: str) -> bool:
         if group == self.config.probe_group_id:
             return False
-        return any(p.fullmatch(group) for p in self._allow) and not any(p.fullmatch(group) for p in self._deny)
+        return any(p.fullmatch(group) for p in self._allow) and not any(
+            p.fullmatch(group) for p in self._deny
+        )
 
     def watches_topic(self, topic: str) -> bool:
         return not any(p.fullmatch(topic) for p in self._topics_deny)
@@ -128,7 +198,9 @@ class LagTracker:
         """Fold the view into memory; return the uncached record timestamps worth fetching (maybe none)."""
         hwms = view.high_watermarks
         for tp, hwm in hwms.items():
-            self.tables[tp] = record_observation(self.tables.get(tp, ()), hwm, now, self.config.offset_table_size)
+            self.tables[tp] = record_observation(
+                self.tables.get(tp, ()), hwm, now, self.config.offset_table_size
+            )
         for gone in self.tables.keys() - hwms.keys():
             del self.tables[gone]
 
@@ -153,7 +225,9 @@ class LagTracker:
         for stale in self.timestamp_cache.keys() - wanted:
             del self.timestamp_cache[stale]
         method = self.config.lag_seconds_method
-        if method == "interpolation" or (method == "auto" and len(wanted) > self.config.timestamp_max_partitions):
+        if method == "interpolation" or (
+            method == "auto" and len(wanted) > self.config.timestamp_max_partitions
+        ):
             return []
         return sorted(wanted - self.timestamp_cache.keys())
 
@@ -170,7 +244,13 @@ class LagTracker:
 
         topics = sorted({t for t, _ in hwms})
         for (t, p), hwm in hwms.items():
-            add(Sample("watchtower_topic_partition_high_watermark", (("partition", str(p)), ("topic", t)), float(hwm)))
+            add(
+                Sample(
+                    "watchtower_topic_partition_high_watermark",
+                    (("partition", str(p)), ("topic", t)),
+                    float(hwm),
+                )
+            )
         topic_hwm_sum: dict[str, int] = defaultdict(int)
         for (t, _), hwm in hwms.items():
             topic_hwm_sum[t] += hwm
@@ -181,7 +261,11 @@ class LagTracker:
             self.topic_totals[t] = pts
             produce_rate[t] = windowed_rate(pts, now, cfg.rate_window)
             if produce_rate[t] is not None:
-                add(Sample("watchtower_topic_produce_rate_messages_per_second", (("topic", t),), produce_rate[t]))
+                add(
+                    Sample(
+                        "watchtower_topic_produce_rate_messages_per_second", (("topic", t),), produce_rate[t]
+                    )
+                )
         for gone in self.topic_totals.keys() - set(topics):
             del self.topic_totals[gone]
 
@@ -218,7 +302,12 @@ class LagTracker:
                 memory = self.committed_memory.get((g, t, p))
                 statuses.append(
                     partition_status(
-                        lag, now, memory.changed_at if memory else now, hwm_changed_at, cfg.stall_after, cfg.idle_after
+                        lag,
+                        now,
+                        memory.changed_at if memory else now,
+                        hwm_changed_at,
+                        cfg.stall_after,
+                        cfg.idle_after,
                     )
                 )
             net_rates: list[float | None] = []
@@ -250,9 +339,21 @@ class LagTracker:
                 }
             status = group_status(statuses, net_rates, sum(per_topic_lag.values()))
             for s in Status:
-                add(Sample("watchtower_consumer_group_status", (("group", g), ("status", s.value)), float(s is status)))
+                add(
+                    Sample(
+                        "watchtower_consumer_group_status",
+                        (("group", g), ("status", s.value)),
+                        float(s is status),
+                    )
+                )
             for st in GROUP_STATES:
-                add(Sample("watchtower_consumer_group_state", (("group", g), ("state", st)), float(st == info.state)))
+                add(
+                    Sample(
+                        "watchtower_consumer_group_state",
+                        (("group", g), ("state", st)),
+                        float(st == info.state),
+                    )
+                )
             add(Sample("watchtower_consumer_group_members", (("group", g),), float(info.members)))
             detail_groups[g] = {
                 "state": info.state,
@@ -274,7 +375,9 @@ class LagTracker:
         }
         return Reading(self.collector, now, tuple(samples), detail)
 
-    def _lag_seconds(self, t: str, p: int, committed: int, lag: int, now: float, use_timestamps: bool) -> tuple[float | None, str]:
+    def _lag_seconds(
+        self, t: str, p: int, committed: int, lag: int, now: float, use_timestamps: bool
+    ) -> tuple[float | None, str]:
         if lag <= 0:
             return 0.0, "none"
         if use_timestamps:

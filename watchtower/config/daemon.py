@@ -68,7 +68,9 @@ class KafkaLagConfig(CollectorSection):
     # `timestamp_max_partitions` lagging partitions need one in a cycle, then interpolates.
     lag_seconds_method: Literal["auto", "timestamp", "interpolation"] = "auto"
     timestamp_max_partitions: int = Field(default=2000, ge=0)
-    offset_table_size: int = Field(default=128, ge=4, description="(offset, wall time) points kept per partition")
+    offset_table_size: int = Field(
+        default=128, ge=4, description="(offset, wall time) points kept per partition"
+    )
     probe_group_id: str = "watchtower-lag-probe"
 
     @field_validator("groups_allow", "groups_deny", "topics_deny")
@@ -84,6 +86,8 @@ class CollectorsConfig(_Model):
 class DaemonConfig(_Model):
     http: HttpConfig = Field(default_factory=HttpConfig)
     history_size: int = Field(default=360, ge=1, description="readings kept per collector")
-    otlp_endpoint: str | None = Field(default=None, description="OTLP/HTTP traces endpoint, e.g. http://127.0.0.1:4318/v1/traces")
+    otlp_endpoint: str | None = Field(
+        default=None, description="OTLP/HTTP traces endpoint, e.g. http://127.0.0.1:4318/v1/traces"
+    )
     service_name: str = "watchtower"
     collectors: CollectorsConfig = Field(default_factory=CollectorsConfig)

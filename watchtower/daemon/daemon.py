@@ -28,7 +28,9 @@ from watchtower.exposition.prometheus import SnapshotCollector
 log = logging.getLogger(__name__)
 
 
-def build_collectors(daemon: DaemonConfig, kafka: KafkaConfig, bootstrap_servers: str | None = None) -> list[Collector]:
+def build_collectors(
+    daemon: DaemonConfig, kafka: KafkaConfig, bootstrap_servers: str | None = None
+) -> list[Collector]:
     """Instantiate the enabled collectors; configuration only, no connections are made here."""
     from watchtower.collectors.kafka_lag import KafkaLagCollector
 
@@ -54,9 +56,13 @@ class Daemon:
         self.tracer_provider: TracerProvider = build_tracer_provider(
             self.config.service_name, self.config.otlp_endpoint, span_processors
         )
-        self.runner = CollectorRunner(self.collectors, self.history, self.tracer_provider.get_tracer("watchtower.daemon"), clock)
+        self.runner = CollectorRunner(
+            self.collectors, self.history, self.tracer_provider.get_tracer("watchtower.daemon"), clock
+        )
         self.registry = CollectorRegistry(auto_describe=False)
-        self.registry.register(SnapshotCollector(self.history, {c.name: c.specs for c in self.collectors}, self.runner.health))
+        self.registry.register(
+            SnapshotCollector(self.history, {c.name: c.specs for c in self.collectors}, self.runner.health)
+        )
         self.http = HttpServer(self.registry, self.status, self.config.http.host, self.config.http.port)
 
     def status(self, with_samples: bool = False) -> dict[str, Any]:
@@ -79,13 +85,18 @@ class Daemon:
         for name, r in snap.readings.items():
             entry: dict[str, Any] = {"at": r.at, "samples": len(r.samples), "detail": dict(r.detail)}
             if with_samples:
-                entry["samples"] = [{"metric": s.metric, "labels": dict(s.labels), "value": s.value} for s in r.samples]
+                entry["samples"] = [
+                    {"metric": s.metric, "labels": dict(s.labels), "value": s.value} for s in r.samples
+                ]
             readings[name] = entry
         return {"at": self.clock(), "collectors": collectors, "snapshot": readings}
 
     def start(self) -> Daemon:
         self.http.start()
-        log.info("watchtower daemon listening", extra={"url": self.http.url, "collectors": ",".join(c.name for c in self.collectors)})
+        log.info(
+            "watchtower daemon listening",
+            extra={"url": self.http.url, "collectors": ",".join(c.name for c in self.collectors)},
+        )
         self.runner.start()
         return self
 

@@ -64,11 +64,15 @@ class History:
             buf = tuple(self._buffers.get(collector, ()))
         return tuple(r for r in buf if r.at >= since)
 
-    def window(self, collector: str, metric: str, since: float = float("-inf")) -> tuple[tuple[float, Mapping[Labels, float]], ...]:
+    def window(
+        self, collector: str, metric: str, since: float = float("-inf")
+    ) -> tuple[tuple[float, Mapping[Labels, float]], ...]:
         """(time, {labels: value}) for `metric` over the collector's readings since `since`, oldest first."""
         return tuple((r.at, MappingProxyType(r.values(metric))) for r in self.readings(collector, since))
 
-    def series(self, collector: str, metric: str, labels: Labels, since: float = float("-inf")) -> tuple[tuple[float, float], ...]:
+    def series(
+        self, collector: str, metric: str, labels: Labels, since: float = float("-inf")
+    ) -> tuple[tuple[float, float], ...]:
         """(time, value) of one labelled series since `since`; cycles where it was absent are skipped."""
         out = []
         for r in self.readings(collector, since):

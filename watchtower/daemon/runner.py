@@ -31,12 +31,39 @@ log = logging.getLogger(__name__)
 DURATION_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
 
 RUNNER_SPECS: tuple[MetricSpec, ...] = (
-    MetricSpec("watchtower_collector_up", Kind.GAUGE, "1 when the collector's last cycle succeeded, 0 when it failed.", ("collector",)),
-    MetricSpec("watchtower_collector_errors_total", Kind.COUNTER, "Collection cycles that raised.", ("collector",)),
-    MetricSpec("watchtower_collector_cycles_total", Kind.COUNTER, "Collection cycles run, failed or not.", ("collector",)),
-    MetricSpec("watchtower_collector_overruns_total", Kind.COUNTER, "Cycles skipped because the previous one was still running.", ("collector",)),
-    MetricSpec("watchtower_collector_duration_seconds", Kind.HISTOGRAM, "Wall time of collection cycles.", ("collector",)),
-    MetricSpec("watchtower_collector_last_success_timestamp_seconds", Kind.GAUGE, "Wall time of the last successful cycle.", ("collector",)),
+    MetricSpec(
+        "watchtower_collector_up",
+        Kind.GAUGE,
+        "1 when the collector's last cycle succeeded, 0 when it failed.",
+        ("collector",),
+    ),
+    MetricSpec(
+        "watchtower_collector_errors_total", Kind.COUNTER, "Collection cycles that raised.", ("collector",)
+    ),
+    MetricSpec(
+        "watchtower_collector_cycles_total",
+        Kind.COUNTER,
+        "Collection cycles run, failed or not.",
+        ("collector",),
+    ),
+    MetricSpec(
+        "watchtower_collector_overruns_total",
+        Kind.COUNTER,
+        "Cycles skipped because the previous one was still running.",
+        ("collector",),
+    ),
+    MetricSpec(
+        "watchtower_collector_duration_seconds",
+        Kind.HISTOGRAM,
+        "Wall time of collection cycles.",
+        ("collector",),
+    ),
+    MetricSpec(
+        "watchtower_collector_last_success_timestamp_seconds",
+        Kind.GAUGE,
+        "Wall time of the last successful cycle.",
+        ("collector",),
+    ),
 )
 
 
@@ -61,7 +88,12 @@ class CollectorHealth:
     def observe(self, duration: float) -> CollectorHealth:
         counts = list(self.bucket_counts)
         counts[bisect_left(DURATION_BUCKETS, duration)] += 1
-        return replace(self, bucket_counts=tuple(counts), duration_sum=self.duration_sum + duration, last_duration=duration)
+        return replace(
+            self,
+            bucket_counts=tuple(counts),
+            duration_sum=self.duration_sum + duration,
+            last_duration=duration,
+        )
 
 
 class CollectorRunner:
@@ -94,7 +126,9 @@ class CollectorRunner:
         collector = self.collectors[name]
         now = self.clock()
         started = time.monotonic()
-        with self.tracer.start_as_current_span("watchtower.collect", attributes={"watchtower.collector": name}) as span:
+        with self.tracer.start_as_current_span(
+            "watchtower.collect", attributes={"watchtower.collector": name}
+        ) as span:
             try:
                 reading = collector.collect(now)
                 error = None
@@ -119,7 +153,13 @@ class CollectorRunner:
             if error is None:
                 h = replace(h, up=True, last_success_at=at)
             else:
-                h = replace(h, up=False, errors=h.errors + 1, last_error=f"{type(error).__name__}: {error}", last_error_at=at)
+                h = replace(
+                    h,
+                    up=False,
+                    errors=h.errors + 1,
+                    last_error=f"{type(error).__name__}: {error}",
+                    last_error_at=at,
+                )
             if h.up != before.up:
                 h = replace(h, since=at)
             self._health[name] = h
@@ -166,4 +206,3 @@ class CollectorRunner:
                 c.close()
             except Exception:  # noqa: BLE001
                 log.exception("collector close failed", extra={"collector": c.name})
-

@@ -17,9 +17,13 @@ from watchtower import __version__
 
 
 def build_tracer_provider(
-    service_name: str = "watchtower", otlp_endpoint: str | None = None, processors: Iterable[SpanProcessor] = ()
+    service_name: str = "watchtower",
+    otlp_endpoint: str | None = None,
+    processors: Iterable[SpanProcessor] = (),
 ) -> TracerProvider:
-    provider = TracerProvider(resource=Resource.create({"service.name": service_name, "service.version": __version__}))
+    provider = TracerProvider(
+        resource=Resource.create({"service.name": service_name, "service.version": __version__})
+    )
     if otlp_endpoint:
         from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
 

@@ -22,7 +22,13 @@ log = logging.getLogger(__name__)
 
 
 class HttpServer:
-    def __init__(self, registry: CollectorRegistry, status: Callable[[bool], dict[str, Any]], host: str = "127.0.0.1", port: int = 0):
+    def __init__(
+        self,
+        registry: CollectorRegistry,
+        status: Callable[[bool], dict[str, Any]],
+        host: str = "127.0.0.1",
+        port: int = 0,
+    ):
         self.registry = registry
         self.status = status
         self.host = host
@@ -51,7 +57,11 @@ class HttpServer:
                         body = orjson.dumps(outer.status(with_samples), option=orjson.OPT_NON_STR_KEYS)
                         self._send(200, body, "application/json")
                     else:
-                        self._send(404, b"not found: try /metrics, /healthz or /api/v1/status\n", "text/plain; charset=utf-8")
+                        self._send(
+                            404,
+                            b"not found: try /metrics, /healthz or /api/v1/status\n",
+                            "text/plain; charset=utf-8",
+                        )
                 except Exception:  # noqa: BLE001 - a bad request must not take the server down
                     log.exception("http handler failed", extra={"path": parts.path})
                     self._send(500, b"internal error\n", "text/plain; charset=utf-8")
@@ -69,7 +79,9 @@ class HttpServer:
         self._server = ThreadingHTTPServer((self.host, self.port), Handler)
         self._server.daemon_threads = True
         self.port = self._server.server_address[1]
-        self._thread = threading.Thread(target=self._server.serve_forever, name="watchtower-http", daemon=True)
+        self._thread = threading.Thread(
+            target=self._server.serve_forever, name="watchtower-http", daemon=True
+        )
         self._thread.start()
         return self
 

@@ -21,7 +21,11 @@ from watchtower.daemon.runner import DURATION_BUCKETS, RUNNER_SPECS, CollectorHe
 
 def family_name(spec: MetricSpec) -> str:
     """prometheus-client names counter families without `_total` and adds it to the samples."""
-    return spec.name[: -len("_total")] if spec.kind is Kind.COUNTER and spec.name.endswith("_total") else spec.name
+    return (
+        spec.name[: -len("_total")]
+        if spec.kind is Kind.COUNTER and spec.name.endswith("_total")
+        else spec.name
+    )
 
 
 class SnapshotCollector(PromCollector):
@@ -73,26 +77,51 @@ class SnapshotCollector(PromCollector):
             family("watchtower_collector_cycles_total"),
             family("watchtower_collector_overruns_total"),
         )
-        duration, last_success = family("watchtower_collector_duration_seconds"), family(
-            "watchtower_collector_last_success_timestamp_seconds"
+        duration, last_success = (
+            family("watchtower_collector_duration_seconds"),
+            family("watchtower_collector_last_success_timestamp_seconds"),
         )
         for name, h in sorted(health.items()):
             lbl = {"collector": name}
             up.samples.append(PromSample("watchtower_collector_up", lbl, 1.0 if h.up else 0.0, None, None))
-            errors.samples.append(PromSample("watchtower_collector_errors_total", lbl, float(h.errors), None, None))
-            cycles.samples.append(PromSample("watchtower_collector_cycles_total", lbl, float(h.cycles), None, None))
-            overruns.samples.append(PromSample("watchtower_collector_overruns_total", lbl, float(h.overruns), None, None))
+            errors.samples.append(
+                PromSample("watchtower_collector_errors_total", lbl, float(h.errors), None, None)
+            )
+            cycles.samples.append(
+                PromSample("watchtower_collector_cycles_total", lbl, float(h.cycles), None, None)
+            )
+            overruns.samples.append(
+                PromSample("watchtower_collector_overruns_total", lbl, float(h.overruns), None, None)
+            )
             if h.last_success_at is not None:
                 last_success.samples.append(
-                    PromSample("watchtower_collector_last_success_timestamp_seconds", lbl, h.last_success_at, None, None)
+                    PromSample(
+                        "watchtower_collector_last_success_timestamp_seconds",
+                        lbl,
+                        h.last_success_at,
+                        None,
+                        None,
+                    )
                 )
             cumulative = 0
             for bound, count in zip((*DURATION_BUCKETS, float("inf")), h.bucket_counts, strict=True):
                 cumulative += count
                 le = "+Inf" if bound == float("inf") else repr(bound)
-                duration.samples.append(PromSample("watchtower_collector_duration_seconds_bucket", {**lbl, "le": le}, float(cumulative), None, None))
-            duration.samples.append(PromSample("watchtower_collector_duration_seconds_count", lbl, float(cumulative), None, None))
-            duration.samples.append(PromSample("watchtower_collector_duration_seconds_sum", lbl, h.duration_sum, None, None))
+                duration.samples.append(
+                    PromSample(
+                        "watchtower_collector_duration_seconds_bucket",
+                        {**lbl, "le": le},
+                        float(cumulative),
+                        None,
+                        None,
+                    )
+                )
+            duration.samples.append(
+                PromSample("watchtower_collector_duration_seconds_count", lbl, float(cumulative), None, None)
+            )
+            duration.samples.append(
+                PromSample("watchtower_collector_duration_seconds_sum", lbl, h.duration_sum, None, None)
+            )
         yield from (up, errors, cycles, overruns, duration)
         if last_success.samples:
             yield last_success

@@ -1,0 +1,51 @@
+"""The custom collector: fresh families per scrape, vanished series vanish, parseable output."""
+
+from __future__ import annotations
+
+from prometheus_client import CollectorRegistry, generate_latest
+from prometheus_client.parser import text_string_to_metric_families
+from scripted import ScriptedCollector
+
+from watchtower.daemon.history import History
+from watchtower.daemon.runner import CollectorRunner
+from watchtower.exposition.prometheus import SnapshotCollector
+
+
+def scrape(registry: CollectorRegistry) -> dict[str, dict]:
+    out: dict[str, dict] = {}
+    for fam in text_string_to_metric_families(generate_latest(registry).decode()):
+        for s in fam.samples:
+            out.setdefault(s.name, {})[tuple(sorted(s.labels.items()))] = s.value
+    return out
+
+
+def setup() -> tuple[ScriptedCollector, CollectorRunner, CollectorRegistry]:
+    c = ScriptedCollector("c")
+    runner = CollectorRunner([c], History(5), clock=lambda: 10.0)
+    registry = CollectorRegistry()
+    registry.register(SnapshotCollector(runner.history, {"c": c.specs}, runner.health))
+    return c, runner, registry
+
+
+def test_vanished_partition_vanishes_from_the_next_scrape() -> None:
+    c, runner, registry = setup()
+    runner.run_once("c")
+    assert set(scrape(registry)["test_value"]) == {(("partition", "0"),), (("partition", "1"),)}
+    c.partitions = [0]
+    runner.run_once("c")
+    m = scrape(registry)
+    assert set(m["test_value"]) == {(("partition", "0"),)}
+    assert m["test_events_total"] == {(): 2.0}
+    assert m["watchtower_collector_up"] == {(("collector", "c"),): 1.0}
+    assert m["watchtower_collector_duration_seconds_count"] == {(("collector", "c"),): 2.0}
+
+
+def test_a_down_collector_exposes_up_zero_and_no_stale_values() -> None:
+    c, runner, registry = setup()
+    runner.run_once("c")
+    c.fail_with = OSError("down")
+    runner.run_once("c")
+    m = scrape(registry)
+    assert "test_value" not in m
+    assert m["watchtower_collector_up"] == {(("collector", "c"),): 0.0}
+    assert m["watchtower_collector_errors_total"] == {(("collector", "c"),): 1.0}
