@@ -1,0 +1,320 @@
+"""The Flink REST parsers against answers captured from the reference job (fixtures/flink/<label>/),
+and the collector end to end over an in-memory transport that serves those captures."""
+
+from __future__ import annotations
+
+import copy
+import json
+import math
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from watchtower.collectors.base import Collector, labels
+from watchtower.collectors.flink import (
+    Backpressure,
+    Checkpoints,
+    FlinkCollector,
+    FlinkUnavailable,
+    JobRef,
+    VertexStats,
+    job_samples,
+    jobs_to_report,
+    parse_backpressure,
+    parse_checkpoints,
+    parse_job_metrics,
+    parse_subtask_metrics,
+    parse_vertices,
+)
+from watchtower.config.flink import FlinkConfig
+
+FIXTURES = Path(__file__).parent / "fixtures" / "flink"
+JOB = "watchtower-flink-reference"
+
+
+def load(label: str, name: str) -> Any:
+    return json.loads((FIXTURES / label / f"{name}.json").read_text())
+
+
+def overview_with(*jobs: tuple[str, str, str, int]) -> dict[str, Any]:
+    """The captured overview's job entry, repeated with (jid, name, state, start-time) swapped in."""
+    template = load("running", "overview")["jobs"][0]
+    return {
+        "jobs": [
+            {**copy.deepcopy(template), "jid": jid, "name": name, "state": state, "start-time": start}
+            for jid, name, state, start in jobs
+        ]
+    }
+
+
+# ---- /jobs/overview ----------------------------------------------------------------------------------
+
+JOBS_CASES = [
+    # (id, overview, watched, expected [(jid, state)])
+    (
+        "1 captured running job",
+        load("running", "overview"),
+        (),
+        [("d6611e86110d70a0d1af8597d6f07ced", "running")],
+    ),
+    ("2 no jobs", {"jobs": []}, (JOB,), []),
+    (
+        "3 resubmitted: newest run of a name wins",
+        overview_with(("old", JOB, "CANCELED", 1), ("new", JOB, "RUNNING", 2)),
+        (),
+        [("new", "running")],
+    ),
+    ("4 finished unwatched job left out", overview_with(("a", "batch", "FINISHED", 1)), (), []),
+    ("5 failed watched job kept", overview_with(("a", JOB, "FAILED", 1)), (JOB,), [("a", "failed")]),
+    ("6 restarting job kept", overview_with(("a", "other", "RESTARTING", 1)), (), [("a", "restarting")]),
+]
+
+
+@pytest.mark.parametrize(
+    ("overview", "watched", "expected"), [c[1:] for c in JOBS_CASES], ids=[c[0] for c in JOBS_CASES]
+)
+def test_jobs_to_report(overview: dict, watched: tuple[str, ...], expected: list[tuple[str, str]]) -> None:
+    assert [(j.jid, j.state) for j in jobs_to_report(overview, watched)] == expected
+
+
+# ---- /jobs/:jid/checkpoints --------------------------------------------------------------------------
+
+CHECKPOINT_CASES = [
+    (
+        "1 captured: running job, one failed at startup",
+        load("running", "checkpoints"),
+        Checkpoints(40, 1, 0, 40, 79, 29656, 29656, 1795449379613),
+    ),
+    (
+        "2 captured: backpressured job, a checkpoint in progress",
+        load("backpressured", "checkpoints"),
+        Checkpoints(5, 1, 1, 5, 6429, 173657, 173657, 1795449527979),
+    ),
+    (
+        "3 captured: before the first checkpoint (latest.completed null)",
+        load("starting", "checkpoints"),
+        Checkpoints(0, 0, 0),
+    ),
+    ("4 empty body", {}, Checkpoints(0, 0, 0)),
+]
+
+
+@pytest.mark.parametrize(
+    ("body", "expected"), [c[1:] for c in CHECKPOINT_CASES], ids=[c[0] for c in CHECKPOINT_CASES]
+)
+def test_parse_checkpoints(body: dict, expected: Checkpoints) -> None:
+    assert parse_checkpoints(body) == expected
+
+
+# ---- vertices, backpressure, metrics -----------------------------------------------------------------
+
+
+def test_parse_vertices_from_captured_job() -> None:
+    vertices = parse_vertices(load("running", "job"))
+    assert [vid for vid, _ in vertices] == [
+        "cbc357ccb763df2852fee8c4fc7d55f2",
+        "bebcb763b73c9eebd3c188bf7c0767bd",
+    ]
+    assert vertices[0][1].startswith("Source: ticks")
+    assert vertices[1][1].startswith("user-windows")
+
+
+BACKPRESSURE_CASES = [
+    (
+        "1 captured source: busyRatio is the string NaN",
+        load("running", "backpressure-0"),
+        Backpressure("ok", 0.0, None),
+    ),
+    ("2 captured window vertex", load("running", "backpressure-1"), Backpressure("ok", 0.0, 0.149)),
+    ("3 captured busy window at startup", load("starting", "backpressure-1"), Backpressure("ok", 0.0, 1.0)),
+    (
+        "4 captured backpressured source",
+        load("backpressured", "backpressure-0"),
+        Backpressure("low", 0.337, None),
+    ),
+    (
+        "5 captured saturated window vertex",
+        load("backpressured", "backpressure-1"),
+        Backpressure("ok", 0.0, 0.988),
+    ),
+    (
+        "6 highest subtask wins",
+        {
+            "backpressureLevel": "high",
+            "subtasks": [
+                {"subtask": 0, "ratio": 0.2, "busyRatio": 0.1},
+                {"subtask": 1, "ratio": 0.9, "busyRatio": "NaN"},
+            ],
+        },
+        Backpressure("high", 0.9, 0.1),
+    ),
+    (
+        "7 no subtasks yet",
+        {"status": "ok", "backpressureLevel": "ok", "subtasks": []},
+        Backpressure("ok", 0.0, None),
+    ),
+]
+
+
+@pytest.mark.parametrize(
+    ("body", "expected"), [c[1:] for c in BACKPRESSURE_CASES], ids=[c[0] for c in BACKPRESSURE_CASES]
+)
+def test_parse_backpressure(body: dict, expected: Backpressure) -> None:
+    assert parse_backpressure(body) == expected
+
+
+def test_parse_subtask_metrics_sums_over_subtasks() -> None:
+    assert parse_subtask_metrics(load("running", "subtask_metrics-1")) == {
+        "numRecordsInPerSecond": 50.0,
+        "numRecordsOutPerSecond": 0.0,
+    }
+    # an id asked for but unknown to Flink comes back without aggregates
+    assert parse_subtask_metrics([{"id": "nope"}]) == {}
+
+
+def test_parse_job_metrics_values_are_strings() -> None:
+    assert parse_job_metrics(load("running", "job_metrics")) == {"numRestarts": 0.0}
+    assert parse_job_metrics([{"id": "numRestarts"}]) == {}
+
+
+# ---- samples -----------------------------------------------------------------------------------------
+
+JL = labels(engine="flink", job=JOB)
+
+
+def test_job_samples_units_and_age() -> None:
+    job = JobRef("j", JOB, "running", 0)
+    cp = Checkpoints(40, 1, 0, 40, 79, 29656, 29656, 1_000_000)
+    v = VertexStats("v", "user-windows", Backpressure("ok", 0.25, None), {"numRecordsInPerSecond": 50.0})
+    got = {(s.metric, s.labels): s.value for s in job_samples(job, 3.0, cp, [v], now=1_010.5)}
+    vl = labels(engine="flink", job=JOB, vertex="user-windows")
+    assert got[("watchtower_job_up", JL)] == 1.0
+    assert got[("watchtower_job_status", labels(engine="flink", job=JOB, status="running"))] == 1.0
+    assert got[("watchtower_job_status", labels(engine="flink", job=JOB, status="failed"))] == 0.0
+    assert got[("watchtower_job_restarts_total", JL)] == 3.0
+    assert got[("watchtower_checkpoint_duration_seconds", JL)] == pytest.approx(0.079)
+    assert got[("watchtower_checkpoint_size_bytes", JL)] == 29656.0
+    assert got[("watchtower_checkpoint_age_seconds", JL)] == pytest.approx(10.5)
+    assert got[("watchtower_checkpoints_failed_total", JL)] == 1.0
+    assert got[("watchtower_backpressure_ratio", vl)] == 0.25
+    assert got[("watchtower_records_in_per_second", vl)] == 50.0
+    # not answered: left out, never zeroed
+    assert ("watchtower_busy_ratio", vl) not in got
+    assert ("watchtower_records_out_per_second", vl) not in got
+
+
+def test_job_samples_before_first_checkpoint_and_not_running() -> None:
+    got = {
+        s.metric: s.value
+        for s in job_samples(JobRef("j", JOB, "restarting", 0), None, Checkpoints(0, 0, 0), [], 0.0)
+    }
+    assert got["watchtower_job_up"] == 0.0
+    assert got["watchtower_checkpoints_completed_total"] == 0.0
+    assert "watchtower_checkpoint_duration_seconds" not in got
+    assert "watchtower_job_restarts_total" not in got
+
+
+# ---- the collector over an in-memory transport -------------------------------------------------------
+
+
+def serve(label: str, vanished: frozenset[str] = frozenset()) -> httpx.MockTransport:
+    """Answers the collector's requests from one fixture directory, like the JobManager would."""
+    job = load(label, "job")
+    vertex_index = {v["id"]: n for n, v in enumerate(job["vertices"])}
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        parts = request.url.path.strip("/").split("/")
+        if parts == ["jobs", "overview"]:
+            return httpx.Response(200, json=load(label, "overview"))
+        if len(parts) >= 2 and parts[1] in vanished:
+            return httpx.Response(404, json={"errors": ["Job could not be found."]})
+        match parts:
+            case ["jobs", _]:
+                return httpx.Response(200, json=job)
+            case ["jobs", _, "metrics"]:
+                return httpx.Response(200, json=load(label, "job_metrics"))
+            case ["jobs", _, "checkpoints"]:
+                return httpx.Response(200, json=load(label, "checkpoints"))
+            case ["jobs", _, "vertices", vid, "backpressure"]:
+                return httpx.Response(200, json=load(label, f"backpressure-{vertex_index[vid]}"))
+            case ["jobs", _, "vertices", vid, "subtasks", "metrics"]:
+                return httpx.Response(200, json=load(label, f"subtask_metrics-{vertex_index[vid]}"))
+        return httpx.Response(404, json={"errors": ["Not found"]})
+
+    return httpx.MockTransport(handler)
+
+
+def test_collector_reads_a_running_job_and_only_emits_declared_metrics() -> None:
+    c = FlinkCollector(FlinkConfig(), transport=serve("running"))
+    assert isinstance(c, Collector)
+    r = c.collect(now=1795449380.0)
+    declared = {s.name: set(s.label_names) for s in c.specs}
+    for s in r.samples:
+        assert {k for k, _ in s.labels} == declared[s.metric], s.metric
+        assert not math.isnan(s.value)
+    assert r.values("watchtower_checkpoint_duration_seconds") == {JL: pytest.approx(0.079)}
+    assert r.values("watchtower_job_restarts_total") == {JL: 0.0}
+    rates_in = r.values("watchtower_records_in_per_second")
+    assert len(rates_in) == 2 and max(rates_in.values()) == 50.0
+    assert r.detail["jobs"][JOB]["checkpoints"]["latest_id"] == 40
+    c.close()
+    c.close()  # idempotent
+
+
+def test_collector_reads_a_backpressured_job() -> None:
+    r = FlinkCollector(FlinkConfig(), transport=serve("backpressured")).collect(now=1795449537.979)
+    ratios = r.values("watchtower_backpressure_ratio")
+    assert sorted(ratios.values()) == [0.0, 0.337]
+    assert r.values("watchtower_checkpoint_duration_seconds") == {JL: pytest.approx(6.429)}
+    assert r.values("watchtower_checkpoint_age_seconds") == {JL: pytest.approx(10.0)}
+    assert r.values("watchtower_checkpoints_in_progress") == {JL: 1.0}
+
+
+def test_collector_reports_an_absent_watched_job_as_down() -> None:
+    c = FlinkCollector(FlinkConfig(jobs=("orders-enricher",)), transport=serve("running"))
+    r = c.collect(now=0.0)
+    assert r.values("watchtower_job_up")[labels(engine="flink", job="orders-enricher")] == 0.0
+    assert r.values("watchtower_job_up")[JL] == 1.0
+
+
+def test_collector_tolerates_a_job_that_vanishes_mid_cycle() -> None:
+    c = FlinkCollector(
+        FlinkConfig(), transport=serve("running", vanished=frozenset({"d6611e86110d70a0d1af8597d6f07ced"}))
+    )
+    r = c.collect(now=0.0)
+    assert r.values("watchtower_job_up") == {JL: 1.0}
+    assert r.values("watchtower_checkpoint_duration_seconds") == {}
+
+
+def test_collector_raises_when_flink_does_not_answer() -> None:
+    def refuse(request: httpx.Request) -> httpx.Response:
+        raise httpx.ConnectError("Connection refused", request=request)
+
+    c = FlinkCollector(FlinkConfig(rest_url="http://127.0.0.1:1"), transport=httpx.MockTransport(refuse))
+    with pytest.raises(FlinkUnavailable, match=r"127\.0\.0\.1:1 did not answer /jobs/overview"):
+        c.collect(now=0.0)
+
+
+def test_collector_raises_on_server_error() -> None:
+    c = FlinkCollector(
+        FlinkConfig(), transport=httpx.MockTransport(lambda r: httpx.Response(503, text="busy"))
+    )
+    with pytest.raises(FlinkUnavailable, match="answered 503"):
+        c.collect(now=0.0)
+
+
+# ---- config ------------------------------------------------------------------------------------------
+
+
+def test_flink_config_parses_durations_and_checks_values(tmp_path: Path) -> None:
+    cfg = FlinkConfig(rest_url="http://jm:8081/", checkpoint_interval="500ms", collect_interval="10s")
+    assert (cfg.rest_url, cfg.checkpoint_interval, cfg.collect_interval) == ("http://jm:8081", 0.5, 10.0)
+    assert cfg.watched() == (JOB,)
+    with pytest.raises(ValueError, match="not an http"):
+        FlinkConfig(rest_url="jm:8081")
+    with pytest.raises(ValueError, match="flink-sql-connector-kafka"):
+        FlinkConfig(kafka_jar=tmp_path / "missing.jar")
+    with pytest.raises(ValueError, match="unknown|extra"):
+        FlinkConfig(rest_port=1)

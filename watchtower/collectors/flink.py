@@ -1,0 +1,388 @@
+"""Flink jobs through the JobManager REST API: state, restarts, checkpoints, backpressure, throughput.
+
+Endpoints read per cycle (GET, JSON):
+  /jobs/overview                                   jobs with jid, name, state, start-time
+  /jobs/:jid                                        vertices (id, name) of a job
+  /jobs/:jid/metrics?get=numRestarts                restarts of the job since it was submitted
+  /jobs/:jid/checkpoints                            counts and the latest completed checkpoint
+  /jobs/:jid/vertices/:vid/backpressure             per-subtask backpressure ratio and busy ratio
+  /jobs/:jid/vertices/:vid/subtasks/metrics?get=... numRecordsIn/OutPerSecond aggregated over subtasks
+
+The parsing is pure (functions of the JSON bodies and `now`, tested against captured answers); the HTTP
+lives in `FlinkCollector`. Jobs are labelled by name, not jid, so a resubmitted job keeps its series.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import httpx
+
+from watchtower.collectors.base import Kind, MetricSpec, Reading, Sample, labels
+from watchtower.config.flink import FlinkConfig
+
+ENGINE = "flink"
+JOB_METRICS = ("numRestarts",)
+VERTEX_METRICS = ("numRecordsInPerSecond", "numRecordsOutPerSecond")
+# Flink's JobStatus values; every one is emitted (0 or 1) so a rule can match on a state that is not current.
+JOB_STATES = (
+    "initializing",
+    "created",
+    "running",
+    "failing",
+    "failed",
+    "cancelling",
+    "canceled",
+    "finished",
+    "restarting",
+    "suspended",
+    "reconciling",
+)
+_TERMINAL = frozenset({"failed", "canceled", "finished"})
+
+_JOB = ("engine", "job")
+_VERTEX = ("engine", "job", "vertex")
+SPECS = (
+    MetricSpec(
+        "watchtower_job_up",
+        Kind.GAUGE,
+        "1 while the job is RUNNING, else 0 (also 0 for a watched job that is absent)",
+        _JOB,
+    ),
+    MetricSpec(
+        "watchtower_job_status",
+        Kind.GAUGE,
+        "1 for the job's current status, 0 for the others",
+        (*_JOB, "status"),
+    ),
+    MetricSpec(
+        "watchtower_job_restarts_total", Kind.COUNTER, "Restarts of the job since it was submitted", _JOB
+    ),
+    MetricSpec(
+        "watchtower_checkpoint_duration_seconds",
+        Kind.GAUGE,
+        "End-to-end duration of the latest completed checkpoint",
+        _JOB,
+    ),
+    MetricSpec(
+        "watchtower_checkpoint_size_bytes",
+        Kind.GAUGE,
+        "Full state size of the latest completed checkpoint",
+        _JOB,
+    ),
+    MetricSpec(
+        "watchtower_checkpoint_age_seconds",
+        Kind.GAUGE,
+        "Seconds since the latest completed checkpoint was acknowledged",
+        _JOB,
+    ),
+    MetricSpec(
+        "watchtower_checkpoints_completed_total", Kind.COUNTER, "Completed checkpoints of the job", _JOB
+    ),
+    MetricSpec("watchtower_checkpoints_failed_total", Kind.COUNTER, "Failed checkpoints of the job", _JOB),
+    MetricSpec("watchtower_checkpoints_in_progress", Kind.GAUGE, "Checkpoints currently in progress", _JOB),
+    MetricSpec(
+        "watchtower_backpressure_ratio",
+        Kind.GAUGE,
+        "Highest backpressured-time ratio over the vertex's subtasks (0..1)",
+        _VERTEX,
+    ),
+    MetricSpec(
+        "watchtower_busy_ratio",
+        Kind.GAUGE,
+        "Highest busy-time ratio over the vertex's subtasks (0..1)",
+        _VERTEX,
+    ),
+    MetricSpec(
+        "watchtower_records_in_per_second",
+        Kind.GAUGE,
+        "Records received per second, summed over the vertex's subtasks",
+        _VERTEX,
+    ),
+    MetricSpec(
+        "watchtower_records_out_per_second",
+        Kind.GAUGE,
+        "Records emitted per second, summed over the vertex's subtasks",
+        _VERTEX,
+    ),
+)
+
+
+class FlinkUnavailable(RuntimeError):
+    """The JobManager REST API did not answer (down, wrong URL, or timed out)."""
+
+
+# ---- parsing: pure functions of the REST bodies ------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class JobRef:
+    jid: str
+    name: str
+    state: str  # lower case
+    start_time: int  # epoch ms
+
+
+def jobs_to_report(overview: Mapping[str, Any], watched: Sequence[str] = ()) -> list[JobRef]:
+    """The newest job of each name in `/jobs/overview`, leaving out finished, failed and cancelled jobs
+    unless their name is watched (an old cancelled run should not page anybody)."""
+    newest: dict[str, JobRef] = {}
+    for j in overview.get("jobs", []):
+        ref = JobRef(str(j["jid"]), str(j["name"]), str(j["state"]).lower(), int(j.get("start-time", 0)))
+        if ref.name not in newest or ref.start_time > newest[ref.name].start_time:
+            newest[ref.name] = ref
+    return [r for r in newest.values() if r.state not in _TERMINAL or r.name in watched]
+
+
+def parse_job_metrics(body: Sequence[Mapping[str, Any]]) -> dict[str, float]:
+    """`/jobs/:jid/metrics?get=a,b` -> {a: value}; Flink sends values as strings."""
+    return {m["id"]: _number(m["value"]) for m in body if "value" in m}
+
+
+@dataclass(frozen=True, slots=True)
+class Checkpoints:
+    completed: int
+    failed: int
+    in_progress: int
+    latest_id: int | None = None
+    latest_duration_ms: int | None = None
+    latest_state_size: int | None = None
+    latest_checkpointed_size: int | None = None
+    latest_ack_ms: int | None = None
+
+
+def parse_checkpoints(body: Mapping[str, Any]) -> Checkpoints:
+    """`/jobs/:jid/checkpoints`: the counts and `latest.completed` (null before the first one)."""
+    counts = body.get("counts") or {}
+    latest = (body.get("latest") or {}).get("completed")
+    base = Checkpoints(
+        int(counts.get("completed", 0)), int(counts.get("failed", 0)), int(counts.get("in_progress", 0))
+    )
+    if not latest:
+        return base
+    return Checkpoints(
+        base.completed,
+        base.failed,
+        base.in_progress,
+        latest_id=int(latest["id"]),
+        latest_duration_ms=int(latest["end_to_end_duration"]),
+        latest_state_size=int(latest["state_size"]),
+        latest_checkpointed_size=int(latest.get("checkpointed_size", latest["state_size"])),
+        latest_ack_ms=int(latest["latest_ack_timestamp"]),
+    )
+
+
+def parse_vertices(job: Mapping[str, Any]) -> list[tuple[str, str]]:
+    """`/jobs/:jid` -> [(vertex id, vertex name)]."""
+    return [(str(v["id"]), str(v["name"])) for v in job.get("vertices", [])]
+
+
+@dataclass(frozen=True, slots=True)
+class Backpressure:
+    level: str  # ok | low | high
+    ratio: float  # highest over subtasks
+    busy_ratio: float | None  # highest over subtasks; None when no subtask reports one
+
+
+def parse_backpressure(body: Mapping[str, Any]) -> Backpressure:
+    """`/jobs/:jid/vertices/:vid/backpressure`. Subtasks report `ratio`, `idleRatio` and `busyRatio`
+    (busyRatio is the string "NaN" for a source that has not measured it yet)."""
+    subtasks = body.get("subtasks") or []
+    ratios = [r for s in subtasks if (r := _number(s.get("ratio"))) is not None and not math.isnan(r)]
+    busy = [b for s in subtasks if (b := _number(s.get("busyRatio"))) is not None and not math.isnan(b)]
+    level = str(body.get("backpressureLevel") or body.get("backpressure-level") or "ok").lower()
+    return Backpressure(level, max(ratios, default=0.0), max(busy) if busy else None)
+
+
+def parse_subtask_metrics(body: Sequence[Mapping[str, Any]]) -> dict[str, float]:
+    """`/jobs/:jid/vertices/:vid/subtasks/metrics?get=...` -> {metric: sum over subtasks}."""
+    return {m["id"]: float(m["sum"]) for m in body if "sum" in m}
+
+
+@dataclass(frozen=True, slots=True)
+class VertexStats:
+    id: str
+    name: str
+    backpressure: Backpressure | None = None
+    rates: Mapping[str, float] = field(default_factory=dict)
+
+
+def job_samples(
+    job: JobRef,
+    restarts: float | None,
+    checkpoints: Checkpoints | None,
+    vertices: Iterable[VertexStats],
+    now: float,
+) -> list[Sample]:
+    """The samples of one job; parts Flink did not answer are left out, not zeroed."""
+    jl = labels(engine=ENGINE, job=job.name)
+    out = [Sample("watchtower_job_up", jl, 1.0 if job.state == "running" else 0.0)]
+    states = JOB_STATES if job.state in JOB_STATES else (*JOB_STATES, job.state)
+    out += [
+        Sample("watchtower_job_status", labels(engine=ENGINE, job=job.name, status=s), float(s == job.state))
+        for s in states
+    ]
+    if restarts is not None:
+        out.append(Sample("watchtower_job_restarts_total", jl, restarts))
+    if checkpoints is not None:
+        out += [
+            Sample("watchtower_checkpoints_completed_total", jl, float(checkpoints.completed)),
+            Sample("watchtower_checkpoints_failed_total", jl, float(checkpoints.failed)),
+            Sample("watchtower_checkpoints_in_progress", jl, float(checkpoints.in_progress)),
+        ]
+        if checkpoints.latest_id is not None:
+            out += [
+                Sample("watchtower_checkpoint_duration_seconds", jl, checkpoints.latest_duration_ms / 1000),
+                Sample("watchtower_checkpoint_size_bytes", jl, float(checkpoints.latest_state_size)),
+                Sample(
+                    "watchtower_checkpoint_age_seconds", jl, max(0.0, now - checkpoints.latest_ack_ms / 1000)
+                ),
+            ]
+    for v in vertices:
+        vl = labels(engine=ENGINE, job=job.name, vertex=v.name)
+        if v.backpressure is not None:
+            out.append(Sample("watchtower_backpressure_ratio", vl, v.backpressure.ratio))
+            if v.backpressure.busy_ratio is not None:
+                out.append(Sample("watchtower_busy_ratio", vl, v.backpressure.busy_ratio))
+        if "numRecordsInPerSecond" in v.rates:
+            out.append(Sample("watchtower_records_in_per_second", vl, v.rates["numRecordsInPerSecond"]))
+        if "numRecordsOutPerSecond" in v.rates:
+            out.append(Sample("watchtower_records_out_per_second", vl, v.rates["numRecordsOutPerSecond"]))
+    return out
+
+
+def absent_job_samples(name: str) -> list[Sample]:
+    """A watched job that the cluster does not list: down, with no status."""
+    return [Sample("watchtower_job_up", labels(engine=ENGINE, job=name), 0.0)]
+
+
+def _number(value: Any) -> float | None:
+    if value is None:
+        return None
+    try:
+        return float(value)  # Flink sends "NaN" and numeric strings as well as numbers
+    except (TypeError, ValueError):
+        return None
+
+
+# ---- I/O ---------------------------------------------------------------------------------------------
+
+
+class FlinkCollector:
+    """Reads every job on one Flink cluster. No network in `__init__`; the HTTP client is made on first use.
+
+    `collect` raises `FlinkUnavailable` when the JobManager does not answer `/jobs/overview`. A job that
+    vanishes between two requests of one cycle (404) is reported from what was read, never raised.
+    """
+
+    specs = SPECS
+
+    def __init__(
+        self, config: FlinkConfig, name: str = "flink", transport: httpx.BaseTransport | None = None
+    ):
+        self.name = name
+        self.interval = config.collect_interval
+        self._config = config
+        self._transport = transport
+        self._client: httpx.Client | None = None
+
+    def _http(self) -> httpx.Client:
+        if self._client is None:
+            self._client = httpx.Client(
+                base_url=self._config.rest_url,
+                timeout=httpx.Timeout(self._config.request_timeout),
+                transport=self._transport,
+            )
+        return self._client
+
+    def _get(self, path: str) -> Any:
+        """The JSON body at `path`; None for a 404 (the job or vertex is gone)."""
+        try:
+            resp = self._http().get(path)
+        except httpx.HTTPError as exc:
+            raise FlinkUnavailable(
+                f"Flink REST API at {self._config.rest_url} did not answer {path}: {exc!r}"
+            ) from exc
+        if resp.status_code == 404:
+            return None
+        if resp.status_code >= 400:
+            raise FlinkUnavailable(
+                f"Flink REST API at {self._config.rest_url} answered {resp.status_code} to {path}: {resp.text[:200]}"
+            )
+        return resp.json()
+
+    def collect(self, now: float) -> Reading:
+        watched = self._config.watched()
+        overview = self._get("/jobs/overview")
+        if overview is None:
+            raise FlinkUnavailable(
+                f"{self._config.rest_url}/jobs/overview is 404: is rest_url a Flink JobManager?"
+            )
+        samples: list[Sample] = []
+        detail: dict[str, Any] = {"rest_url": self._config.rest_url, "jobs": {}}
+        jobs = jobs_to_report(overview, watched)
+        for job in jobs:
+            job_samples_, job_detail = self._read_job(job, now)
+            samples += job_samples_
+            detail["jobs"][job.name] = job_detail
+        for name in watched:
+            if name not in {j.name for j in jobs}:
+                samples += absent_job_samples(name)
+                detail["jobs"][name] = {"state": "absent"}
+        return Reading(collector=self.name, at=now, samples=tuple(samples), detail=detail)
+
+    def _read_job(self, job: JobRef, now: float) -> tuple[list[Sample], dict[str, Any]]:
+        base = f"/jobs/{job.jid}"
+        metrics = self._get(f"{base}/metrics?get={','.join(JOB_METRICS)}")
+        restarts = parse_job_metrics(metrics).get("numRestarts") if metrics is not None else None
+        cp_body = self._get(f"{base}/checkpoints")
+        checkpoints = parse_checkpoints(cp_body) if cp_body is not None else None
+        vertices: list[VertexStats] = []
+        if job.state == "running":  # vertex metrics of a job that is not running are absent or stale
+            job_body = self._get(base)
+            for vid, vname in parse_vertices(job_body or {}):
+                bp = self._get(f"{base}/vertices/{vid}/backpressure")
+                rates = self._get(f"{base}/vertices/{vid}/subtasks/metrics?get={','.join(VERTEX_METRICS)}")
+                vertices.append(
+                    VertexStats(
+                        vid,
+                        vname,
+                        parse_backpressure(bp) if bp is not None else None,
+                        parse_subtask_metrics(rates) if rates is not None else {},
+                    )
+                )
+        detail = {
+            "jid": job.jid,
+            "state": job.state,
+            "restarts": restarts,
+            "checkpoints": None
+            if checkpoints is None
+            else {
+                "completed": checkpoints.completed,
+                "failed": checkpoints.failed,
+                "latest_id": checkpoints.latest_id,
+                "latest_duration_ms": checkpoints.latest_duration_ms,
+                "latest_state_size": checkpoints.latest_state_size,
+            },
+            "vertices": [
+                {
+                    "id": v.id,
+                    "name": v.name,
+                    "backpressure": v.backpressure.level if v.backpressure else None,
+                    **{k: v.rates[k] for k in VERTEX_METRICS if k in v.rates},
+                }
+                for v in vertices
+            ],
+        }
+        return job_samples(job, restarts, checkpoints, vertices, now), detail
+
+    def close(self) -> None:
+        client, self._client = self._client, None
+        if client is not None:
+            try:
+                client.close()
+            except Exception:  # close must not raise
+                pass
