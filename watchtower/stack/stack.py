@@ -113,7 +113,9 @@ def _host_port(servers: str) -> tuple[str, int]:
     first = servers.split(",")[0].strip()
     first = first.split("://", 1)[-1]
     host, _, port = first.rpartition(":")
-    return host.strip("[]") or "127.0.0.1", int(port or 9092)
+    if not port.isdigit() or host.endswith(":"):  # no port given (`broker`, bare IPv6)
+        return first.strip("[]"), 9092
+    return host.strip("[]") or "127.0.0.1", int(port)
 
 
 class Stack:
