@@ -121,7 +121,10 @@ class KafkaLagCollector:
         t = self.timeout
         errors: list[str] = []
         listing = self._wait("list_consumer_groups", admin.list_consumer_groups(request_timeout=t))
-        errors += [f"list_consumer_groups: {e}" for e in listing.errors]
+        if listing.errors:
+            # A partial listing cannot tell a gone group from an unreachable coordinator: fail the cycle
+            # rather than drop live groups' series.
+            raise KafkaLagError("list_consumer_groups", KafkaException(listing.errors[0]))
         names = sorted(g.group_id for g in listing.valid if self.tracker.watches_group(g.group_id))
 
         groups: dict[str, GroupInfo] = {g: GroupInfo() for g in names}
