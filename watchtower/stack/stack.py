@@ -146,7 +146,7 @@ class Stack:
                     stop_pid(pid, name)
                 raise
             info = StackInfo(broker, redis_part, topics)
-            if previous is not None and not started:
+            if previous is not None and (previous.broker, previous.redis) == (broker, redis_part):
                 info.started_at = previous.started_at
                 info.already_running = True
             save_state(self.state_dir, info)
