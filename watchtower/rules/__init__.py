@@ -1,0 +1,1 @@
+"""Alert rules: typed rule files, one module per rule kind, each a pure function of history and `now`."""

@@ -1,0 +1,51 @@
+"""threshold: the newest value of a series (or an aggregate of series) compared with a fixed bound.
+
+`for` (how long it must hold before firing) is applied by the alert lifecycle, not here, so the rule stays a
+function of the newest data. A value older than `stale_after` is no data, never a breach.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Literal
+
+from pydantic import Field
+
+from watchtower.alerting.model import RuleResult
+from watchtower.collectors.base import Reading
+from watchtower.config.models import Duration
+from watchtower.rules.base import Op, SeriesRule, top_offenders
+from watchtower.rules.series import aggregate, select
+
+
+class ThresholdRule(SeriesRule):
+    DEFAULT_SUMMARY = "{rule}: {value:.6g} {op} {bound:.6g} for {labels}"
+    EXTRAS = {"op": ">"}
+
+    kind: Literal["threshold"] = "threshold"
+    op: Op = Op.GT
+    bound: float
+    stale_after: Duration = Field(300.0, gt=0)
+
+    def evaluate(self, history: Sequence[Reading], now: float) -> list[RuleResult]:
+        sel = select(history, self.selector, now, since=now - self.stale_after)
+        if sel.latest is None or not sel.series:
+            return [self.no_data()]
+        current = aggregate(sel.current(), self.aggregate, self.by)
+        out: list[RuleResult] = []
+        for key in sorted(current):
+            _, value, members = current[key][-1]
+            out.append(
+                self.result(
+                    key,
+                    breaching=self.op.holds(value, self.bound),
+                    value=value,
+                    bound=self.bound,
+                    offenders=top_offenders(members, self.op.rising),
+                    op=self.op.value,
+                )
+            )
+        # Groups seen recently but absent from the newest reading (a partition that went away): resolve them.
+        for key in sorted(set(aggregate(sel.series, self.aggregate, self.by)) - set(current)):
+            out.append(self.no_data(key))
+        return out

@@ -1,0 +1,81 @@
+"""time_to_breach: a least-squares line through `window` predicts the series crosses `threshold` within `horizon`.
+
+Value is the predicted seconds until the crossing (0 when already past it), bound is the horizon. A flat or
+receding trend never breaches. Fewer than `min_points` samples in the window is no data.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Literal
+
+from pydantic import Field, field_validator
+
+from watchtower.alerting.model import RuleResult
+from watchtower.collectors.base import Reading
+from watchtower.config.models import Duration
+from watchtower.rules.base import Op, SeriesRule, fmt_duration, top_offenders
+from watchtower.rules.series import aggregate, least_squares, select
+
+
+class TimeToBreachRule(SeriesRule):
+    DEFAULT_SUMMARY = "{rule}: {labels} at {latest:.6g}, trend crosses {threshold:.6g} in {value:.0f}s (horizon {horizon})"
+    EXTRAS = {"threshold": 1.0, "latest": 1.0, "horizon": "15m", "slope": 1.0}
+
+    kind: Literal["time_to_breach"] = "time_to_breach"
+    op: Op = Op.GT
+    threshold: float
+    window: Duration = Field(gt=0)
+    horizon: Duration = Field(gt=0)
+    min_points: int = Field(3, ge=2)
+
+    @field_validator("op")
+    @classmethod
+    def _directional(cls, v: Op) -> Op:
+        if v in (Op.EQ, Op.NE):
+            raise ValueError("a trend crosses a threshold going up or down: use >, >=, < or <=")
+        return v
+
+    def evaluate(self, history: Sequence[Reading], now: float) -> list[RuleResult]:
+        sel = select(history, self.selector, now, since=now - self.window)
+        if sel.latest is None or not sel.series:
+            return [self.no_data()]
+        current = aggregate(sel.current(), self.aggregate, self.by)
+        out: list[RuleResult] = []
+        for key in sorted(current):
+            points = [(at, v) for at, v, _ in current[key]]
+            if len(points) < self.min_points or points[0][0] == points[-1][0]:
+                out.append(self.no_data(key))
+                continue
+            latest = points[-1][1]
+            slope, fitted = least_squares(points)
+            eta = self._eta(latest, slope, fitted, now - points[-1][0])
+            out.append(
+                self.result(
+                    key,
+                    breaching=eta is not None and eta <= self.horizon,
+                    value=eta,
+                    bound=self.horizon,
+                    offenders=top_offenders(current[key][-1][2], self.op.rising),
+                    threshold=self.threshold,
+                    latest=latest,
+                    horizon=fmt_duration(self.horizon),
+                    slope=slope,
+                )
+            )
+        for key in sorted(set(aggregate(sel.series, self.aggregate, self.by)) - set(current)):
+            out.append(self.no_data(key))
+        return out
+
+    def _eta(self, latest: float, slope: float, fitted: float, since_last: float) -> float | None:
+        """Seconds from now until the fitted line crosses the threshold; None if it never will.
+
+        `fitted` is the line's value at the newest sample, `since_last` how long ago that sample was.
+        Rounded to the microsecond so that a crossing exactly at the horizon compares as equal.
+        """
+        if self.op.holds(latest, self.threshold):
+            return 0.0
+        heading_there = slope > 0 if self.op.rising else slope < 0
+        if not heading_there:
+            return None
+        return round(max(0.0, (self.threshold - fitted) / slope - since_last), 6)
