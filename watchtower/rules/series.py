@@ -133,8 +133,11 @@ def group_values(
     return {k: (how.apply([v for _, v in members]), tuple(members)) for k, members in groups.items()}
 
 
-def per_second(points: Sequence[Point]) -> float | None:
-    """Average per-second increase of a counter over the points (resets handled); None with < 2 times."""
+def rate(points: Sequence[Point], unit: float = 1.0) -> float | None:
+    """Average increase of a counter per `unit` seconds over the points (resets handled); None with < 2 times.
+
+    Multiplies before dividing, so a whole-number rate stays exact (1500 in 180 s is exactly 500/min).
+    """
     if len(points) < 2 or points[-1][0] <= points[0][0]:
         return None
-    return increase(points) / (points[-1][0] - points[0][0])
+    return increase(points) * unit / (points[-1][0] - points[0][0])

@@ -1,0 +1,81 @@
+"""throughput_floor: output below a floor while input keeps coming.
+
+Two signals, each a gauge (averaged over `window`) or a counter (per-second rate over `window`, resets
+handled). Breaches when output < `floor` and input > `input_min`: a quiet pipeline with no input is fine, a
+job that stopped processing while producers still write is not. Series are summed per `by` group; an input
+without the `by` labels (e.g. a topic-wide rate) applies to every group.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from watchtower.alerting.model import RuleResult
+from watchtower.collectors.base import Labels, Reading
+from watchtower.config.models import Duration
+from watchtower.rules.base import RuleBase, fmt_duration
+from watchtower.rules.selector import SelectorField
+from watchtower.rules.series import Aggregate, aggregate, group_values, in_window, rate, select
+
+
+class Signal(BaseModel):
+    """A selector, read as a gauge (average over the window) or a counter (per-second rate)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    selector: SelectorField
+    counter: bool = False
+
+    @model_validator(mode="before")
+    @classmethod
+    def _shorthand(cls, v: Any) -> Any:
+        return {"selector": v} if isinstance(v, str) else v
+
+
+class ThroughputFloorRule(RuleBase):
+    DEFAULT_SUMMARY = "{rule}: output {value:.6g}/s below floor {bound:.6g}/s while input is {input:.6g}/s ({labels})"
+    EXTRAS = {"input": 1.0, "window": "2m"}
+
+    kind: Literal["throughput_floor"] = "throughput_floor"
+    output: Signal
+    input: Signal
+    floor: float = Field(gt=0)
+    input_min: float = Field(0.0, ge=0)
+    window: Duration = Field(gt=0)
+    by: tuple[str, ...] = ()
+
+    def evaluate(self, history: Sequence[Reading], now: float) -> list[RuleResult]:
+        produced = self._measure(self.output, history, now)
+        consumed = self._measure(self.input, history, now)
+        if not produced:
+            return [self.no_data()]
+        out: list[RuleResult] = []
+        for key in sorted(produced):
+            incoming = consumed.get(key, consumed.get(()))
+            if incoming is None:
+                out.append(self.no_data(key))
+                continue
+            value = produced[key]
+            out.append(
+                self.result(
+                    key,
+                    breaching=value < self.floor and incoming > self.input_min,
+                    value=value,
+                    bound=self.floor,
+                    input=incoming,
+                    window=fmt_duration(self.window),
+                )
+            )
+        return out
+
+    def _measure(self, signal: Signal, history: Sequence[Reading], now: float) -> dict[Labels, float]:
+        start = now - self.window
+        current = select(history, signal.selector, now, since=start).current()
+        if signal.counter:
+            rates = {k: r for k, pts in current.items() if (r := rate(in_window(pts, start, now))) is not None}
+            return {k: v for k, (v, _) in group_values(rates, Aggregate.SUM, self.by).items()}
+        summed = aggregate(current, Aggregate.SUM, self.by)
+        return {k: sum(v for _, v, _ in pts) / len(pts) for k, pts in summed.items() if pts}
