@@ -85,7 +85,10 @@ def title(n: Notification) -> str:
     sev = worst_severity(n.alerts)
     state = "RESOLVED" if _resolved(n) else "FIRING"
     rules = sorted({a.rule for a in n.alerts})
-    what = rules[0] if len(rules) == 1 else f"{len(n.alerts)} alerts ({', '.join(rules)})"
+    if len(rules) == 1:
+        what = rules[0] if len(n.alerts) == 1 else f"{rules[0]} ({len(n.alerts)} alerts)"
+    else:
+        what = f"{len(n.alerts)} alerts ({', '.join(rules)})"
     if len(n.alerts) == 1 and n.alerts[0].labels:
         what += f" · {fmt_labels(n.alerts[0].labels)}"
     return f"{state} [{sev.value.upper()}] {what}"
@@ -93,7 +96,8 @@ def title(n: Notification) -> str:
 
 def fallback_text(n: Notification, prefix: str = "") -> str:
     summary = n.alerts[0].summary if n.alerts else ""
-    return _cut(f"{prefix}{title(n)}: {summary}".rstrip(": "), 300)
+    # The fallback is parsed as mrkdwn too: escaped, or a label like "<!channel>" would ping everyone.
+    return _cut(escape(f"{prefix}{title(n)}: {summary}".rstrip(": ")), 300)
 
 
 def _value_line(a: Alert) -> str:
