@@ -19,7 +19,7 @@ from confluent_kafka.admin import AdminClient
 from watchtower.config import WatchtowerConfig
 from watchtower.kafka import KafkaClientError
 from watchtower.stack import Stack, StackError, resolve_endpoints
-from watchtower.stack.process import free_port, pid_alive, port_open
+from watchtower.stack.process import free_port, pid_alive, port_open, wait_until
 from watchtower.stack.stack import redis_answers
 from watchtower.stack.state import EMBEDDED, EXTERNAL, load_state
 
@@ -93,6 +93,7 @@ def test_up_restarts_a_dead_part(make_config):
     stack = Stack(make_config())
     first = stack.up()
     os.kill(first.broker.pid, signal.SIGKILL)
+    wait_until(lambda: not pid_alive(first.broker.pid), 5.0, "the killed broker to go")  # SIGKILL is not instant
     st = stack.status()
     assert not st.healthy and st.components[0].checks["process"] is False
 
