@@ -66,6 +66,8 @@ class KafkaConfig(_Model):
     # Any librdkafka setting, passed through as is (security.protocol, sasl.mechanism, ssl.ca.location...).
     client: dict[str, str | int | float | bool] = Field(default_factory=dict)
     sasl_password: SecretStr | None = None
+    # Secret librdkafka keys (ssl.key.password, sasl.oauthbearer.client.secret...): masked everywhere.
+    secrets: dict[str, SecretStr] = Field(default_factory=dict)
 
     @field_validator("client")
     @classmethod
@@ -74,7 +76,7 @@ class KafkaConfig(_Model):
             if key in SECRET_KAFKA_KEYS:
                 raise ValueError(
                     f"{key} must not sit in kafka.client where it could be logged: "
-                    "set kafka.sasl_password (or WATCHTOWER__KAFKA__SASL_PASSWORD) instead"
+                    f"move it to kafka.secrets ({key}: ...), or use kafka.sasl_password / WATCHTOWER__KAFKA__SASL_PASSWORD"
                 )
         return v
 
@@ -84,6 +86,7 @@ class KafkaConfig(_Model):
         if not servers:
             raise ValueError("kafka.bootstrap_servers is not set and no embedded broker is running: run `watchtower stack up`")
         conf: dict[str, Any] = {"bootstrap.servers": servers, **self.client}
+        conf.update({k: v.get_secret_value() for k, v in self.secrets.items()})
         if self.sasl_password is not None:
             conf["sasl.password"] = self.sasl_password.get_secret_value()
         conf.update(overrides)

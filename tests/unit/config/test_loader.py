@@ -62,3 +62,9 @@ def test_sasl_password_reaches_librdkafka_but_not_repr():
     conf = cfg.kafka.librdkafka()
     assert conf["sasl.password"] == "s3cret" and conf["bootstrap.servers"] == "k:9092"
     assert "s3cret" not in repr(cfg) and "s3cret" not in cfg.model_dump_json()
+
+
+def test_secret_librdkafka_keys_go_under_kafka_secrets(tmp_path):
+    cfg = load_config(write(tmp_path, "kafka:\n  bootstrap_servers: k:1\n  secrets:\n    ssl.key.password: pem-pass\n"), env={})
+    assert cfg.kafka.librdkafka()["ssl.key.password"] == "pem-pass"
+    assert "pem-pass" not in repr(cfg) and "pem-pass" not in cfg.model_dump_json()
