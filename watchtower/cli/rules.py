@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Annotated
 
 import typer
 
@@ -14,7 +15,7 @@ rules_app = typer.Typer(help="Validate alert rule files.", no_args_is_help=True)
 
 @rules_app.command("check")
 def rules_check(
-    path: Path = typer.Argument(Path("alerts"), help="A rule file, or a directory of *.yaml rule files."),
+    path: Annotated[Path, typer.Argument(help="A rule file, or a directory of *.yaml rule files.")] = Path("alerts"),
 ) -> None:
     """Report every problem in the rule files with file:line and the fix; exit 1 if there is any."""
     ruleset, problems = check_rules(path)
