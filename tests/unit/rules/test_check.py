@@ -127,3 +127,12 @@ def test_cli_exit_codes_and_output(tmp_path):
     good = runner.invoke(app, ["rules", "check", str(REPO / "alerts")])
     assert good.exit_code == 0, good.output
     assert "rules OK: 12 rules in 1 file(s)" in good.output
+
+
+@pytest.mark.parametrize("kind", sorted(KINDS))
+def test_every_kind_default_summary_renders_with_its_fields(kind):
+    from watchtower.rules.base import _AnyLabels, render
+
+    cls = KINDS[kind]
+    sample = {"value": 1.0, "bound": 1.0, "labels": _AnyLabels(group="g"), "rule": "r", **cls.EXTRAS}
+    assert render(cls.DEFAULT_SUMMARY, sample), kind

@@ -39,6 +39,9 @@ CASES = [
     (8, {"input": {"selector": HWM, "counter": True}, "floor": 30},
      merge(out([25, 25, 25]), table(HWM, {"0": [0, 600, 1200], "1": [0, 600, 1200]}, topic="orders")),
      {(): (True, 25.0, False)}),
+    (10, {"output": {"selector": OUT, "aggregate": "max"}},
+     merge(out([50, 50, 50]), table(OUT, {"sink": [40] * 3}, label="vertex", job="agg"), inp([500] * 3)),
+     {(): (True, 50.0, False)}),  # max over vertices: a record is not counted once per operator
     (9, {"by": ["job"]}, merge(out([50, 50, 50]), table(OUT, {"map": [500] * 3}, label="vertex", job="other"), inp([500] * 3)),
      {L(job="agg"): (True, 50.0, False), L(job="other"): (False, 500.0, False)}),  # topic-wide input applies to each job
 ]

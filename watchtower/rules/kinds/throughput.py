@@ -2,7 +2,7 @@
 
 Two signals, each a gauge (averaged over `window`) or a counter (per-second rate over `window`, resets
 handled). Breaches when output < `floor` and input > `input_min`: a quiet pipeline with no input is fine, a
-job that stopped processing while producers still write is not. Series are summed per `by` group; an input
+job that stopped processing while producers still write is not. Series are combined per `by` group; an input
 without the `by` labels (e.g. a topic-wide rate) applies to every group.
 """
 
@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from watchtower.alerting.model import RuleResult
 from watchtower.collectors.base import Labels, Reading
@@ -22,12 +22,24 @@ from watchtower.rules.series import Aggregate, aggregate, group_values, in_windo
 
 
 class Signal(BaseModel):
-    """A selector, read as a gauge (average over the window) or a counter (per-second rate)."""
+    """A selector, read as a gauge (average over the window) or a counter (per-second rate).
+
+    Series are combined per `by` group with `aggregate` (sum by default; `max` suits per-vertex job rates,
+    where a sum would count a record once per operator it passes).
+    """
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     selector: SelectorField
     counter: bool = False
+    aggregate: Aggregate = Aggregate.SUM
+
+    @field_validator("aggregate")
+    @classmethod
+    def _combines(cls, v: Aggregate) -> Aggregate:
+        if v is Aggregate.NONE:
+            raise ValueError("a signal is combined into one value per group: use sum, max, min or avg")
+        return v
 
     @model_validator(mode="before")
     @classmethod
@@ -76,6 +88,6 @@ class ThroughputFloorRule(RuleBase):
         current = select(history, signal.selector, now, since=start).current()
         if signal.counter:
             rates = {k: r for k, pts in current.items() if (r := rate(in_window(pts, start, now))) is not None}
-            return {k: v for k, (v, _) in group_values(rates, Aggregate.SUM, self.by).items()}
-        summed = aggregate(current, Aggregate.SUM, self.by)
+            return {k: v for k, (v, _) in group_values(rates, signal.aggregate, self.by).items()}
+        summed = aggregate(current, signal.aggregate, self.by)
         return {k: sum(v for _, v, _ in pts) / len(pts) for k, pts in summed.items() if pts}
