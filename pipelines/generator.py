@@ -156,7 +156,8 @@ class EventFactory:
             kind = LATE if self._mal <= u < self._late else VALID  # a duplicate with nothing to copy: valid
             event = self._event(user, event_type, late if kind == LATE else on_time)
             rec = Record(user.encode(), encode(event), kind, None, event["event_id"])
-            self._remember(rec)
+            if self._dup:
+                self._remember(rec)
             out.append(rec)
         return out
 
@@ -168,7 +169,7 @@ class EventFactory:
             "event_id": hexid,
             "order_id": f"o-{hexid[:12]}",
             "user_id": user,
-            "amount": round(self.rng.uniform(1.0, 500.0), 2),
+            "amount": int(self.rng.random() * 49_901 + 100) / 100,  # 1.00 .. 500.00, whole cents
             "event_type": event_type,
             "event_time": event_time,
         }
@@ -224,6 +225,7 @@ class Manifest:
     errors: dict[str, int] = field(default_factory=dict)  # delivery error name -> count
     partitions: dict[int, int] = field(default_factory=dict)  # delivered records per partition
     started_at: float | None = None
+    sending_done_at: float | None = None  # before the final flush and markers
     finished_at: float | None = None
 
     def add(self, rec: Record) -> None:
@@ -261,6 +263,13 @@ class Manifest:
             return 0.0
         return self.finished_at - self.started_at
 
+    @property
+    def send_rate(self) -> float:
+        """Events per second while sending (flush and markers left out)."""
+        if self.started_at is None or self.sending_done_at is None or self.sending_done_at <= self.started_at:
+            return 0.0
+        return (self.sent - self.counts[MARKER]) / (self.sending_done_at - self.started_at)
+
     def as_dict(self) -> dict[str, Any]:
         doc: dict[str, Any] = {
             "sent": self.sent,
@@ -272,7 +281,7 @@ class Manifest:
             "errors": self.errors,
             "partitions": {str(p): n for p, n in sorted(self.partitions.items())},
             "elapsed_s": round(self.elapsed, 3),
-            "rate": round(self.sent / self.elapsed, 1) if self.elapsed else None,
+            "send_rate": round(self.send_rate, 1),
         }
         if self.track_ids:
             doc["ids"] = self.ids

@@ -138,6 +138,7 @@ class Generator:
             if remaining > 0:
                 remaining -= n
             p.poll(0)
+        manifest.sending_done_at = time.time()
         if finish:
             self.finish()
         manifest.finished_at = time.time()
@@ -165,7 +166,7 @@ class Generator:
             self.manifest.add(Record(MARKER_USER.encode(), b"", MARKER, None, marker["event_id"]))
             self._flush()  # alone in its batch: nothing else is queued and it is flushed before the next
         if self.on_progress is not None:
-            self.on_progress(self.manifest, 0.0)
+            self.on_progress(self.manifest, self.manifest.send_rate)
         return self.manifest
 
     def _produce_marker(self, partition: int, value: bytes) -> None:
