@@ -8,6 +8,7 @@ import typer
 
 from watchtower import __version__
 from watchtower.cli.common import Context, console, ctx_of
+from watchtower.cli.pipeline import pipeline_app
 from watchtower.cli.rules import rules_app
 from watchtower.cli.run import run as run_command
 from watchtower.cli.silence import silence_app
@@ -22,6 +23,7 @@ app = typer.Typer(
 )
 config_app = typer.Typer(help="Inspect and validate configuration.", no_args_is_help=True)
 app.add_typer(config_app, name="config")
+app.add_typer(pipeline_app, name="pipeline")
 app.add_typer(rules_app, name="rules")
 app.add_typer(stack_app, name="stack")
 app.add_typer(silence_app, name="silence")

@@ -1,0 +1,197 @@
+"""The body of foreachBatch, without Spark: raw Arrow rows and a batch id in, every sink updated once.
+
+Order of writes for batch N (each step skips itself if N already reached it, so a replay after a crash at
+any point finishes the batch without writing anything twice):
+
+    1. Delta events (MERGE), dlq, late, aggregates (MERGE)   guard: delta app transaction per table
+    2. DLQ topic                                              guard: Redis applied batch id
+    3. Redis MULTI/EXEC, including the applied batch id      guard: Redis applied batch id (WATCHed)
+    4. Delta batches row                                      guard: delta app transaction; marks N done
+
+The watermark for batch N is (max event time of batches < N) - watermark_delay. The running max is in the
+batches row of the last finished batch, so a restart resumes it and a replay of N sees the same value.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+
+import pyarrow as pa
+
+from pipelines.spark.delta_sinks import BATCHES_SCHEMA, DeltaSinks
+from pipelines.spark.kafka_dlq import DlqProducer
+from pipelines.spark.processing import (
+    AGG_SCHEMA,
+    BUCKET_SCHEMA,
+    CONTROL_SCHEMA,
+    EVENT_SCHEMA,
+    LATE_SCHEMA,
+    BatchContext,
+    BatchResult,
+    SeenLookup,
+    dlq_rows,
+    next_watermark,
+    process,
+)
+from pipelines.spark.redis_sink import RedisSink
+
+log = logging.getLogger(__name__)
+
+Processor = Callable[[pa.Table, BatchContext, SeenLookup], BatchResult]
+
+
+class SinkError(RuntimeError):
+    """A sink could not be read or written: the batch must be retried, not dead-lettered."""
+
+
+@dataclass
+class BatchReport:
+    batch_id: int
+    status: str  # ok | batch_failed:<ErrorType> | skipped
+    counts: dict[str, int] = field(default_factory=dict)
+    watermark_ms: int | None = None
+    timings_ms: dict[str, float] = field(default_factory=dict)
+
+
+def failed_batch(raw: pa.Table, ctx: BatchContext, error: BaseException) -> BatchResult:
+    """Everything in a batch whose processing raised goes to the DLQ under `batch_failed:<ErrorType>`."""
+    return BatchResult(
+        batch_id=ctx.batch_id,
+        input_rows=raw.num_rows,
+        sink=EVENT_SCHEMA.empty_table(),
+        dlq=dlq_rows(raw, ctx.batch_id, f"batch_failed:{type(error).__name__}"),
+        late=LATE_SCHEMA.empty_table(),
+        control=CONTROL_SCHEMA.empty_table(),
+        duplicate_rows=0,
+        max_event_time_ms=None,
+        aggregates=AGG_SCHEMA.empty_table(),
+        buckets=BUCKET_SCHEMA.empty_table(),
+    )
+
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+def _ts(ms: int | None) -> datetime | None:
+    return None if ms is None else _EPOCH + timedelta(milliseconds=ms)
+
+
+def _ms(ts: datetime | None) -> int | None:
+    return None if ts is None else (ts - _EPOCH) // timedelta(milliseconds=1)
+
+
+class BatchWriter:
+    def __init__(
+        self,
+        delta: DeltaSinks,
+        redis_sink: RedisSink,
+        dlq_producer: DlqProducer | None,
+        watermark_delay_ms: int,
+        window_length_ms: int,
+        window_slide_ms: int,
+        max_event_bytes: int,
+        processor: Processor = process,
+        clock: Callable[[], float] = time.time,
+    ):
+        self.delta = delta
+        self.redis = redis_sink
+        self.dlq_producer = dlq_producer
+        self.delay_ms = watermark_delay_ms
+        self.length_ms = window_length_ms
+        self.slide_ms = window_slide_ms
+        self.max_event_bytes = max_event_bytes
+        self.processor = processor
+        self.clock = clock
+        self.last_batch: int | None = None
+        self.max_event_ms: int | None = None
+        self.reports: list[BatchReport] = []
+
+    def open(self) -> BatchWriter:
+        self.delta.open()
+        last = self.delta.last_batch()
+        if last is not None:
+            self.last_batch = last["batch_id"]
+            mx = last["max_event_time"]
+            self.max_event_ms = _ms(mx)
+            log.info("resuming after batch %d, max event time %s", self.last_batch, mx)
+        return self
+
+    def watermark_ms(self) -> int | None:
+        return None if self.max_event_ms is None else self.max_event_ms - self.delay_ms
+
+    def _seen(self, batch_id: int) -> SeenLookup:
+        def lookup(ids: pa.Array) -> pa.Array:
+            try:
+                return self.delta.seen_before(ids, batch_id)
+            except Exception as exc:
+                raise SinkError(f"reading the events table failed: {exc}") from exc
+
+        return lookup
+
+    def handle(self, raw: pa.Table, batch_id: int) -> BatchReport:
+        if self.last_batch is not None and batch_id <= self.last_batch:
+            log.info("batch %d is already complete: skipped", batch_id)
+            return BatchReport(batch_id, "skipped")
+        t0 = self.clock()
+        started = datetime.fromtimestamp(t0, UTC)
+        ctx = BatchContext(batch_id, self.watermark_ms(), self.length_ms, self.slide_ms, self.max_event_bytes)
+        status = "ok"
+        try:
+            result = self.processor(raw, ctx, self._seen(batch_id))
+        except SinkError:
+            raise
+        except Exception as exc:  # a poison batch must not stop the stream: dead-letter it whole
+            log.exception("batch %d failed: sending its %d records to the DLQ", batch_id, raw.num_rows)
+            result = failed_batch(raw, ctx, exc)
+            status = f"batch_failed:{type(exc).__name__}"
+        result.check_conservation()
+        t1 = self.clock()
+
+        self.delta.merge_events(result.sink, batch_id)
+        self.delta.append("dlq", result.dlq, batch_id)
+        self.delta.append("late", result.late, batch_id)
+        self.delta.merge_aggregates(result.aggregates, batch_id)
+        t2 = self.clock()
+
+        applied = self.redis.applied_batch()
+        redis_done = applied is not None and applied >= batch_id
+        if self.dlq_producer is not None and not redis_done:
+            self.dlq_producer.send(result.dlq)
+        t3 = self.clock()
+        if not redis_done:
+            self.redis.write(result)
+        t4 = self.clock()
+
+        max_after = next_watermark(self.max_event_ms, result.max_event_time_ms)
+        counts = result.counts
+        timings = {
+            "process_ms": (t1 - t0) * 1000,
+            "delta_ms": (t2 - t1) * 1000,
+            "kafka_ms": (t3 - t2) * 1000,
+            "redis_ms": (t4 - t3) * 1000,
+        }
+        timings["total_ms"] = (self.clock() - t0) * 1000
+        row = {
+            "batch_id": batch_id,
+            "status": status,
+            **counts,
+            "watermark": _ts(ctx.watermark_ms),
+            "max_event_time": _ts(max_after),
+            "started_at": started,
+            **timings,
+        }
+        self.delta.append("batches", pa.Table.from_pylist([row], schema=BATCHES_SCHEMA), batch_id, always=True)
+        self.last_batch = batch_id
+        self.max_event_ms = max_after
+        report = BatchReport(batch_id, status, counts, ctx.watermark_ms, timings)
+        self.reports.append(report)
+        log.info("batch %d %s %s watermark=%s %.0f ms", batch_id, status, counts, ctx.watermark_ms, timings["total_ms"])
+        return report
+
+    def close(self) -> None:
+        if self.dlq_producer is not None:
+            self.dlq_producer.close()

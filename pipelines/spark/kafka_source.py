@@ -1,0 +1,279 @@
+"""A Kafka source for Spark Structured Streaming, written on Spark 4's Python Data Source API.
+
+No Maven here, so no spark-sql-kafka jar: this reads Kafka through confluent-kafka instead.
+
+    spark.readStream.format("watchtower_kafka")
+        .option("kafka.bootstrap.servers", "host:9092")   # any `kafka.<librdkafka key>` passes through
+        .option("subscribe", "orders")                     # one topic
+        .option("startingOffsets", "earliest")             # or latest
+        .option("maxOffsetsPerTrigger", 200000)
+        .option("groupId", "watchtower-spark")             # committed on every Spark commit, for lag monitors
+
+Offsets in the checkpoint look like Spark's own Kafka source: {"orders": {"0": 42, "1": 17}} (next offset
+to read per partition). Each trigger asks for every partition's latest offset in one ListOffsets call.
+Each Spark input partition reads one Kafka partition's [start, end) with a consumer assigned at `start`,
+and yields Arrow record batches: topic, partition, offset, timestamp, key, value.
+
+The driver-side methods (initialOffset, latestOffset, partitions, commit) run in one long-lived Python
+process per query, so the admin client and the committing consumer are kept between triggers.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+import uuid
+from collections.abc import Iterator, Mapping
+from typing import Any
+
+import pyarrow as pa
+from pyspark.sql.datasource import DataSource, DataSourceStreamReader, InputPartition
+from pyspark.sql.streaming.datasource import ReadAllAvailable, ReadLimit, ReadMaxRows, SupportsTriggerAvailableNow
+
+log = logging.getLogger(__name__)
+
+FORMAT = "watchtower_kafka"
+SCHEMA = "topic string, partition int, offset long, timestamp timestamp, key binary, value binary"
+ARROW_SCHEMA = pa.schema(
+    [
+        ("topic", pa.string()),
+        ("partition", pa.int32()),
+        ("offset", pa.int64()),
+        ("timestamp", pa.timestamp("us", tz="UTC")),
+        ("key", pa.binary()),
+        ("value", pa.binary()),
+    ]
+)
+ROWS_PER_ARROW_BATCH = 20_000
+
+
+def client_conf(options: Mapping[str, str]) -> dict[str, str]:
+    """The librdkafka settings: every `kafka.<key>` option with the prefix removed."""
+    return {k[len("kafka.") :]: v for k, v in options.items() if k.startswith("kafka.")}
+
+
+def prorate(start: Mapping[int, int], latest: Mapping[int, int], max_rows: int) -> dict[int, int]:
+    """End offsets that read at most `max_rows` in all, shared in proportion to each partition's backlog.
+
+    Pure; every partition with a backlog advances by at least one record, so a trigger never stalls.
+    """
+    lag = {p: max(0, latest[p] - start.get(p, 0)) for p in latest}
+    total = sum(lag.values())
+    if total <= max_rows:
+        return {p: max(latest[p], start.get(p, 0)) for p in latest}
+    end = {}
+    for p in latest:
+        share = (max_rows * lag[p]) // total if total else 0
+        if lag[p] > 0:
+            share = max(1, share)
+        end[p] = start.get(p, 0) + min(lag[p], share)
+    return end
+
+
+class KafkaPartition(InputPartition):
+    def __init__(self, topic: str, partition: int, start: int, end: int, conf: dict[str, str], timeout_s: float):
+        super().__init__((topic, partition, start, end))
+        self.topic, self.partition, self.start, self.end = topic, partition, start, end
+        self.conf, self.timeout_s = conf, timeout_s
+
+
+def _to_batch(topic: str, partition: int, offsets: list, stamps: list, keys: list, values: list) -> pa.RecordBatch:
+    n = len(offsets)
+    return pa.RecordBatch.from_arrays(
+        [
+            pa.array([topic] * n, pa.string()),
+            pa.array([partition] * n, pa.int32()),
+            pa.array(offsets, pa.int64()),
+            pa.array(stamps, pa.int64()).cast(pa.timestamp("us", tz="UTC")),
+            pa.array(keys, pa.binary()),
+            pa.array(values, pa.binary()),
+        ],
+        schema=ARROW_SCHEMA,
+    )
+
+
+def read_range(p: KafkaPartition) -> Iterator[pa.RecordBatch]:
+    """Yield the records of one partition in [start, end) as Arrow batches.
+
+    Offsets may have gaps (compaction, transaction markers), so the loop ends when the consumer's
+    position reaches `end`, not when a record with offset end-1 arrives. No progress for `timeout_s`
+    raises: the range was promised by the broker, so silently stopping would lose data.
+    """
+    from confluent_kafka import Consumer, KafkaError, TopicPartition
+
+    conf = {
+        **p.conf,
+        "group.id": p.conf.get("group.id", f"watchtower-spark-reader-{uuid.uuid4().hex[:8]}"),
+        "enable.auto.commit": False,
+        "enable.partition.eof": True,
+        "auto.offset.reset": "error",
+        "fetch.max.bytes": int(p.conf.get("fetch.max.bytes", 64 * 1024 * 1024)),
+        "max.partition.fetch.bytes": int(p.conf.get("max.partition.fetch.bytes", 16 * 1024 * 1024)),
+    }
+    consumer = Consumer(conf)
+    tp = TopicPartition(p.topic, p.partition, p.start)
+    consumer.assign([tp])
+    offsets: list[int] = []
+    stamps: list[int] = []
+    keys: list[bytes | None] = []
+    values: list[bytes | None] = []
+    position = p.start
+    last_progress = time.monotonic()
+    try:
+        while position < p.end:
+            msgs = consumer.consume(num_messages=10_000, timeout=0.5)
+            progressed = False
+            for m in msgs:
+                err = m.error()
+                if err is not None:
+                    if err.code() == KafkaError._PARTITION_EOF:
+                        # The EOF event carries the log end: a gap up to it (markers) is done too.
+                        if m.offset() is not None and m.offset() > position:
+                            position = min(m.offset(), p.end)
+                            progressed = True
+                        continue
+                    raise RuntimeError(f"kafka read {p.topic}[{p.partition}] failed: {err}")
+                off = m.offset()
+                if off >= p.end:
+                    position = p.end
+                    break
+                offsets.append(off)
+                stamps.append(m.timestamp()[1] * 1000)
+                keys.append(m.key())
+                values.append(m.value())
+                position = off + 1
+                progressed = True
+            if position < p.end:
+                # Gaps: transaction markers and compacted offsets never arrive as messages.
+                pos = consumer.position([TopicPartition(p.topic, p.partition)])[0].offset
+                if pos > position:
+                    position, progressed = pos, True
+            if progressed:
+                last_progress = time.monotonic()
+            elif time.monotonic() - last_progress > p.timeout_s:
+                raise TimeoutError(
+                    f"kafka read {p.topic}[{p.partition}] stuck at offset {position} before end {p.end} "
+                    f"for {p.timeout_s:.0f}s"
+                )
+            if len(offsets) >= ROWS_PER_ARROW_BATCH:
+                yield _to_batch(p.topic, p.partition, offsets, stamps, keys, values)
+                offsets, stamps, keys, values = [], [], [], []
+        if offsets:
+            yield _to_batch(p.topic, p.partition, offsets, stamps, keys, values)
+    finally:
+        consumer.close()
+
+
+class KafkaStreamReader(DataSourceStreamReader, SupportsTriggerAvailableNow):
+    def __init__(self, options: Mapping[str, str]):
+        self.topic = options["subscribe"]
+        if "," in self.topic:
+            raise ValueError("watchtower_kafka subscribes to exactly one topic")
+        self.conf = client_conf(options)
+        if "bootstrap.servers" not in self.conf:
+            raise ValueError("option kafka.bootstrap.servers is required")
+        self.starting = options.get("startingOffsets", "earliest")
+        if self.starting not in ("earliest", "latest"):
+            raise ValueError("startingOffsets must be earliest or latest")
+        self.max_rows = int(options["maxOffsetsPerTrigger"]) if options.get("maxOffsetsPerTrigger") else None
+        self.group_id = options.get("groupId")
+        self.timeout_s = float(options.get("fetchTimeoutMs", 60_000)) / 1000
+        self._admin = None
+        self._committer = None
+        self._last_committed: dict | None = None
+        self._available_now: dict[int, int] | None = None
+
+    # --- driver side ------------------------------------------------------------------------------
+
+    def _admin_client(self):
+        if self._admin is None:
+            from confluent_kafka.admin import AdminClient
+
+            self._admin = AdminClient({k: v for k, v in self.conf.items() if k != "group.id"})
+        return self._admin
+
+    def _list_offsets(self, which: str) -> dict[int, int]:
+        """Every partition's earliest or latest offset, in one ListOffsets request."""
+        from confluent_kafka import TopicPartition
+        from confluent_kafka.admin import OffsetSpec
+
+        admin = self._admin_client()
+        meta = admin.list_topics(self.topic, timeout=10).topics[self.topic]
+        if meta.error is not None:
+            raise RuntimeError(f"topic {self.topic}: {meta.error}")
+        spec = OffsetSpec.earliest() if which == "earliest" else OffsetSpec.latest()
+        request = {TopicPartition(self.topic, p): spec for p in meta.partitions}
+        futures = admin.list_offsets(request, request_timeout=10)
+        return {tp.partition: fut.result().offset for tp, fut in futures.items()}
+
+    def initialOffset(self) -> dict:
+        return {self.topic: {str(p): o for p, o in sorted(self._list_offsets(self.starting).items())}}
+
+    def getDefaultReadLimit(self) -> ReadLimit:
+        return ReadMaxRows(self.max_rows) if self.max_rows else ReadAllAvailable()
+
+    def prepareForTriggerAvailableNow(self) -> None:
+        self._available_now = self._list_offsets("latest")
+
+    def latestOffset(self, start: dict, limit: ReadLimit) -> dict:
+        begin = {int(p): o for p, o in start.get(self.topic, {}).items()}
+        # Batches run one after another, so `start` (the previous batch's end) is already processed: commit
+        # it here too, because Spark calls commit() for a batch only when it plans the next one.
+        self.commit(start)
+        latest = self._available_now if self._available_now is not None else self._list_offsets("latest")
+        # New partitions start at their first offset; the broker never moves a partition backwards.
+        latest = {p: max(o, begin.get(p, 0)) for p, o in latest.items()}
+        for p, o in begin.items():
+            latest.setdefault(p, o)
+        end = prorate(begin, latest, limit.max_rows) if isinstance(limit, ReadMaxRows) else latest
+        return {self.topic: {str(p): o for p, o in sorted(end.items())}}
+
+    def reportLatestOffset(self) -> dict | None:
+        return None
+
+    def partitions(self, start: dict, end: dict) -> list[KafkaPartition]:
+        begin = start.get(self.topic, {})
+        parts = []
+        for p, stop in sorted(end.get(self.topic, {}).items(), key=lambda kv: int(kv[0])):
+            first = int(begin.get(p, 0))
+            if stop > first:
+                parts.append(KafkaPartition(self.topic, int(p), first, int(stop), self.conf, self.timeout_s))
+        return parts
+
+    def read(self, partition: KafkaPartition) -> Iterator[pa.RecordBatch]:
+        return read_range(partition)
+
+    def commit(self, end: dict) -> None:
+        """Spark finished every offset below `end`: record it in the consumer group for lag monitors."""
+        if not self.group_id:
+            return
+        from confluent_kafka import Consumer, TopicPartition
+
+        if end == self._last_committed:
+            return
+        try:
+            if self._committer is None:
+                self._committer = Consumer({**self.conf, "group.id": self.group_id, "enable.auto.commit": False})
+            offsets = [TopicPartition(self.topic, int(p), int(o)) for p, o in end.get(self.topic, {}).items()]
+            if offsets:
+                self._committer.commit(offsets=offsets, asynchronous=False)
+            self._last_committed = end
+        except Exception:  # the checkpoint is the source of truth; a failed group commit only delays lag
+            log.warning("committing offsets to group %s failed", self.group_id, exc_info=True)
+
+    def stop(self) -> None:
+        if self._committer is not None:
+            self._committer.close()
+            self._committer = None
+
+
+class KafkaDataSource(DataSource):
+    @classmethod
+    def name(cls) -> str:
+        return FORMAT
+
+    def schema(self) -> str:
+        return SCHEMA
+
+    def streamReader(self, schema: Any) -> KafkaStreamReader:
+        return KafkaStreamReader(self.options)
