@@ -11,8 +11,9 @@ from __future__ import annotations
 
 import time
 from collections import defaultdict
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from concurrent.futures import Future
+from contextlib import contextmanager
 from typing import Any
 
 from confluent_kafka import (
@@ -61,6 +62,7 @@ class KafkaLagCollector:
         self._client_config = dict(client_config)
         self._admin: AdminClient | None = None
         self._probe: Consumer | None = None
+        self._timings: dict[str, float] = {}
         self.tracker = LagTracker(config, collector=name)
 
     # -- clients ---------------------------------------------------------------------------------------
@@ -102,13 +104,29 @@ class KafkaLagCollector:
     # -- the cycle -------------------------------------------------------------------------------------
 
     def collect(self, now: float) -> Reading:
+        self._timings = {}
         deadline = time.monotonic() + max(self.timeout * 3, self.interval * 0.8)
         view = self.read_view(now)
-        wanted = self.tracker.observe(view, now)
-        fetched = (
-            self.fetch_timestamps(wanted, min(deadline, time.monotonic() + self.timeout)) if wanted else {}
-        )
-        return self.tracker.reading(view, now, fetched)
+        with self._timed("observe"):
+            wanted = self.tracker.observe(view, now)
+        with self._timed("fetch_timestamps"):
+            fetched = (
+                self.fetch_timestamps(wanted, min(deadline, time.monotonic() + self.timeout))
+                if wanted
+                else {}
+            )
+        with self._timed("compute"):
+            r = self.tracker.reading(view, now, fetched)
+        # Where the cycle's time went, for /api/v1/status and bench/lag_cycle.py.
+        return Reading(r.collector, r.at, r.samples, {**r.detail, "timings": dict(self._timings)})
+
+    @contextmanager
+    def _timed(self, stage: str) -> Iterator[None]:
+        started = time.perf_counter()
+        try:
+            yield
+        finally:
+            self._timings[stage] = round(time.perf_counter() - started, 6)
 
     def _wait(self, stage: str, future: Future) -> Any:
         try:
@@ -120,47 +138,52 @@ class KafkaLagCollector:
         admin = self.admin()
         t = self.timeout
         errors: list[str] = []
-        listing = self._wait("list_consumer_groups", admin.list_consumer_groups(request_timeout=t))
+        with self._timed("list_groups"):
+            listing = self._wait("list_consumer_groups", admin.list_consumer_groups(request_timeout=t))
         if listing.errors:
             # A partial listing cannot tell a gone group from an unreachable coordinator: fail the cycle
             # rather than drop live groups' series.
             raise KafkaLagError("list_consumer_groups", KafkaException(listing.errors[0]))
-        names = sorted(g.group_id for g in listing.valid if self.tracker.watches_group(g.group_id))
-
-        groups: dict[str, GroupInfo] = {g: GroupInfo() for g in names}
-        if names:
-            for g, fut in admin.describe_consumer_groups(names, request_timeout=t).items():
+        listed = {g.group_id: g for g in listing.valid if self.tracker.watches_group(g.group_id)}
+        names = sorted(listed)
+        # The listing already carries each group's state, which is all retention needs; so the describe
+        # (for member counts) and the offset fetches all go out at once.
+        groups: dict[str, GroupInfo] = {g: GroupInfo(_state_name(listed[g].state)) for g in names}
+        retained = self.tracker.retained_groups(groups, now)
+        with self._timed("offsets_and_describe"):
+            described = admin.describe_consumer_groups(names, request_timeout=t) if names else {}
+            futures = {
+                g: fut
+                for g in retained
+                for fut in admin.list_consumer_group_offsets(
+                    [ConsumerGroupTopicPartitions(g)], request_timeout=t
+                ).values()
+            }
+            for g, fut in described.items():
                 try:
                     d = fut.result(timeout=t + 1.0)
                     groups[g] = GroupInfo(_state_name(d.state), len(d.members))
                 except Exception as exc:  # noqa: BLE001 - a group we cannot describe is still reported
                     errors.append(f"describe_consumer_groups {g}: {exc}")
-
-        retained = self.tracker.retained_groups(groups, now)
-        futures = {
-            g: fut
-            for g in retained
-            for fut in admin.list_consumer_group_offsets(
-                [ConsumerGroupTopicPartitions(g)], request_timeout=t
-            ).values()
-        }
-        committed: dict[str, dict[tuple[str, int], int]] = {}
-        for g, fut in futures.items():
-            try:
-                result = fut.result(timeout=t + 1.0)
-            except Exception as exc:  # noqa: BLE001
-                errors.append(f"list_consumer_group_offsets {g}: {exc}")
-                continue
-            committed[g] = {
-                (tp.topic, tp.partition): tp.offset
-                for tp in result.topic_partitions
-                if tp.offset >= 0 and tp.error is None and self.tracker.watches_topic(tp.topic)
-            }
+            committed: dict[str, dict[tuple[str, int], int]] = {}
+            watches_topic = self.tracker.watches_topic
+            for g, fut in futures.items():
+                try:
+                    result = fut.result(timeout=t + 1.0)
+                except Exception as exc:  # noqa: BLE001
+                    errors.append(f"list_consumer_group_offsets {g}: {exc}")
+                    continue
+                committed[g] = {
+                    (tp.topic, tp.partition): tp.offset
+                    for tp in result.topic_partitions
+                    if tp.offset >= 0 and tp.error is None and watches_topic(tp.topic)
+                }
         if len(futures) and not committed:
             raise KafkaLagError("list_consumer_group_offsets", RuntimeError("; ".join(errors[-3:])))
 
         wanted_topics = {t_ for offsets in committed.values() for t_, _ in offsets}
-        hwms = self.high_watermarks(wanted_topics) if wanted_topics else {}
+        with self._timed("high_watermarks"):
+            hwms = self.high_watermarks(wanted_topics) if wanted_topics else {}
         # A topic that is gone has no watermark: drop its committed offsets (no ghost series).
         for offsets in committed.values():
             for tp in [tp for tp in offsets if tp not in hwms]:
@@ -181,7 +204,13 @@ class KafkaLagCollector:
         }
         if not request:
             return {}
-        futures = admin.list_offsets(request, request_timeout=self.timeout)
+        # One ListOffsets per `list_offsets_batch` partitions, all in flight at once: a single request for
+        # 10,000 partitions costs tansu (and librdkafka) several times more than twenty of 500.
+        items = list(request.items())
+        size = self.config.list_offsets_batch
+        futures: dict[TopicPartition, Future] = {}
+        for i in range(0, len(items), size):
+            futures.update(admin.list_offsets(dict(items[i : i + size]), request_timeout=self.timeout))
         out: dict[tuple[str, int], int] = {}
         failed: BaseException | None = None
         for tp, fut in futures.items():

@@ -66,6 +66,10 @@ def record_observation(table: OffsetTable, hwm: int, at: float, max_points: int)
     return out
 
 
+def _hwm(point: OffsetPoint) -> int:
+    return point.hwm
+
+
 def produce_time(table: OffsetTable, offset: int) -> tuple[float, bool] | None:
     """Estimated wall time at which `offset` was appended, and whether it is exact-bounded.
 
@@ -75,8 +79,7 @@ def produce_time(table: OffsetTable, offset: int) -> tuple[float, bool] | None:
     """
     if not table:
         return None
-    hwms = [p.hwm for p in table]
-    j = bisect_right(hwms, offset)  # first point whose hwm > offset
+    j = bisect_right(table, offset, key=_hwm)  # first point whose hwm > offset
     if j == len(table):
         return None
     if j == 0:

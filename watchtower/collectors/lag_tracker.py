@@ -139,7 +139,12 @@ class ClusterView:
     errors: tuple[str, ...] = ()
 
 
-TimestampKey = tuple[str, int, int]  # (topic, partition, offset)
+TimestampKey = tuple[str, int, int]
+COMMITTED, LAG, LAG_SECONDS = (
+    "watchtower_consumer_committed_offset",
+    "watchtower_consumer_lag_messages",
+    "watchtower_consumer_lag_seconds",
+)  # (topic, partition, offset)
 
 
 @dataclass(slots=True)
@@ -165,6 +170,7 @@ class LagTracker:
         self._allow = [re.compile(p) for p in self.config.groups_allow]
         self._deny = [re.compile(p) for p in self.config.groups_deny]
         self._topics_deny = [re.compile(p) for p in self.config.topics_deny]
+        self._topic_memo: dict[str, bool] = {}
 
     # -- selection -------------------------------------------------------------------------------------
 
@@ -176,7 +182,10 @@ class LagTracker:
         )
 
     def watches_topic(self, topic: str) -> bool:
-        return not any(p.fullmatch(topic) for p in self._topics_deny)
+        watched = self._topic_memo.get(topic)
+        if watched is None:
+            watched = self._topic_memo[topic] = not any(p.fullmatch(topic) for p in self._topics_deny)
+        return watched
 
     def retained_groups(self, groups: Mapping[str, GroupInfo], now: float) -> list[str]:
         """Groups still worth their offsets fetch; forgets groups that are gone from the cluster."""
@@ -240,6 +249,8 @@ class LagTracker:
         samples: list[Sample] = []
         add = samples.append
         hwms = view.high_watermarks
+        hwms_get, tables_get, memory_get = hwms.get, self.tables.get, self.committed_memory.get
+        stall, idle = cfg.stall_after, cfg.idle_after
         methods: dict[str, int] = defaultdict(int)
 
         topics = sorted({t for t, _ in hwms})
@@ -279,36 +290,39 @@ class LagTracker:
             per_topic_lag: dict[str, int] = defaultdict(int)
             per_topic_committed: dict[str, int] = defaultdict(int)
             per_topic_max_seconds: dict[str, float] = {}
-            statuses: list[Status] = []
+            statuses: set[Status] = set()
             for (t, p), committed in offsets.items():
-                hwm = hwms.get((t, p))
+                hwm = hwms_get((t, p))
                 if hwm is None:
                     continue
                 lag, inconsistent = clamp_lag(hwm, committed)
                 if inconsistent:
                     self.inconsistencies += 1
                 labels: Labels = (("group", g), ("partition", str(p)), ("topic", t))
-                add(Sample("watchtower_consumer_committed_offset", labels, float(committed)))
-                add(Sample("watchtower_consumer_lag_messages", labels, float(lag)))
+                add(Sample(COMMITTED, labels, float(committed)))
+                add(Sample(LAG, labels, float(lag)))
+                per_topic_committed[t] += committed
+                if lag == 0:
+                    methods["none"] += 1
+                    add(Sample(LAG_SECONDS, labels, 0.0))
+                    per_topic_lag.setdefault(t, 0)
+                    table = tables_get((t, p))
+                    # Only the watermark's age matters without lag (idle or not).
+                    statuses.add(
+                        partition_status(0, now, now, table[-1].first_seen if table else now, stall, idle)
+                    )
+                    continue
                 seconds, method = self._lag_seconds(t, p, committed, lag, now, use_timestamps)
                 methods[method] += 1
                 if seconds is not None:
-                    add(Sample("watchtower_consumer_lag_seconds", labels, seconds))
-                    per_topic_max_seconds[t] = max(per_topic_max_seconds.get(t, 0.0), seconds)
+                    add(Sample(LAG_SECONDS, labels, seconds))
+                    if seconds > per_topic_max_seconds.get(t, 0.0):
+                        per_topic_max_seconds[t] = seconds
                 per_topic_lag[t] += lag
-                per_topic_committed[t] += committed
-                table = self.tables.get((t, p), ())
-                hwm_changed_at = table[-1].first_seen if table else now
-                memory = self.committed_memory.get((g, t, p))
-                statuses.append(
-                    partition_status(
-                        lag,
-                        now,
-                        memory.changed_at if memory else now,
-                        hwm_changed_at,
-                        cfg.stall_after,
-                        cfg.idle_after,
-                    )
+                memory = memory_get((g, t, p))
+                # With lag, only the committed offset's age matters (stuck or not).
+                statuses.add(
+                    partition_status(lag, now, memory.changed_at if memory else now, now, stall, idle)
                 )
             net_rates: list[float | None] = []
             topics_detail = {}

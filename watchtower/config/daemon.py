@@ -72,6 +72,8 @@ class KafkaLagConfig(CollectorSection):
         default=128, ge=4, description="(offset, wall time) points kept per partition"
     )
     probe_group_id: str = "watchtower-lag-probe"
+    # Partitions per ListOffsets request; the requests of one cycle are all in flight together.
+    list_offsets_batch: int = Field(default=500, ge=1)
 
     @field_validator("groups_allow", "groups_deny", "topics_deny")
     @classmethod
