@@ -8,6 +8,7 @@ import typer
 
 from watchtower import __version__
 from watchtower.cli.common import Context, console, ctx_of
+from watchtower.cli.demo import demo as demo_command
 from watchtower.cli.pipeline import pipeline_app
 from watchtower.cli.rules import rules_app
 from watchtower.cli.run import run as run_command
@@ -46,6 +47,7 @@ def version() -> None:
 
 
 app.command("run")(run_command)
+app.command("demo")(demo_command)
 
 
 @config_app.command("check")

@@ -1,0 +1,1 @@
+"""`watchtower demo`: the whole reference pipeline and watchtower on one machine, with a count report."""

@@ -1,0 +1,83 @@
+"""What the demo shows and decides on, read from the real components: the Spark job's accounting table
+and progress stream, the e2e latency stream, and consumer-group offsets. Every reader tolerates a
+component that is not up yet (returns what it has)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import redis
+from confluent_kafka import ConsumerGroupTopicPartitions, TopicPartition
+from confluent_kafka.admin import AdminClient, OffsetSpec
+
+from watchtower.demo.accounting import PipelineTotals
+
+E2E_STREAM = "watchtower:e2e"
+
+
+class BatchesTable:
+    """The Spark job's `batches` Delta table, reloaded incrementally."""
+
+    def __init__(self, path: Path):
+        self.path = path
+        self._table = None
+
+    def totals(self) -> PipelineTotals:
+        from deltalake import DeltaTable
+        from deltalake.exceptions import TableNotFoundError
+
+        try:
+            if self._table is None:
+                self._table = DeltaTable(str(self.path))
+            else:
+                self._table.update_incremental()
+        except TableNotFoundError:
+            return PipelineTotals()
+        cols = ["status", "input_rows", "sink_rows", "dlq_rows", "late_rows", "duplicate_rows", "control_rows"]
+        return PipelineTotals.from_rows(self._table.to_pyarrow_table(columns=cols).to_pylist())
+
+
+def last_progress(client: redis.Redis, stream: str) -> dict[str, str]:
+    entries = client.xrevrange(stream, count=1)
+    if not entries:
+        return {}
+    return {k.decode(): v.decode() for k, v in entries[0][1].items()}
+
+
+def recent_latency(client: redis.Redis, entries: int = 20) -> dict[str, float]:
+    """The worst p50/p95 of the last batches' end-to-end latency summaries, in ms."""
+    rows = client.xrevrange(E2E_STREAM, count=entries)
+    if not rows:
+        return {}
+    p50 = [float(r[1].get(b"p50_ms", 0)) for r in rows]
+    p95 = [float(r[1].get(b"p95_ms", 0)) for r in rows]
+    return {"p50_ms": max(p50), "p95_ms": max(p95)}
+
+
+@dataclass(frozen=True)
+class GroupOffsets:
+    committed: dict[int, int]
+    high: dict[int, int]
+
+    @property
+    def lag(self) -> int:
+        return sum(max(0, h - self.committed.get(p, 0)) for p, h in self.high.items())
+
+    @property
+    def drained(self) -> bool:
+        return bool(self.high) and all(self.committed.get(p, -1) >= h for p, h in self.high.items())
+
+
+def group_offsets(admin: AdminClient, group: str, topic: str, partitions: int, timeout: float = 5.0) -> GroupOffsets:
+    tps = [TopicPartition(topic, p) for p in range(partitions)]
+    high_f = admin.list_offsets({tp: OffsetSpec.latest() for tp in tps}, request_timeout=timeout)
+    high = {tp.partition: f.result(timeout).offset for tp, f in high_f.items()}
+    fut = admin.list_consumer_group_offsets([ConsumerGroupTopicPartitions(group, tps)], request_timeout=timeout)[group]
+    committed = {tp.partition: tp.offset for tp in fut.result(timeout).topic_partitions if tp.offset >= 0}
+    return GroupOffsets(committed, high)
+
+
+def snapshot(**parts: Any) -> dict[str, Any]:
+    return {k: v for k, v in parts.items() if v is not None}

@@ -1,0 +1,259 @@
+"""Runs the demo: stack, Spark job, workers and generator, then drains, stops everything and accounts.
+
+Order matters. Receivers start before senders (Spark job and workers, then the generator), and stop in
+reverse: the generator stops and writes its end markers, the demo waits until the Spark job's group has
+committed every offset (the drain), then stops the Spark job, the workers and the stack. Ctrl-C once
+starts that orderly stop; twice stops at once.
+
+With the embedded stack the demo runs its own broker and Redis under `<state_dir>/demo`, so counts
+start from an empty topic. Against a configured cluster it uses the configured topic as is: give it a
+dedicated topic (WATCHTOWER__PIPELINE__TOPIC) or the report counts what was there before.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import orjson
+import redis
+
+from pipelines.produce import Generator
+from pipelines.workers.enricher import WorkerSettings
+from pipelines.workers.pool import WorkerPool
+from watchtower.config import WatchtowerConfig
+from watchtower.demo.accounting import Accounting, account
+from watchtower.demo.readings import BatchesTable, group_offsets, last_progress, recent_latency
+from watchtower.kafka import admin as make_admin
+from watchtower.stack import Stack, resolve_endpoints
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class DemoOptions:
+    duration: float | None = None  # None: until Ctrl-C
+    rate: float | None = None
+    workers: int | None = None
+    report: Path | None = None
+    drain_timeout: float = 180.0
+    keep_stack: bool = False
+
+
+@dataclass
+class DemoState:
+    """What the display shows; refreshed by `DemoRun.poll`."""
+
+    phase: str = "starting"
+    started: float = field(default_factory=time.monotonic)
+    sent: int = 0
+    send_rate: float = 0.0
+    delivered: int = 0
+    totals: Any = None
+    progress: dict[str, str] = field(default_factory=dict)
+    latency: dict[str, float] = field(default_factory=dict)
+    lag: dict[str, int] = field(default_factory=dict)
+    workers: int = 0
+    errors: list[str] = field(default_factory=list)
+
+
+def demo_config(cfg: WatchtowerConfig) -> WatchtowerConfig:
+    """The demo's own state and data directories (and its own embedded stack) under <state_dir>/demo."""
+    root = Path(cfg.stack.state_dir) / "demo"
+    return cfg.model_copy(
+        update={
+            "stack": cfg.stack.model_copy(update={"state_dir": root / "stack"}),
+            "pipeline": cfg.pipeline.model_copy(update={"data_dir": root / "data"}),
+        }
+    )
+
+
+class DemoRun:
+    def __init__(self, config: WatchtowerConfig, options: DemoOptions):
+        self.cfg = demo_config(config)
+        self.opts = options
+        self.root = Path(self.cfg.stack.state_dir).parent
+        self.state = DemoState()
+        self.stop_producing = threading.Event()  # first Ctrl-C / --duration: stop producing, then drain
+        self.abort = threading.Event()  # a component failed or a second Ctrl-C: no drain
+        self._stack = Stack(self.cfg)
+        self._spark: subprocess.Popen | None = None
+        self._pool: WorkerPool | None = None
+        self._generator: Generator | None = None
+        self._gen_thread: threading.Thread | None = None
+        self._manifest = None
+        self._admin = None
+        self._redis: redis.Redis | None = None
+        self._batches = BatchesTable(Path(self.cfg.pipeline.data_dir) / "delta" / "batches")
+        self.endpoints = None
+
+    # -- start ----------------------------------------------------------------------------------
+
+    def start(self) -> None:
+        p = self.cfg.pipeline
+        shutil.rmtree(p.data_dir, ignore_errors=True)
+        self.root.mkdir(parents=True, exist_ok=True)
+        self.state.phase = "stack"
+        self._stack.up()
+        self.endpoints = resolve_endpoints(self.cfg)
+        self._admin = make_admin(self.cfg.kafka, self.endpoints.bootstrap_servers)
+        self._redis = redis.Redis.from_url(self.endpoints.redis_url)
+        self.state.phase = "spark"
+        self._spark = self._start_spark()
+        self.state.phase = "workers"
+        settings = WorkerSettings(
+            bootstrap=self.endpoints.bootstrap_servers,
+            redis_url=self.endpoints.redis_url,
+            topic=p.topic,
+            group=self.cfg.workers.group,
+            kafka=self.cfg.kafka,
+            workers=self.cfg.workers,
+            max_event_bytes=p.max_event_bytes,
+        )
+        self._pool = WorkerPool(settings, log_path=self.root / "workers.log").start(self.opts.workers)
+        self.state.phase = "producing"
+        gen_cfg = self.cfg.generator if self.opts.rate is None else self.cfg.generator.model_copy(update={"rate": self.opts.rate})
+        self._generator = Generator(
+            gen_cfg, self.endpoints.bootstrap_servers, kafka=self.cfg.kafka, topic=p.topic, max_event_bytes=p.max_event_bytes
+        )
+        self._gen_thread = threading.Thread(target=self._produce, name="generator", daemon=True)
+        self._gen_thread.start()
+
+    def _start_spark(self) -> subprocess.Popen:
+        env = dict(os.environ)
+        env.update(
+            {
+                "WATCHTOWER__PIPELINE__DATA_DIR": str(self.cfg.pipeline.data_dir),
+                "WATCHTOWER__STACK__STATE_DIR": str(self.cfg.stack.state_dir),
+                "REDIS_URL": self.endpoints.redis_url,  # env, not argv: a password must not show in `ps`
+                "PYSPARK_PYTHON": env.get("PYSPARK_PYTHON", sys.executable),
+            }
+        )
+        out = open(self.root / "spark.log", "ab")  # noqa: SIM115 - owned by the child
+        cmd = [sys.executable, "-m", "watchtower", "pipeline", "spark", "--bootstrap", self.endpoints.bootstrap_servers]
+        # Own session: the terminal's Ctrl-C reaches the demo, which then stops the job in order.
+        return subprocess.Popen(cmd, env=env, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True)
+
+    def _produce(self) -> None:
+        try:
+            self._manifest = self._generator.run(duration=self.opts.duration, stop_event=self.stop_producing)
+        except Exception as exc:  # noqa: BLE001 - shown to the user, the demo then stops
+            self.state.errors.append(f"generator: {exc}")
+            self.abort.set()
+
+    # -- poll -----------------------------------------------------------------------------------
+
+    def poll(self) -> None:
+        s = self.state
+        if self._generator is not None:
+            m = self._generator.manifest
+            s.sent, s.delivered = m.sent, m.delivered
+            s.send_rate = m.send_rate
+        try:
+            s.totals = self._batches.totals()
+        except Exception as exc:  # noqa: BLE001 - a half-written table is read again next time
+            log.debug("batches table not readable yet: %s", exc)
+        if self._redis is not None:
+            try:
+                s.progress = last_progress(self._redis, self.cfg.pipeline.progress_stream)
+                s.latency = recent_latency(self._redis)
+            except redis.RedisError as exc:
+                log.debug("redis not readable: %s", exc)
+        if self._admin is not None:
+            p = self.cfg.pipeline
+            for name, group in (("spark", p.consumer_group), ("workers", self.cfg.workers.group)):
+                try:
+                    s.lag[name] = group_offsets(self._admin, group, p.topic, p.partitions).lag
+                except Exception as exc:  # noqa: BLE001
+                    log.debug("offsets of %s not readable: %s", group, exc)
+        s.workers = self._pool.size if self._pool else 0
+        if self._spark is not None and self._spark.poll() is not None and s.phase not in ("stopping", "stopped"):
+            if not self.abort.is_set():
+                s.errors.append(f"the Spark job exited with code {self._spark.returncode}; see {self.root / 'spark.log'}")
+            self.abort.set()
+
+    def producing(self) -> bool:
+        alive = self._gen_thread is not None and self._gen_thread.is_alive()
+        return alive and not self.stop_producing.is_set() and not self.abort.is_set()
+
+    # -- stop -----------------------------------------------------------------------------------
+
+    def drain(self, on_tick=None) -> bool:
+        """Stop the generator (it writes its markers), then wait for the Spark job to commit everything."""
+        self.state.phase = "draining"
+        self.stop_producing.set()
+        if self._gen_thread is not None:
+            self._gen_thread.join()
+        p = self.cfg.pipeline
+        deadline = time.monotonic() + self.opts.drain_timeout
+        while time.monotonic() < deadline:
+            if self._spark is not None and self._spark.poll() is not None:
+                return False
+            try:
+                if group_offsets(self._admin, p.consumer_group, p.topic, p.partitions).drained:
+                    return True
+            except Exception as exc:  # noqa: BLE001
+                log.debug("offsets not readable: %s", exc)
+            if on_tick:
+                on_tick()
+            if self.abort.wait(0.5):
+                return False
+        return False
+
+    def stop(self) -> None:
+        self.state.phase = "stopping"
+        self.stop_producing.set()
+        if self._spark is not None and self._spark.poll() is None:
+            self._spark.send_signal(signal.SIGTERM)
+            try:
+                self._spark.wait(90)
+            except subprocess.TimeoutExpired:
+                self._spark.kill()
+                self._spark.wait()
+        if self._pool is not None:
+            self._pool.stop()
+        if self._gen_thread is not None:
+            self._gen_thread.join(30)
+        if self._generator is not None:
+            self._generator.close()
+        self.poll()
+        if self._redis is not None:
+            self._redis.close()
+        if not self.opts.keep_stack:
+            self._stack.down()
+        self.state.phase = "stopped"
+
+    def accounting(self) -> Accounting | None:
+        if self._manifest is None or self.state.totals is None:
+            return None
+        m = self._manifest
+        return account(m.counts, m.delivered, m.failed, self.state.totals)
+
+    def report(self, drained: bool) -> dict[str, Any]:
+        acc = self.accounting()
+        elapsed = time.monotonic() - self.state.started
+        doc: dict[str, Any] = {
+            "drained": drained,
+            "elapsed_s": round(elapsed, 1),
+            "generator": self._manifest.as_dict() if self._manifest else None,
+            "latency_ms": self.state.latency,
+            "errors": self.state.errors,
+        }
+        if acc is not None:
+            doc.update(acc.as_dict())
+            doc["adds_up"] = acc.adds_up and drained
+        else:
+            doc["adds_up"] = False
+        if self.opts.report is not None:
+            self.opts.report.parent.mkdir(parents=True, exist_ok=True)
+            self.opts.report.write_bytes(orjson.dumps(doc, option=orjson.OPT_INDENT_2))
+        return doc
