@@ -8,8 +8,10 @@ import threading
 import typer
 
 from watchtower.cli.common import console, ctx_of, fail
+from watchtower.cli.pipeline_load import register as register_load
 
 pipeline_app = typer.Typer(help="Run the reference pipeline: the Spark job (and the generator and workers).", no_args_is_help=True)
+register_load(pipeline_app)  # generate, workers
 
 
 def _endpoints(ctx: typer.Context, bootstrap: str | None, redis_url: str | None) -> tuple[str, str]:
