@@ -72,7 +72,7 @@ def generate(
     late: float = typer.Option(None, "--late", help="Share of events stamped generator.late_by in the past."),
     users: int = typer.Option(None, "--users", help="Distinct user ids (keys); popularity is zipf-skewed."),
     topic: str = typer.Option(None, "--topic", help="Topic (default: pipeline.topic)."),
-    manifest_path: Path = typer.Option(None, "--manifest", help="Write the run's manifest (counts by kind, deliveries) here."),  # noqa: B008
+    manifest_path: Path = typer.Option(None, "--manifest", help="Write the run's manifest (counts by kind, deliveries) here."),
     seed: int = typer.Option(None, "--seed", help="Seed the fault mix and payloads (ids stay random)."),
     bootstrap: str = typer.Option(None, "--bootstrap", help="Kafka bootstrap servers (default: config, else the stack)."),
 ) -> None:
@@ -148,7 +148,7 @@ def workers(
     ctx: typer.Context,
     count: int = typer.Option(None, "--count", help="Worker processes (default: workers.count)."),
     topic: str = typer.Option(None, "--topic", help="Topic (default: pipeline.topic)."),
-    log_path: Path = typer.Option(None, "--log", help="Send the workers' logs to this file instead of the terminal."),  # noqa: B008
+    log_path: Path = typer.Option(None, "--log", help="Send the workers' logs to this file instead of the terminal."),
     bootstrap: str = typer.Option(None, "--bootstrap", help="Kafka bootstrap servers (default: config, else the stack)."),
     redis_url: str = typer.Option(None, "--redis-url", envvar="REDIS_URL", help="Redis URL (default: config, else the stack)."),
 ) -> None:
