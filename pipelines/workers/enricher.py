@@ -167,10 +167,11 @@ class EnricherStore:
     def applied_key(self, partition: int) -> str:
         return f"{self.prefix}:applied:{self.topic}:{partition}"
 
-    def applied_offsets(self) -> dict[int, int]:
-        keys = self.redis.keys(f"{self.prefix}:applied:{self.topic}:*")
-        values = self.redis.mget(keys) if keys else []
-        return {int(k.rsplit(b":", 1)[1]): int(v) for k, v in zip(keys, values, strict=True) if v is not None}
+    def applied_offsets(self, partitions: Iterable[int]) -> dict[int, int]:
+        """The last applied offset of each of `partitions` that has one."""
+        parts = list(partitions)
+        values = self.redis.mget([self.applied_key(p) for p in parts]) if parts else []
+        return {p: int(v) for p, v in zip(parts, values, strict=True) if v is not None}
 
     def apply(self, records: list[tuple[int, int, bytes | None]]) -> BatchPlan:
         """Apply one batch: user updates, seen ids, stats and applied offsets in one MULTI/EXEC."""

@@ -82,7 +82,7 @@ def wait_for(condition, timeout: float, what: str, interval: float = 0.2):
 
 
 def wait_caught_up(store: EnricherStore, ends: dict[int, int], timeout: float = 90.0) -> None:
-    wait_for(lambda: store.applied_offsets() == {p: e - 1 for p, e in ends.items()}, timeout, "workers to apply every record")
+    wait_for(lambda: store.applied_offsets(ends) == {p: e - 1 for p, e in ends.items()}, timeout, "workers to apply every record")
 
 
 def owners_are(store: EnricherStore, workers: int):
