@@ -32,6 +32,13 @@ def run(
         update={k: v for k, v in {"host": host, "port": port}.items() if v is not None}
     )
     daemon_cfg = daemon_cfg.model_copy(update={"http": http})
+    if not (bootstrap_servers or cfg.kafka.bootstrap_servers):
+        from watchtower.stack import StackError, resolve_endpoints
+
+        try:  # no Kafka configured: watch the running embedded stack's
+            bootstrap_servers = resolve_endpoints(cfg).bootstrap_servers
+        except StackError as exc:
+            fail(str(exc), 2)
     try:
         collectors = build_collectors(daemon_cfg, cfg.kafka, bootstrap_servers)
     except ValueError as exc:

@@ -1,0 +1,43 @@
+from __future__ import annotations
+
+import pytest
+from opentelemetry.sdk.trace.export import BatchSpanProcessor
+from pydantic import ValidationError
+
+from watchtower.config import load_config
+from watchtower.config.daemon import DaemonConfig, KafkaLagConfig
+from watchtower.daemon.tracing import build_tracer_provider
+
+
+def test_defaults_bind_loopback_and_parse_durations() -> None:
+    cfg = DaemonConfig.model_validate(
+        {"collectors": {"kafka_lag": {"interval": "500ms", "inactive_group_retention": "10m"}}}
+    )
+    assert cfg.http.host == "127.0.0.1"
+    assert cfg.collectors.kafka_lag.interval == 0.5
+    assert cfg.collectors.kafka_lag.inactive_group_retention == 600.0
+
+
+def test_a_bad_regex_names_its_field() -> None:
+    with pytest.raises(ValidationError, match="groups_deny"):
+        KafkaLagConfig(groups_deny=["(unclosed"])
+
+
+def test_daemon_section_loads_from_the_config_file(tmp_path) -> None:
+    f = tmp_path / "wt.yaml"
+    f.write_text(
+        "daemon:\n  http:\n    port: 9999\n  collectors:\n    kafka_lag:\n      groups_allow: ['app-.*']\n"
+    )
+    cfg = load_config(f)
+    assert cfg.daemon.http.port == 9999
+    assert cfg.daemon.collectors.kafka_lag.groups_allow == ["app-.*"]
+
+
+def test_otlp_endpoint_adds_a_batch_exporter() -> None:
+    provider = build_tracer_provider(otlp_endpoint="http://127.0.0.1:1/v1/traces")
+    try:
+        processors = provider._active_span_processor._span_processors
+        assert any(isinstance(p, BatchSpanProcessor) for p in processors)
+    finally:
+        provider.shutdown()
+    assert not build_tracer_provider()._active_span_processor._span_processors
