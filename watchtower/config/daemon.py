@@ -81,8 +81,60 @@ class KafkaLagConfig(CollectorSection):
         return _compile_all(v, info.field_name)
 
 
+class E2eLatencyConfig(CollectorSection):
+    """End-to-end latency from the pipeline's `watchtower:e2e` stream (one entry per micro-batch)."""
+
+    stream: str = "watchtower:e2e"
+    # Percentiles are over the batches whose results became visible within this window.
+    window: Duration = Field(default=300.0, gt=0)
+    # An event slower than this counts in watchtower_e2e_events_slow_total (the SLO's bad events).
+    slo_threshold: Duration = Field(default=5.0, gt=0)
+    read_count: int = Field(default=1000, ge=1, description="stream entries per XREAD")
+
+
+class CanaryConfig(CollectorSection):
+    """Marked canary events written into the pipeline topic; their visibility in Redis is polled.
+
+    Off by default: it writes into the pipeline's input topic. `interval` is how often a round is sent.
+    """
+
+    enabled: bool = False
+    topic: str | None = Field(default=None, description="default: pipeline.topic")
+    # every_partition: one canary per partition per round; round_robin: one per round, next partition.
+    mode: Literal["every_partition", "round_robin"] = "every_partition"
+    # A canary not visible in Redis this long after it was sent counts as lost.
+    lost_after: Duration = Field(default=60.0, gt=0)
+    key_prefix: str = "wt:canary:"
+    max_pending: int = Field(default=10_000, ge=1)
+
+
+class DlqConfig(CollectorSection):
+    """Dead-letter growth: the DLQ topic's size and headers, and the DLQ Delta table's rows by reason."""
+
+    topic: str | None = Field(default=None, description="default: pipeline.dlq_topic; empty string: none")
+    table: str | None = Field(
+        default=None, description="path of the DLQ Delta table; default <pipeline.data_dir>/delta/dlq"
+    )
+    # watchtower_dlq_growth_per_minute is the size's increase over this window.
+    rate_window: Duration = Field(default=300.0, gt=0)
+    # Read the records added since the last cycle for a breakdown by their failure_reason header.
+    read_headers: bool = True
+    max_records_per_cycle: int = Field(default=10_000, ge=1)
+
+
+class SparkProgressConfig(CollectorSection):
+    """Spark query progress from the job's Redis stream: trigger phases, throughput, watermark, state."""
+
+    stream: str | None = Field(default=None, description="default: pipeline.progress_stream")
+    read_count: int = Field(default=1000, ge=1, description="stream entries per XREAD")
+
+
 class CollectorsConfig(_Model):
     kafka_lag: KafkaLagConfig = Field(default_factory=KafkaLagConfig)
+    e2e_latency: E2eLatencyConfig = Field(default_factory=E2eLatencyConfig)
+    canary: CanaryConfig = Field(default_factory=CanaryConfig)
+    dlq: DlqConfig = Field(default_factory=DlqConfig)
+    spark_progress: SparkProgressConfig = Field(default_factory=SparkProgressConfig)
 
 
 class DaemonConfig(_Model):
