@@ -40,7 +40,8 @@ def run(
         except StackError as exc:
             fail(str(exc), 2)
     try:
-        collectors = build_collectors(daemon_cfg, cfg.kafka, bootstrap_servers)
+        redis_url = cfg.redis.url.get_secret_value() if cfg.redis.url else None
+        collectors = build_collectors(daemon_cfg, cfg.kafka, bootstrap_servers, redis_url, cfg.pipeline)
     except ValueError as exc:
         fail(str(exc), 2)
     if not collectors:

@@ -11,6 +11,7 @@ import logging
 import threading
 import time
 from collections.abc import Callable, Iterable, Sequence
+from pathlib import Path
 from typing import Any
 
 from opentelemetry.sdk.trace import SpanProcessor, TracerProvider
@@ -18,7 +19,7 @@ from prometheus_client import CollectorRegistry
 
 from watchtower.collectors.base import Collector
 from watchtower.config.daemon import DaemonConfig
-from watchtower.config.models import KafkaConfig
+from watchtower.config.models import KafkaConfig, PipelineConfig
 from watchtower.daemon.history import History
 from watchtower.daemon.runner import CollectorRunner
 from watchtower.daemon.tracing import build_tracer_provider
@@ -29,15 +30,45 @@ log = logging.getLogger(__name__)
 
 
 def build_collectors(
-    daemon: DaemonConfig, kafka: KafkaConfig, bootstrap_servers: str | None = None
+    daemon: DaemonConfig,
+    kafka: KafkaConfig,
+    bootstrap_servers: str | None = None,
+    redis_url: str | None = None,
+    pipeline: PipelineConfig | None = None,
 ) -> list[Collector]:
-    """Instantiate the enabled collectors; configuration only, no connections are made here."""
+    """Instantiate the enabled collectors; configuration only, no connections are made here.
+
+    The collectors that read the pipeline's Redis (e2e_latency, spark_progress, canary) are built only
+    when a `redis_url` is given; `pipeline` supplies the default topic, DLQ topic, data_dir and stream.
+    """
     from watchtower.collectors.kafka_lag import KafkaLagCollector
 
     out: list[Collector] = []
-    lag = daemon.collectors.kafka_lag
+    cols = daemon.collectors
+    pipeline = pipeline or PipelineConfig()
+    lag = cols.kafka_lag
     if lag.enabled:
         out.append(KafkaLagCollector(lag, kafka.librdkafka(bootstrap_servers)))
+    if redis_url:
+        from watchtower.collectors.e2e_latency import E2eLatencyCollector
+        from watchtower.collectors.spark_progress import SparkProgressCollector
+
+        if cols.e2e_latency.enabled:
+            out.append(E2eLatencyCollector(cols.e2e_latency, redis_url))
+        if cols.spark_progress.enabled:
+            stream = cols.spark_progress.stream or pipeline.progress_stream
+            out.append(SparkProgressCollector(cols.spark_progress, redis_url, stream))
+        if cols.canary.enabled:
+            from watchtower.collectors.canary import CanaryCollector
+
+            topic = cols.canary.topic or pipeline.topic
+            out.append(CanaryCollector(cols.canary, kafka.librdkafka(bootstrap_servers), redis_url, topic))
+    if cols.dlq.enabled:
+        from watchtower.collectors.dlq import DlqCollector
+
+        topic = pipeline.dlq_topic if cols.dlq.topic is None else cols.dlq.topic
+        table = cols.dlq.table or str(Path(pipeline.data_dir) / "delta" / "dlq")
+        out.append(DlqCollector(cols.dlq, kafka.librdkafka(bootstrap_servers), topic, table))
     return out
 
 

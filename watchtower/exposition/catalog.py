@@ -9,12 +9,20 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 from watchtower.collectors.base import MetricSpec
+from watchtower.collectors.canary import SPECS as CANARY_SPECS
+from watchtower.collectors.dlq import SPECS as DLQ_SPECS
+from watchtower.collectors.e2e_latency import SPECS as E2E_LATENCY_SPECS
 from watchtower.collectors.lag_tracker import SPECS as KAFKA_LAG_SPECS
+from watchtower.collectors.spark_progress import SPECS as SPARK_PROGRESS_SPECS
 from watchtower.daemon.runner import RUNNER_SPECS
 
 SOURCES: dict[str, tuple[MetricSpec, ...]] = {
     "daemon": RUNNER_SPECS,
     "kafka_lag": KAFKA_LAG_SPECS,
+    "e2e_latency": E2E_LATENCY_SPECS,
+    "canary": CANARY_SPECS,
+    "dlq": DLQ_SPECS,
+    "spark_progress": SPARK_PROGRESS_SPECS,
 }
 
 
