@@ -85,7 +85,12 @@ def committed(bootstrap: str, group: str, topic: str, partitions: int) -> dict[i
         c.close()
 
 
-def wait_for_group(bootstrap: str, group: str, topic: str, partitions: int, timeout: float, alive: Callable[[], bool]) -> None:
+@pytest.fixture
+def wait_for_group() -> Callable[..., None]:
+    return _wait_for_group
+
+
+def _wait_for_group(bootstrap: str, group: str, topic: str, partitions: int, timeout: float, alive: Callable[[], bool]) -> None:
     """Until the group's committed offsets reach every partition's end (fetch high watermark)."""
     ends = end_offsets(bootstrap, topic, partitions)
     deadline = time.monotonic() + timeout
