@@ -208,6 +208,9 @@ class DlqCollector:
         """
         c = self.consumer()
         new = [p for p in partitions if p not in self._assigned]
+        # Against tansu OFFSET_END resolves to the last batch's base offset + 1, so the first read of a
+        # partition started at the end can still return old records: they position, but do not count.
+        uncounted = set(new) if self._first_assignment else set()
         if new:
             start = OFFSET_END if self._first_assignment else OFFSET_BEGINNING
             try:
@@ -238,8 +241,9 @@ class DlqCollector:
                     if err.fatal():
                         raise DlqUnavailable("consume", KafkaException(err))
                     continue
-                self.header_counts[header_reason(m.headers())] += 1
-                read += 1
+                if m.partition() not in uncounted:
+                    self.header_counts[header_reason(m.headers())] += 1
+                    read += 1
         fetched: dict[int, int] = {}
         for p in self._assigned:
             try:

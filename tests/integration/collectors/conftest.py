@@ -1,0 +1,24 @@
+"""Fixtures for the collectors' live tests: a private Redis that a test may kill."""
+
+from __future__ import annotations
+
+import shutil
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from watchtower.stack.redis_server import LocalRedis, redis_server_binary
+
+
+@pytest.fixture
+def own_redis() -> Iterator[LocalRedis]:
+    """A redis-server of the test's own, so the test may kill it."""
+    if redis_server_binary() is None:
+        pytest.skip("no redis-server binary to start and kill")
+    workdir = Path(tempfile.mkdtemp(prefix="wt-redis-"))
+    server = LocalRedis(workdir=workdir).start()
+    yield server
+    server.stop()
+    shutil.rmtree(workdir, ignore_errors=True)
