@@ -63,6 +63,8 @@ class KafkaLagCollector:
         self._admin: AdminClient | None = None
         self._probe: Consumer | None = None
         self._timings: dict[str, float] = {}
+        # group -> (topics it had committed offsets in, when that was last asked in full)
+        self._group_topics: dict[str, tuple[set[str], float]] = {}
         self.tracker = LagTracker(config, collector=name)
 
     # -- clients ---------------------------------------------------------------------------------------
@@ -150,15 +152,17 @@ class KafkaLagCollector:
         # (for member counts) and the offset fetches all go out at once.
         groups: dict[str, GroupInfo] = {g: GroupInfo(_state_name(listed[g].state)) for g in names}
         retained = self.tracker.retained_groups(groups, now)
+        with self._timed("metadata"):
+            try:
+                metadata = admin.list_topics(timeout=t)
+            except KafkaException as exc:
+                raise KafkaLagError("metadata", exc) from exc
+            partitions_of = {
+                name: sorted(md.partitions) for name, md in metadata.topics.items() if md.error is None
+            }
         with self._timed("offsets_and_describe"):
             described = admin.describe_consumer_groups(names, request_timeout=t) if names else {}
-            futures = {
-                g: fut
-                for g in retained
-                for fut in admin.list_consumer_group_offsets(
-                    [ConsumerGroupTopicPartitions(g)], request_timeout=t
-                ).values()
-            }
+            futures = {g: self._offset_requests(g, partitions_of, now) for g in retained}
             for g, fut in described.items():
                 try:
                     d = fut.result(timeout=t + 1.0)
@@ -167,40 +171,66 @@ class KafkaLagCollector:
                     errors.append(f"describe_consumer_groups {g}: {exc}")
             committed: dict[str, dict[tuple[str, int], int]] = {}
             watches_topic = self.tracker.watches_topic
-            for g, fut in futures.items():
+            for g, (group_futures, full) in futures.items():
+                offsets: dict[tuple[str, int], int] = {}
                 try:
-                    result = fut.result(timeout=t + 1.0)
+                    for fut in group_futures:
+                        for tp in fut.result(timeout=t + 1.0).topic_partitions:
+                            if tp.offset >= 0 and tp.error is None and watches_topic(tp.topic):
+                                offsets[(tp.topic, tp.partition)] = tp.offset
                 except Exception as exc:  # noqa: BLE001
                     errors.append(f"list_consumer_group_offsets {g}: {exc}")
+                    self._group_topics.pop(g, None)  # rediscover next cycle
                     continue
-                committed[g] = {
-                    (tp.topic, tp.partition): tp.offset
-                    for tp in result.topic_partitions
-                    if tp.offset >= 0 and tp.error is None and watches_topic(tp.topic)
-                }
+                committed[g] = offsets
+                asked_at = now if full else self._group_topics[g][1]
+                self._group_topics[g] = ({topic for topic, _ in offsets}, asked_at)
+        for gone in self._group_topics.keys() - set(retained):
+            del self._group_topics[gone]
         if len(futures) and not committed:
             raise KafkaLagError("list_consumer_group_offsets", RuntimeError("; ".join(errors[-3:])))
 
         wanted_topics = {t_ for offsets in committed.values() for t_, _ in offsets}
         with self._timed("high_watermarks"):
-            hwms = self.high_watermarks(wanted_topics) if wanted_topics else {}
+            hwms = self.high_watermarks(wanted_topics, partitions_of) if wanted_topics else {}
         # A topic that is gone has no watermark: drop its committed offsets (no ghost series).
         for offsets in committed.values():
             for tp in [tp for tp in offsets if tp not in hwms]:
                 del offsets[tp]
         return ClusterView(groups=groups, committed=committed, high_watermarks=hwms, errors=tuple(errors))
 
-    def high_watermarks(self, topics: Iterable[str]) -> dict[tuple[str, int], int]:
+    def _offset_requests(
+        self, group: str, partitions_of: Mapping[str, list[int]], now: float
+    ) -> tuple[list[Future], bool]:
+        """The committed-offset fetches for one group, sent at once, and whether they ask for everything.
+
+        A group seen before is asked for every partition of the topics it had offsets in, in chunks of
+        `list_offsets_batch` (tansu answers "all partitions of the group" several times slower than a few
+        explicit chunks). Every `group_topics_refresh` seconds, and for a group seen first, it is asked for
+        everything it has, which is how a group starting on a new topic is found.
+        """
+        admin, t = self.admin(), self.timeout
+        known = self._group_topics.get(group)
+        if known is None or now - known[1] >= self.config.group_topics_refresh:
+            request = [ConsumerGroupTopicPartitions(group)]
+            return list(admin.list_consumer_group_offsets(request, request_timeout=t).values()), True
+        tps = [TopicPartition(topic, p) for topic in sorted(known[0]) for p in partitions_of.get(topic, ())]
+        size = self.config.list_offsets_batch
+        futures = [
+            fut
+            for i in range(0, len(tps), size)
+            for fut in admin.list_consumer_group_offsets(
+                [ConsumerGroupTopicPartitions(group, tps[i : i + size])], request_timeout=t
+            ).values()
+        ]
+        return futures, False
+
+    def high_watermarks(
+        self, topics: Iterable[str], partitions_of: Mapping[str, list[int]]
+    ) -> dict[tuple[str, int], int]:
         admin = self.admin()
-        try:
-            metadata = admin.list_topics(timeout=self.timeout)
-        except KafkaException as exc:
-            raise KafkaLagError("metadata", exc) from exc
         request = {
-            TopicPartition(t, p): OffsetSpec.latest()
-            for t in topics
-            if t in metadata.topics and metadata.topics[t].error is None
-            for p in metadata.topics[t].partitions
+            TopicPartition(t, p): OffsetSpec.latest() for t in topics for p in partitions_of.get(t, ())
         }
         if not request:
             return {}

@@ -74,6 +74,9 @@ class KafkaLagConfig(CollectorSection):
     probe_group_id: str = "watchtower-lag-probe"
     # Partitions per ListOffsets request; the requests of one cycle are all in flight together.
     list_offsets_batch: int = Field(default=500, ge=1)
+    # Groups seen before are asked for the partitions of the topics they had offsets in (cheap, chunked);
+    # this often they are asked for everything, which is how a group starting on a new topic is found.
+    group_topics_refresh: Duration = Field(default=60.0, ge=0)
 
     @field_validator("groups_allow", "groups_deny", "topics_deny")
     @classmethod

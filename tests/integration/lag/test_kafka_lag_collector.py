@@ -150,3 +150,26 @@ def test_live_group_state_and_gone_topic_drops_its_series(
     finally:
         consumer.close()
         c.close()
+
+
+def test_a_group_starting_on_a_new_topic_is_found_at_the_next_full_refresh(
+    bootstrap: str, topic_factory, group_factory
+) -> None:
+    first, second, group = topic_factory("first"), topic_factory("second"), group_factory("refresh")
+    produce(bootstrap, first, {0: 3})
+    produce(bootstrap, second, {0: 3})
+    commit(bootstrap, group, {(first, 0): 1})
+    c = lag_collector(bootstrap, group, group_topics_refresh=3600)
+    try:
+        c.collect(time.time())
+        commit(bootstrap, group, {(first, 0): 2, (second, 0): 1})
+        r = c.collect(
+            time.time()
+        )  # explicit fetch of the known topic: the moved offset is seen, the new topic not yet
+        assert value(r, "watchtower_consumer_committed_offset", group=group, topic=first, partition=0) == 2.0
+        assert value(r, "watchtower_consumer_lag_messages", group=group, topic=second, partition=0) is None
+        c.config = c.config.model_copy(update={"group_topics_refresh": 0.0})
+        r = c.collect(time.time())
+        assert value(r, "watchtower_consumer_lag_messages", group=group, topic=second, partition=0) == 2.0
+    finally:
+        c.close()
