@@ -115,6 +115,7 @@ class CanaryCollector:
         self.lost = 0
         self.send_failures = 0
         self._rr = 0
+        self._known_partitions: set[int] = set()
 
     def producer(self) -> Producer:
         if self._producer is None:
@@ -145,11 +146,16 @@ class CanaryCollector:
         for p in round_:
             self._send(producer, p, now_ms)
         producer.flush(self.config.timeout)
+        self._known_partitions = set(partitions)
+        return self.reading(now, sent_this_cycle=len(round_))
+
+    def reading(self, now: float, sent_this_cycle: int = 0) -> Reading:
+        """The samples of the current state (what `collect` returns after its round)."""
         tl = labels(topic=self.topic)
         samples = [
             Sample("watchtower_canary_latency_seconds", labels(topic=self.topic, partition=p), v)
             for p, v in sorted(self.latency.items())
-            if p in partitions
+            if p in self._known_partitions
         ]
         samples += [
             Sample("watchtower_canary_sent_total", tl, float(self.sent)),
@@ -158,7 +164,12 @@ class CanaryCollector:
             Sample("watchtower_canary_send_failures_total", tl, float(self.send_failures)),
             Sample("watchtower_canary_pending", tl, float(len(self.pending))),
         ]
-        detail = {"topic": self.topic, "partitions": len(partitions), "sent_this_cycle": len(round_), "pending": len(self.pending)}
+        detail = {
+            "topic": self.topic,
+            "partitions": len(self._known_partitions),
+            "sent_this_cycle": sent_this_cycle,
+            "pending": len(self.pending),
+        }
         return Reading(collector=self.name, at=now, samples=tuple(samples), detail=detail)
 
     def check(self, now: float) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 import redis
+from collector_helpers import raw_rows
 
 from pipelines.events import encode, new_event
 from pipelines.spark.processing import BatchContext, process
@@ -12,8 +13,6 @@ from watchtower.collectors.base import labels
 from watchtower.collectors.e2e_latency import E2eLatencyCollector
 from watchtower.collectors.redis_stream import RedisUnavailable
 from watchtower.config.daemon import E2eLatencyConfig
-
-from collector_helpers import raw_rows
 
 pytestmark = pytest.mark.integration
 

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import pytest
 
-from pipelines.events import validate, encode
+from pipelines.events import encode, validate
 from watchtower.collectors.canary import canary_event, next_partitions
 
 ROUND_CASES = [
