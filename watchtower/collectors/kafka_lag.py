@@ -63,8 +63,8 @@ class KafkaLagCollector:
         self._admin: AdminClient | None = None
         self._probe: Consumer | None = None
         self._timings: dict[str, float] = {}
-        # group -> (topics it had committed offsets in, when that was last asked in full)
-        self._group_topics: dict[str, tuple[set[str], float]] = {}
+        # group -> (partitions it had committed offsets for, when it was last asked in full)
+        self._group_topics: dict[str, tuple[list[tuple[str, int]], float]] = {}
         self.tracker = LagTracker(config, collector=name)
 
     # -- clients ---------------------------------------------------------------------------------------
@@ -184,7 +184,7 @@ class KafkaLagCollector:
                     continue
                 committed[g] = offsets
                 asked_at = now if full else self._group_topics[g][1]
-                self._group_topics[g] = ({topic for topic, _ in offsets}, asked_at)
+                self._group_topics[g] = (sorted(offsets), asked_at)
         for gone in self._group_topics.keys() - set(retained):
             del self._group_topics[gone]
         if len(futures) and not committed:
@@ -204,17 +204,17 @@ class KafkaLagCollector:
     ) -> tuple[list[Future], bool]:
         """The committed-offset fetches for one group, sent at once, and whether they ask for everything.
 
-        A group seen before is asked for every partition of the topics it had offsets in, in chunks of
+        A group seen before is asked for the partitions it had offsets for, in chunks of
         `list_offsets_batch` (tansu answers "all partitions of the group" several times slower than a few
         explicit chunks). Every `group_topics_refresh` seconds, and for a group seen first, it is asked for
-        everything it has, which is how a group starting on a new topic is found.
+        everything it has, which is how a group starting on a new topic or partition is found.
         """
         admin, t = self.admin(), self.timeout
         known = self._group_topics.get(group)
         if known is None or now - known[1] >= self.config.group_topics_refresh:
             request = [ConsumerGroupTopicPartitions(group)]
             return list(admin.list_consumer_group_offsets(request, request_timeout=t).values()), True
-        tps = [TopicPartition(topic, p) for topic in sorted(known[0]) for p in partitions_of.get(topic, ())]
+        tps = [TopicPartition(topic, p) for topic, p in known[0] if topic in partitions_of]
         size = self.config.list_offsets_batch
         futures = [
             fut

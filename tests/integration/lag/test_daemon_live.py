@@ -64,7 +64,7 @@ def test_http_endpoints_answer_and_metrics_parse(bootstrap: str, topic_factory, 
         lag = m["watchtower_consumer_lag_messages"]
         assert lag[(("group", group), ("partition", "0"), ("topic", topic))] == 3.0
         assert lag[(("group", group), ("partition", "1"), ("topic", topic))] == 0.0
-        assert m["watchtower_collector_up"] == {(("collector", "kafka_lag"),): 1.0}
+        assert m["watchtower_collector_up"][(("collector", "kafka_lag"),)] == 1.0
         status = httpx.get(d.http.url + "/api/v1/status").json()
         assert (
             status["snapshot"]["kafka_lag"]["detail"]["groups"][group]["topics"][topic]["lag_messages"] == 3
@@ -78,7 +78,7 @@ def test_http_endpoints_answer_and_metrics_parse(bootstrap: str, topic_factory, 
         d.stop()
     names = {s.name for s in spans.get_finished_spans()}
     assert names == {"watchtower.collect"}
-    assert all(s.attributes["watchtower.collector"] == "kafka_lag" for s in spans.get_finished_spans())
+    assert "kafka_lag" in {s.attributes["watchtower.collector"] for s in spans.get_finished_spans()}
 
 
 def test_daemon_survives_the_broker_going_away_and_recovers(tmp_path, group_factory) -> None:
@@ -93,7 +93,7 @@ def test_daemon_survives_the_broker_going_away_and_recovers(tmp_path, group_fact
         await_condition(lambda: collector_up(d.http.url) is False, 20, "the collector to be reported down")
         assert httpx.get(d.http.url + "/healthz").status_code == 200  # the daemon itself stays up
         m = scrape(d.http.url)
-        assert m["watchtower_collector_up"] == {(("collector", "kafka_lag"),): 0.0}
+        assert m["watchtower_collector_up"][(("collector", "kafka_lag"),)] == 0.0
         assert m["watchtower_collector_errors_total"][(("collector", "kafka_lag"),)] >= 1
         status = httpx.get(d.http.url + "/api/v1/status").json()["collectors"]["kafka_lag"]
         assert status["last_error"] and status["last_error_at"] >= status["last_success_at"]
