@@ -170,3 +170,29 @@ def test_reapplying_a_batch_changes_nothing(bootstrap, redis_client, setup):
     assert first.applied_events > 0 and again.applied_events == 0
     assert again.stats["replayed"] == len(records)
     assert redis_state(redis_client, store) == before == expected_state(records)
+
+
+class _RacedStore(EnricherStore):
+    """A store that lets `rival` apply the same batch between its WATCH and its MULTI, once."""
+
+    def __init__(self, *args, rival: EnricherStore, records, **kw):
+        super().__init__(*args, **kw)
+        self.rival, self.records, self.raced = rival, records, False
+
+    def _last_event_ms(self, users):
+        if not self.raced:
+            self.raced = True
+            self.rival.apply(self.records)
+        return super()._last_event_ms(users)
+
+
+def test_two_owners_of_a_partition_at_once_still_count_once(bootstrap, redis_client, setup):
+    """A worker that lost its partitions (session timeout) while still applying a batch: the WATCH on
+    the applied offsets makes its write fail, and its re-plan finds nothing left to apply."""
+    settings, store = setup
+    generate(bootstrap, settings.topic, 3_000)
+    records = read_topic(bootstrap, settings.topic, PARTITIONS)
+    raced = _RacedStore(redis_client, settings.group, settings.topic, rival=store, records=records)
+    plan = raced.apply(records)
+    assert raced.raced and plan.applied_events == 0 and plan.stats["replayed"] == len(records)
+    assert redis_state(redis_client, store) == expected_state(records)
