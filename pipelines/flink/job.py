@@ -176,10 +176,12 @@ def build(args: argparse.Namespace) -> Any:
 
     event_type = Types.TUPLE([Types.STRING(), Types.DOUBLE(), Types.LONG()])
     # Idleness: a parse subtask fed only by empty Kafka partitions must not hold every window back.
+    # Order matters: PyFlink's with_idleness builds a new strategy that drops a Python timestamp
+    # assigner set before it (every record then has no timestamp and the window operator fails).
     watermarks = (
         WatermarkStrategy.for_bounded_out_of_orderness(Duration.of_millis(int(args.out_of_orderness * 1000)))
-        .with_timestamp_assigner(EventTime())
         .with_idleness(Duration.of_seconds(10))
+        .with_timestamp_assigner(EventTime())
     )
     events = (
         raw.flat_map(Parse(), output_type=event_type)
