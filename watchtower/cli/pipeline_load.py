@@ -102,6 +102,12 @@ def generate(
     from pipelines.produce import Generator
     from watchtower.kafka import KafkaClientError, admin, ensure_topics
 
+    try:  # no network yet: bad ratios fail before anything connects
+        gen = Generator(
+            gen_cfg, servers, kafka=cfg.kafka, topic=topic, max_event_bytes=cfg.pipeline.max_event_bytes, seed=seed
+        )
+    except ValueError as exc:
+        fail(str(exc))
     try:
         ensure_topics(admin(cfg.kafka, servers), {topic: cfg.pipeline.partitions})
     except KafkaClientError as exc:
@@ -117,18 +123,10 @@ def generate(
                 )
             )
 
+        gen.on_progress = progress
         try:
-            gen = Generator(
-                gen_cfg,
-                servers,
-                kafka=cfg.kafka,
-                topic=topic,
-                max_event_bytes=cfg.pipeline.max_event_bytes,
-                seed=seed,
-                on_progress=progress,
-            )
             m = gen.run(count=count, duration=duration, stop_event=stop)
-        except (KafkaClientError, ValueError) as exc:
+        except KafkaClientError as exc:
             fail(str(exc))
     console.print(
         f"[green]done[/]: {m.sent:,} records in {m.elapsed:.1f}s ({m.send_rate:,.0f}/s while sending): "
