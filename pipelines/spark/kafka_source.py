@@ -121,7 +121,9 @@ def read_range(p: KafkaPartition) -> Iterator[pa.RecordBatch]:
     last_progress = time.monotonic()
     try:
         while position < p.end:
-            msgs = consumer.consume(num_messages=10_000, timeout=0.5)
+            # consume() waits for all num_messages or the timeout: ask for no more than the range still
+            # holds and wait briefly, or every call idles out its timeout on a short fetch.
+            msgs = consumer.consume(num_messages=max(1, min(10_000, p.end - position)), timeout=0.05)
             progressed = False
             for m in msgs:
                 err = m.error()

@@ -123,24 +123,14 @@ def _ms_to_ts(values: pa.Array) -> pa.Array:
 def parse(raw: pa.Table, max_event_bytes: int) -> tuple[pa.Table, pa.Table]:
     """Split raw Kafka rows into (valid events with source columns, DLQ rows without batch id)."""
     values = raw.column("value").to_pylist()
-    ok_idx: list[int] = []
-    cols: dict[str, list] = {k: [] for k in ("event_id", "order_id", "user_id", "amount", "event_type", "event_time")}
-    bad_idx: list[int] = []
-    reasons: list[str] = []
-    for i, value in enumerate(values):
-        verdict = validate(value, max_event_bytes)
-        if verdict.reason is not None:
-            bad_idx.append(i)
-            reasons.append(verdict.reason)
-            continue
-        e = verdict.event
-        ok_idx.append(i)
-        cols["event_id"].append(e["event_id"])
-        cols["order_id"].append(e["order_id"])
-        cols["user_id"].append(e["user_id"])
-        cols["amount"].append(float(e["amount"]))
-        cols["event_type"].append(e["event_type"])
-        cols["event_time"].append(verdict.event_time_ms)
+    verdicts = [validate(v, max_event_bytes) for v in values]
+    ok_idx = [i for i, v in enumerate(verdicts) if v.reason is None]
+    bad_idx = [i for i, v in enumerate(verdicts) if v.reason is not None]
+    reasons = [verdicts[i].reason for i in bad_idx]
+    good = [verdicts[i].event for i in ok_idx]
+    cols = {name: [e[name] for e in good] for name in ("event_id", "order_id", "user_id", "amount", "event_type")}
+    cols["amount"] = [float(a) for a in cols["amount"]]
+    cols["event_time"] = [verdicts[i].event_time_ms for i in ok_idx]
     ok = raw.take(pa.array(ok_idx, pa.int64()))
     events = pa.table(
         {

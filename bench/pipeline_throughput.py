@@ -1,0 +1,184 @@
+"""Throughput and end-to-end latency of the Spark job on this machine.
+
+    PYSPARK_PYTHON=$PWD/.venv/bin/python .venv/bin/python bench/pipeline_throughput.py --events 200000
+    PYSPARK_PYTHON=$PWD/.venv/bin/python .venv/bin/python bench/pipeline_throughput.py --rate 5000 --duration 60
+
+backlog mode (default): pre-produce N events on a fresh embedded broker, start the job, and time it from
+the first batch's start to the last batch's end (Spark's JVM start-up is excluded): sustained events/s.
+rate mode: produce at a fixed rate while the job runs; latency = visible_at - event_time from the
+`watchtower:e2e` stream (the percentiles are over the pooled per-batch samples).
+Prints one JSON object.
+"""
+
+from __future__ import annotations
+
+import argparse
+import shutil
+import sys
+import tempfile
+import threading
+import time
+from datetime import datetime
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+import orjson  # noqa: E402
+import redis  # noqa: E402
+from confluent_kafka import Consumer, Producer, TopicPartition  # noqa: E402
+from confluent_kafka.admin import AdminClient, NewTopic  # noqa: E402
+
+from pipelines.events import encode, new_event  # noqa: E402
+from pipelines.spark.delta_sinks import DeltaSinks  # noqa: E402
+from pipelines.spark.job import SparkJob, delta_root, local_session  # noqa: E402
+from watchtower.config.models import PipelineConfig  # noqa: E402
+from watchtower.stack.broker import EmbeddedBroker  # noqa: E402
+from watchtower.stack.redis_server import LocalRedis  # noqa: E402
+
+
+def produce(producer: Producer, topic: str, n: int, partitions: int, users: int, rate: float | None = None) -> None:
+    start = time.monotonic()
+    for i in range(n):
+        if rate and i % 100 == 0:
+            ahead = i / rate - (time.monotonic() - start)
+            if ahead > 0:
+                time.sleep(ahead)
+        e = new_event(f"u{i % users}", 10.0, "paid", int(time.time() * 1000))
+        while True:
+            try:
+                producer.produce(topic, encode(e), key=e["user_id"].encode(), partition=i % partitions)
+                break
+            except BufferError:
+                producer.poll(0.05)
+        if i % 1000 == 0:
+            producer.poll(0)
+    producer.flush(60)
+
+
+def markers(bootstrap: str, topic: str, partitions: int) -> None:
+    p = Producer({"bootstrap.servers": bootstrap, "batch.num.messages": 1, "linger.ms": 0})
+    for part in range(partitions):
+        p.produce(topic, encode(new_event("marker", 0, "marker", int(time.time() * 1000))), partition=part)
+        p.flush(30)
+
+
+def caught_up(bootstrap: str, group: str, topic: str, partitions: int) -> bool:
+    c = Consumer({"bootstrap.servers": bootstrap, "group.id": group})
+    try:
+        tps = [TopicPartition(topic, p) for p in range(partitions)]
+        ends = [c.get_watermark_offsets(tp, timeout=10)[1] for tp in tps]
+        got = [tp.offset for tp in c.committed(tps, timeout=10)]
+        return all(g >= e for g, e in zip(got, ends, strict=True))
+    finally:
+        c.close()
+
+
+def percentile(values: list[float], q: float) -> float:
+    if not values:
+        return 0.0
+    s = sorted(values)
+    return s[min(len(s) - 1, int(q * len(s)))]
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--events", type=int, default=200_000)
+    ap.add_argument("--rate", type=float, default=None, help="events/s produced while the job runs (rate mode)")
+    ap.add_argument("--duration", type=float, default=60.0, help="seconds of production in rate mode")
+    ap.add_argument("--partitions", type=int, default=6)
+    ap.add_argument("--users", type=int, default=10_000)
+    ap.add_argument("--max-offsets", type=int, default=100_000)
+    ap.add_argument("--trigger", type=float, default=0.5)
+    args = ap.parse_args()
+
+    work = Path(tempfile.mkdtemp(prefix="wt-bench-"))
+    broker, server = EmbeddedBroker().start(), LocalRedis(workdir=work / "redis").start()
+    spark = None
+    try:
+        bs = broker.bootstrap_servers
+        admin = AdminClient({"bootstrap.servers": bs})
+        for f in admin.create_topics([NewTopic("orders", args.partitions, 1), NewTopic("orders.dlq", 1, 1)]).values():
+            f.result(30)
+        pipeline = PipelineConfig(
+            data_dir=work / "data", max_offsets_per_trigger=args.max_offsets, trigger_interval=args.trigger,
+            partitions=args.partitions,
+        )
+        producer = Producer({"bootstrap.servers": bs, "linger.ms": 20, "batch.num.messages": 10_000, "queue.buffering.max.messages": 500_000})
+        n = int(args.rate * args.duration) if args.rate else args.events
+        if not args.rate:
+            t = time.monotonic()
+            produce(producer, "orders", n, args.partitions, args.users)
+            markers(bs, "orders", args.partitions)
+            print(f"pre-produced {n} events in {time.monotonic() - t:.1f}s", file=sys.stderr)
+
+        spark = local_session(pipeline.shuffle_partitions)
+        job = SparkJob(pipeline, {"bootstrap.servers": bs}, server.url)
+        stop = threading.Event()
+        runner = threading.Thread(target=job.run, args=(spark, stop), daemon=True)
+        runner.start()
+        if args.rate:
+            while job.writer is None or not job.writer.reports:  # wait for Spark to be up before timing
+                if not runner.is_alive():
+                    raise SystemExit("the job died")
+                produce(producer, "orders", 1, args.partitions, args.users)
+                time.sleep(0.5)
+            produce(producer, "orders", n, args.partitions, args.users, rate=args.rate)
+            markers(bs, "orders", args.partitions)
+        deadline = time.monotonic() + 1800
+        while not caught_up(bs, pipeline.consumer_group, "orders", args.partitions):
+            if not runner.is_alive() or time.monotonic() > deadline:
+                raise SystemExit("the job died or never caught up")
+            time.sleep(1)
+        stop.set()
+        runner.join(120)
+
+        rows = DeltaSinks(delta_root(pipeline), "bench").open().table("batches").to_pyarrow_table().to_pylist()
+        rows = [r for r in rows if r["input_rows"] > 0]
+        total = sum(r["input_rows"] for r in rows)
+        rc = redis.Redis.from_url(server.url)
+        # Wall time from the first data trigger's start to the last one's end, from Spark's own progress.
+        spans = [
+            (datetime.fromisoformat(f[b"timestamp"].decode().replace("Z", "+00:00")).timestamp(), float(f[b"trigger_execution_ms"]) / 1000)
+            for _, f in rc.xrange(pipeline.progress_stream)
+            if int(f[b"input_rows"]) > 0
+        ]
+        first = min(s for s, _ in spans)
+        last = max(s + d for s, d in spans)
+        samples, p95s = [], []
+        for _, f in rc.xrange("watchtower:e2e"):
+            samples += orjson.loads(f[b"sample"])
+            p95s.append(float(f[b"p95_ms"]))
+        progress = [f for _, f in rc.xrange(pipeline.progress_stream) if int(f[b"input_rows"]) > 0]
+        trig = [float(f[b"trigger_execution_ms"]) for f in progress]
+        add = [float(f[b"add_batch_ms"]) for f in progress]
+        handle = [r["total_ms"] for r in rows]
+        report = {
+            "mode": "rate" if args.rate else "backlog",
+            "events": total,
+            "batches": len(rows),
+            "seconds": round(last - first, 2),
+            "events_per_s": round(total / max(last - first, 1e-9)),
+            "latency_p50_ms": round(percentile(samples, 0.5)),
+            "latency_p95_ms": round(percentile(samples, 0.95)),
+            "batch_p95_ms_max": round(max(p95s, default=0)),
+            "mean_batch_rows": round(total / len(rows)),
+            "mean_trigger_ms": round(sum(trig) / max(len(trig), 1)),
+            "mean_add_batch_ms": round(sum(add) / max(len(add), 1)),
+            "mean_handle_ms": round(sum(handle) / len(handle)),
+            "mean_handle_split_ms": {
+                k: round(sum(r[k] for r in rows) / len(rows)) for k in ("process_ms", "delta_ms", "kafka_ms", "redis_ms")
+            },
+        }
+        if args.rate:
+            report["target_rate"] = args.rate
+        print(orjson.dumps(report, option=orjson.OPT_INDENT_2).decode())
+    finally:
+        if spark is not None:
+            spark.stop()
+        broker.stop()
+        server.stop()
+        shutil.rmtree(work, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
