@@ -14,6 +14,7 @@ lives in `FlinkCollector`. Jobs are labelled by name, not jid, so a resubmitted 
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -152,21 +153,25 @@ class Checkpoints:
     latest_state_size: int | None = None
     latest_checkpointed_size: int | None = None
     latest_ack_ms: int | None = None
+    latest_failure: str | None = None  # failure_message of the latest failed checkpoint
 
 
 def parse_checkpoints(body: Mapping[str, Any]) -> Checkpoints:
-    """`/jobs/:jid/checkpoints`: the counts and `latest.completed` (null before the first one)."""
+    """`/jobs/:jid/checkpoints`: the counts, `latest.completed` (null before the first one) and the
+    failure message of `latest.failed`."""
     counts = body.get("counts") or {}
     latest = (body.get("latest") or {}).get("completed")
+    failed = (body.get("latest") or {}).get("failed") or {}
     base = Checkpoints(
-        int(counts.get("completed", 0)), int(counts.get("failed", 0)), int(counts.get("in_progress", 0))
+        int(counts.get("completed", 0)),
+        int(counts.get("failed", 0)),
+        int(counts.get("in_progress", 0)),
+        latest_failure=failed.get("failure_message"),
     )
     if not latest:
         return base
-    return Checkpoints(
-        base.completed,
-        base.failed,
-        base.in_progress,
+    return dataclasses.replace(
+        base,
         latest_id=int(latest["id"]),
         latest_duration_ms=int(latest["end_to_end_duration"]),
         latest_state_size=int(latest["state_size"]),
@@ -366,6 +371,7 @@ class FlinkCollector:
                 "latest_id": checkpoints.latest_id,
                 "latest_duration_ms": checkpoints.latest_duration_ms,
                 "latest_state_size": checkpoints.latest_state_size,
+                "latest_failure": checkpoints.latest_failure,
             },
             "vertices": [
                 {

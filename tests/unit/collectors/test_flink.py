@@ -97,7 +97,12 @@ CHECKPOINT_CASES = [
         load("starting", "checkpoints"),
         Checkpoints(0, 0, 0),
     ),
-    ("4 empty body", {}, Checkpoints(0, 0, 0)),
+    (
+        "4 captured: crash-looping job, every checkpoint failed",
+        load("restarting", "checkpoints"),
+        Checkpoints(0, 4, 0, latest_failure="Checkpoint Coordinator is suspending."),
+    ),
+    ("5 empty body", {}, Checkpoints(0, 0, 0)),
 ]
 
 
@@ -270,6 +275,19 @@ def test_collector_reads_a_backpressured_job() -> None:
     assert r.values("watchtower_checkpoint_duration_seconds") == {JL: pytest.approx(6.429)}
     assert r.values("watchtower_checkpoint_age_seconds") == {JL: pytest.approx(10.0)}
     assert r.values("watchtower_checkpoints_in_progress") == {JL: 1.0}
+
+
+def test_collector_reads_a_restarting_job() -> None:
+    """Captured from a job whose window operator failed on every record (no event timestamps)."""
+    r = FlinkCollector(FlinkConfig(), transport=serve("restarting")).collect(now=0.0)
+    assert r.values("watchtower_job_up") == {JL: 0.0}
+    assert r.values("watchtower_job_status")[labels(engine="flink", job=JOB, status="restarting")] == 1.0
+    assert r.values("watchtower_job_restarts_total") == {JL: 1.0}
+    assert r.values("watchtower_checkpoints_failed_total") == {JL: 4.0}
+    assert r.values("watchtower_checkpoint_duration_seconds") == {}
+    # vertex figures of a job that is not running are stale: left out
+    assert r.values("watchtower_records_in_per_second") == {}
+    assert r.detail["jobs"][JOB]["checkpoints"]["latest_failure"] == "Checkpoint Coordinator is suspending."
 
 
 def test_collector_reports_an_absent_watched_job_as_down() -> None:
