@@ -114,7 +114,7 @@ def test_zipf_weights_are_cumulative():
 
 def test_fault_mix_ratios():
     f = factory(duplicate_ratio=0.05, malformed_ratio=0.03, late_ratio=0.02, late_by=600)
-    recs = [r for _ in range(20) for r in f.batch(5000, NOW_MS)]
+    recs = [r for _ in range(8) for r in f.batch(5000, NOW_MS)]
     kinds = Counter(r.kind for r in recs)
     n = len(recs)
     for kind, ratio in ((DUPLICATE, 0.05), (MALFORMED, 0.03), (LATE, 0.02), (VALID, 0.90)):
