@@ -6,20 +6,16 @@ other or with a developer's stack. Topic and group names are unique per test (`t
 
 from __future__ import annotations
 
-import itertools
 import os
-import uuid
 from collections.abc import Callable, Iterator
 
 import pytest
 import redis
 from confluent_kafka.admin import AdminClient, NewTopic
+from kafka_support import unique
 
 from watchtower.stack.broker import EmbeddedBroker
 from watchtower.stack.redis_server import LocalRedis, redis_server_binary
-
-# Consumer-group settings that keep joins fast against tansu (defaults make a join wait minutes).
-FAST_GROUP = {"session.timeout.ms": 6000, "max.poll.interval.ms": 10000, "heartbeat.interval.ms": 500}
 
 
 @pytest.fixture(scope="session")
@@ -50,13 +46,6 @@ def redis_client(redis_url: str) -> Iterator[redis.Redis]:
     client.flushdb()
     yield client
     client.close()
-
-
-_counter = itertools.count()
-
-
-def unique(prefix: str) -> str:
-    return f"{prefix}-{next(_counter)}-{uuid.uuid4().hex[:6]}"
 
 
 @pytest.fixture

@@ -13,7 +13,7 @@ import time
 
 import pytest
 from confluent_kafka import Consumer, TopicPartition
-from conftest import FAST_GROUP
+from kafka_support import FAST_GROUP
 
 from watchtower.config import KafkaConfig
 from watchtower.kafka import consumer, producer

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 from confluent_kafka import TopicPartition
-from conftest import unique
+from kafka_support import unique
 
 from watchtower.config import KafkaConfig
 from watchtower.kafka import KafkaClientError, admin, consumer, ensure_topics, producer, topic_partitions

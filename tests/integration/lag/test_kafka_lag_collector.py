@@ -7,9 +7,8 @@ import time
 import pytest
 from confluent_kafka import Consumer, TopicPartition
 from confluent_kafka.admin import AdminClient
+from kafka_support import FAST_GROUP
 from lag_helpers import await_condition, commit, lag_collector, produce, value
-
-from tests.conftest import FAST_GROUP
 
 pytestmark = pytest.mark.integration
 
