@@ -47,10 +47,62 @@ class Selected:
         return {k: v for k, v in self.series.items() if v and v[-1][0] == self.latest}
 
 
+class IndexedHistory(Sequence[Reading]):
+    """A history sorted by time with each reading's samples split by metric, built once per reading.
+
+    `select` reads only the readings that carry the selector's metric, and only those samples, instead of
+    every sample of every reading: with 1,000 rules over 10,000 partitions that is the difference between
+    minutes and a fraction of a second per evaluation. It is still a plain sequence of Readings for rules
+    that do not use `select`. Build it with `HistoryIndex`, which keeps the splits across evaluations.
+    """
+
+    def __init__(self, readings: Sequence[Reading], by_metric: dict[str, list[Reading]]):
+        self._readings = readings
+        self._by_metric = by_metric
+
+    def __len__(self) -> int:
+        return len(self._readings)
+
+    def __getitem__(self, i):  # type: ignore[no-untyped-def, override]
+        return self._readings[i]
+
+    def for_metric(self, metric: str) -> list[Reading]:
+        """Readings (time order) that carry `metric`, each reduced to that metric's samples."""
+        return self._by_metric.get(metric, [])
+
+
+class HistoryIndex:
+    """Builds IndexedHistory views; a reading is split by metric once, the first time it is seen."""
+
+    def __init__(self) -> None:
+        self._splits: dict[int, tuple[Reading, dict[str, Reading]]] = {}
+
+    def view(self, readings: Iterable[Reading]) -> IndexedHistory:
+        ordered = sorted(readings, key=lambda r: r.at)  # stable: equal times keep their order
+        splits: dict[int, tuple[Reading, dict[str, Reading]]] = {}
+        by_metric: dict[str, list[Reading]] = defaultdict(list)
+        for r in ordered:
+            cached = self._splits.get(id(r))
+            if cached is None or cached[0] is not r:
+                parts: dict[str, list] = defaultdict(list)
+                for s in r.samples:
+                    parts[s.metric].append(s)
+                cached = (r, {m: Reading(r.collector, r.at, tuple(ss)) for m, ss in parts.items()})
+            splits[id(r)] = cached  # holding `r` keeps its id from being reused while cached
+            for metric, part in cached[1].items():
+                by_metric[metric].append(part)
+        self._splits = splits  # readings that left the history are forgotten
+        return IndexedHistory(tuple(ordered), dict(by_metric))
+
+
 def select(history: History, selector: Selector, now: float, since: float | None = None) -> Selected:
     series: dict[Labels, list[Point]] = defaultdict(list)
     latest: float | None = None
-    for reading in sorted((r for r in history if r.at <= now), key=lambda r: r.at):
+    if isinstance(history, IndexedHistory):
+        readings: Iterable[Reading] = (r for r in history.for_metric(selector.metric) if r.at <= now)
+    else:
+        readings = sorted((r for r in history if r.at <= now), key=lambda r: r.at)
+    for reading in readings:
         if since is not None and reading.at < since:
             continue
         if any(s.metric == selector.metric for s in reading.samples):
