@@ -148,6 +148,11 @@ class WorkersConfig(_Model):
     session_timeout: Duration = 10.0
 
 
+# Imported here, not at the top: these modules import `Duration` from this one.
+from watchtower.config.alerting import AlertingConfig  # noqa: E402
+from watchtower.config.flink import FlinkConfig  # noqa: E402
+
+
 class WatchtowerConfig(_Model):
     kafka: KafkaConfig = Field(default_factory=KafkaConfig)
     redis: RedisConfig = Field(default_factory=RedisConfig)
@@ -156,5 +161,8 @@ class WatchtowerConfig(_Model):
     generator: GeneratorConfig = Field(default_factory=GeneratorConfig)
     workers: WorkersConfig = Field(default_factory=WorkersConfig)
     daemon: DaemonConfig = Field(default_factory=DaemonConfig)
+    alerting: AlertingConfig = Field(default_factory=AlertingConfig)
+    # Unset: no Flink collector. Set (even `flink: {}`): `watchtower run` watches that JobManager.
+    flink: FlinkConfig | None = None
     log_level: str = "INFO"
     log_format: str = Field(default="console", pattern="^(console|json)$")
