@@ -7,7 +7,7 @@ import threading
 
 import typer
 
-from watchtower.cli.common import ctx_of, fail
+from watchtower.cli.common import console, ctx_of, fail
 
 
 def run(
@@ -22,9 +22,11 @@ def run(
         None, "--bootstrap-servers", envvar="KAFKA_BOOTSTRAP_SERVERS", help="Kafka to watch."
     ),
 ) -> None:
-    """Run the collectors and serve /metrics, /healthz and /api/v1/status until stopped."""
+    """Run the collectors and the alert rules; serve /metrics, /healthz, /api/v1/status and /api/v1/alerts."""
+    from watchtower.config import ConfigError
     from watchtower.config.daemon import DaemonConfig
-    from watchtower.daemon.daemon import Daemon, build_collectors
+    from watchtower.daemon.daemon import Daemon, build_alerting, build_collectors
+    from watchtower.daemon.history import History
 
     cfg = ctx_of(ctx).config
     daemon_cfg: DaemonConfig = getattr(cfg, "daemon", None) or DaemonConfig()
@@ -39,19 +41,43 @@ def run(
             bootstrap_servers = resolve_endpoints(cfg).bootstrap_servers
         except StackError as exc:
             fail(str(exc), 2)
+    redis_url = cfg.redis.url.get_secret_value() if cfg.redis.url else None
+    if cfg.alerting.enabled and not redis_url:
+        from watchtower.stack import StackError, resolve_endpoints
+
+        try:  # alert state and the outbox live in Redis: the running embedded stack's, if any
+            redis_url = resolve_endpoints(cfg).redis_url
+        except StackError:
+            fail(
+                "alerting keeps its state in Redis: set redis.url (or REDIS_URL), run `watchtower stack up`, "
+                "or set alerting.enabled: false",
+                2,
+            )
     try:
-        redis_url = cfg.redis.url.get_secret_value() if cfg.redis.url else None
-        collectors = build_collectors(daemon_cfg, cfg.kafka, bootstrap_servers, redis_url, cfg.pipeline)
+        collectors = build_collectors(
+            daemon_cfg, cfg.kafka, bootstrap_servers, redis_url, cfg.pipeline, cfg.flink
+        )
     except ValueError as exc:
         fail(str(exc), 2)
     if not collectors:
         fail("no collector is enabled: enable one under daemon.collectors", 2)
+    history = History(daemon_cfg.history_size)
+    alerting = None
+    if cfg.alerting.enabled:
+        assert redis_url
+        try:
+            alerting = build_alerting(cfg.alerting, history, redis_url)
+        except ConfigError as exc:
+            console.print("[bold red]Invalid alert rules[/]")
+            for problem in exc.problems:
+                console.print(f"  {problem}", markup=False, highlight=False)
+            raise typer.Exit(2) from None
 
     stop = threading.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: stop.set())
     try:
-        daemon = Daemon(collectors, daemon_cfg)
+        daemon = Daemon(collectors, daemon_cfg, history=history, alerting=alerting)
     except OSError as exc:
         fail(f"cannot start: {exc}")
     try:

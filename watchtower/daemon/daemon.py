@@ -1,7 +1,7 @@
-"""The measuring daemon: collectors on a schedule, their history, and the HTTP/tracing edges.
+"""The measuring daemon: collectors on a schedule, their history, alert evaluation, and the HTTP/tracing edges.
 
 `Daemon.start()` returns at once (HTTP server first, then the collectors, so the first scrape already
-answers); `stop()` undoes it in reverse and flushes traces. `serve(stop_event)` is the blocking loop the
+answers, then the alert evaluator and its dispatcher); `stop()` undoes it in reverse and flushes traces. `serve(stop_event)` is the blocking loop the
 CLI uses: it waits on the event, so SIGTERM/SIGINT stop it promptly.
 """
 
@@ -18,8 +18,11 @@ from opentelemetry.sdk.trace import SpanProcessor, TracerProvider
 from prometheus_client import CollectorRegistry
 
 from watchtower.collectors.base import Collector
+from watchtower.config.alerting import AlertingConfig
 from watchtower.config.daemon import DaemonConfig
+from watchtower.config.flink import FlinkConfig
 from watchtower.config.models import KafkaConfig, PipelineConfig
+from watchtower.daemon.evaluation import AlertEvaluator
 from watchtower.daemon.history import History
 from watchtower.daemon.runner import CollectorRunner
 from watchtower.daemon.tracing import build_tracer_provider
@@ -35,11 +38,13 @@ def build_collectors(
     bootstrap_servers: str | None = None,
     redis_url: str | None = None,
     pipeline: PipelineConfig | None = None,
+    flink: FlinkConfig | None = None,
 ) -> list[Collector]:
     """Instantiate the enabled collectors; configuration only, no connections are made here.
 
     The collectors that read the pipeline's Redis (e2e_latency, spark_progress, canary) are built only
     when a `redis_url` is given; `pipeline` supplies the default topic, DLQ topic, data_dir and stream.
+    The Flink collector is built when a `flink` section is configured.
     """
     from watchtower.collectors.kafka_lag import KafkaLagCollector
 
@@ -69,7 +74,56 @@ def build_collectors(
         topic = pipeline.dlq_topic if cols.dlq.topic is None else cols.dlq.topic
         table = cols.dlq.table or str(Path(pipeline.data_dir) / "delta" / "dlq")
         out.append(DlqCollector(cols.dlq, kafka.librdkafka(bootstrap_servers), topic, table))
+    if flink is not None:
+        from watchtower.collectors.flink import FlinkCollector
+
+        out.append(FlinkCollector(flink))
     return out
+
+
+def build_alerting(config: AlertingConfig, history: History, redis_url: str) -> AlertEvaluator:
+    """The rules, the store, the notifiers and the dispatcher; no connection is made here.
+
+    Raises ConfigError listing every problem of the rule files.
+    """
+    from watchtower.alerting.store import AlertStore
+    from watchtower.config.yaml_source import ConfigError
+    from watchtower.notify.dispatcher import Dispatcher
+    from watchtower.notify.registry import build_notifiers
+    from watchtower.rules.config import RouteConfig, RuleSet, check_rules
+
+    rules, routes, files, problems = [], {}, [], []
+    for path in config.rules:
+        part, found = check_rules(path)
+        problems += found
+        rules += part.rules
+        # Every part has a `default` route; an implicit one must not replace one a file defined.
+        routes.update({k: v for k, v in part.routes.items() if k not in routes or v != RouteConfig()})
+        files += part.files
+    names = [r.name for r in rules]
+    dupes = sorted({n for n in names if names.count(n) > 1})
+    where = ", ".join(map(str, config.rules))
+    problems += [f"alerting.rules: rule {n!r} is defined in more than one of {where}" for n in dupes]
+    if problems:
+        raise ConfigError(problems)
+    ruleset = RuleSet(tuple(rules), routes, tuple(files))
+    notifiers = build_notifiers(config.notifiers)
+    store = AlertStore.from_url(redis_url, prefix=config.redis_prefix, sinks=tuple(notifiers))
+    dispatcher = (
+        Dispatcher(
+            store,
+            notifiers,
+            poll_interval=config.poll_interval,
+            backoff_base=config.backoff_base,
+            backoff_cap=config.backoff_cap,
+            give_up_after=config.give_up_after,
+        )
+        if notifiers
+        else None
+    )
+    return AlertEvaluator(
+        ruleset, history, store, dispatcher, interval=config.interval, startup_grace=config.startup_grace
+    )
 
 
 class Daemon:
@@ -79,11 +133,14 @@ class Daemon:
         config: DaemonConfig | None = None,
         span_processors: Iterable[SpanProcessor] = (),
         clock: Callable[[], float] = time.time,
+        history: History | None = None,
+        alerting: AlertEvaluator | None = None,
     ):
         self.config = config or DaemonConfig()
         self.collectors = list(collectors)
         self.clock = clock
-        self.history = History(self.config.history_size)
+        self.history = history or History(self.config.history_size)
+        self.alerting = alerting
         self.tracer_provider: TracerProvider = build_tracer_provider(
             self.config.service_name, self.config.otlp_endpoint, span_processors
         )
@@ -94,7 +151,17 @@ class Daemon:
         self.registry.register(
             SnapshotCollector(self.history, {c.name: c.specs for c in self.collectors}, self.runner.health)
         )
-        self.http = HttpServer(self.registry, self.status, self.config.http.host, self.config.http.port)
+        if alerting is not None:
+            from watchtower.exposition.alerting import AlertingCollector
+
+            self.registry.register(AlertingCollector(alerting))
+        self.http = HttpServer(
+            self.registry,
+            self.status,
+            self.config.http.host,
+            self.config.http.port,
+            alerts=alerting.alerts_status if alerting is not None else None,
+        )
 
     def status(self, with_samples: bool = False) -> dict[str, Any]:
         snap = self.history.snapshot()
@@ -129,9 +196,13 @@ class Daemon:
             extra={"url": self.http.url, "collectors": ",".join(c.name for c in self.collectors)},
         )
         self.runner.start()
+        if self.alerting is not None:
+            self.alerting.start()
         return self
 
     def stop(self) -> None:
+        if self.alerting is not None:
+            self.alerting.stop()
         self.runner.stop(wait=True)
         self.http.stop()
         self.tracer_provider.shutdown()  # flushes pending spans

@@ -64,6 +64,11 @@ class History:
             buf = tuple(self._buffers.get(collector, ()))
         return tuple(r for r in buf if r.at >= since)
 
+    def all(self) -> tuple[Reading, ...]:
+        """Every reading of every collector (what rule evaluation reads), collector by collector."""
+        with self._lock:
+            return tuple(r for buf in self._buffers.values() for r in buf)
+
     def window(
         self, collector: str, metric: str, since: float = float("-inf")
     ) -> tuple[tuple[float, Mapping[Labels, float]], ...]:

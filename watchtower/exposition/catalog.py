@@ -12,8 +12,10 @@ from watchtower.collectors.base import MetricSpec
 from watchtower.collectors.canary import SPECS as CANARY_SPECS
 from watchtower.collectors.dlq import SPECS as DLQ_SPECS
 from watchtower.collectors.e2e_latency import SPECS as E2E_LATENCY_SPECS
+from watchtower.collectors.flink import SPECS as FLINK_SPECS
 from watchtower.collectors.lag_tracker import SPECS as KAFKA_LAG_SPECS
 from watchtower.collectors.spark_progress import SPECS as SPARK_PROGRESS_SPECS
+from watchtower.daemon.evaluation import ALERTING_SPECS
 from watchtower.daemon.runner import RUNNER_SPECS
 
 SOURCES: dict[str, tuple[MetricSpec, ...]] = {
@@ -23,6 +25,8 @@ SOURCES: dict[str, tuple[MetricSpec, ...]] = {
     "canary": CANARY_SPECS,
     "dlq": DLQ_SPECS,
     "spark_progress": SPARK_PROGRESS_SPECS,
+    "flink": FLINK_SPECS,
+    "alerting": ALERTING_SPECS,
 }
 
 

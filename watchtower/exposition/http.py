@@ -1,4 +1,5 @@
-"""The daemon's one HTTP server: /metrics (Prometheus), /healthz (liveness), /api/v1/status (JSON).
+"""The daemon's one HTTP server: /metrics (Prometheus), /healthz (liveness), /api/v1/status and
+/api/v1/alerts (JSON; the latter while alerting is on).
 
 stdlib ThreadingHTTPServer: a handful of endpoints do not need a framework. It binds 127.0.0.1 unless
 configured otherwise. /healthz answers 200 while the daemon runs, whatever its collectors' state: a
@@ -28,9 +29,11 @@ class HttpServer:
         status: Callable[[bool], dict[str, Any]],
         host: str = "127.0.0.1",
         port: int = 0,
+        alerts: Callable[[], dict[str, Any]] | None = None,
     ):
         self.registry = registry
         self.status = status
+        self.alerts = alerts
         self.host = host
         self.port = port
         self._server: ThreadingHTTPServer | None = None
@@ -56,10 +59,12 @@ class HttpServer:
                         with_samples = parse_qs(parts.query).get("samples", ["0"])[0] in ("1", "true")
                         body = orjson.dumps(outer.status(with_samples), option=orjson.OPT_NON_STR_KEYS)
                         self._send(200, body, "application/json")
+                    elif parts.path == "/api/v1/alerts" and outer.alerts is not None:
+                        self._send(200, orjson.dumps(outer.alerts()), "application/json")
                     else:
                         self._send(
                             404,
-                            b"not found: try /metrics, /healthz or /api/v1/status\n",
+                            b"not found: try /metrics, /healthz, /api/v1/status or /api/v1/alerts\n",
                             "text/plain; charset=utf-8",
                         )
                 except Exception:  # noqa: BLE001 - a bad request must not take the server down

@@ -110,7 +110,7 @@ def test_watchtower_run_stops_cleanly_on_sigterm(tmp_path) -> None:
     config = tmp_path / "watchtower.yaml"
     dead = f"127.0.0.1:{free_port()}"  # nothing listens: the collector is down, the daemon must still run
     config.write_text(
-        f"kafka:\n  bootstrap_servers: '{dead}'\ndaemon:\n  http:\n    port: {port}\n  collectors:\n    kafka_lag:\n      interval: 0.5s\n      timeout: 0.5s\n"
+        f"kafka:\n  bootstrap_servers: '{dead}'\nalerting:\n  enabled: false\ndaemon:\n  http:\n    port: {port}\n  collectors:\n    kafka_lag:\n      interval: 0.5s\n      timeout: 0.5s\n"
     )
     proc = subprocess.Popen(
         [sys.executable, "-m", "watchtower", "--config", str(config), "run"],
