@@ -20,6 +20,9 @@ def demo(
     rate: float = typer.Option(None, "--rate", min=1, help="Events per second (default: generator.rate)."),
     workers: int = typer.Option(None, "--workers", min=0, help="Enricher worker processes (default: workers.count)."),
     keep_stack: bool = typer.Option(False, "--keep-stack", help="Leave the demo's broker and Redis running afterwards."),
+    clean: bool = typer.Option(
+        False, "--clean", help="No injected faults (by default 1% duplicates, 0.5% malformed, 0.5% late events)."
+    ),
 ) -> None:
     """Run the embedded broker and Redis, the event generator, the Spark job and the workers, with live progress.
 
@@ -32,7 +35,7 @@ def demo(
     from watchtower.stack import StackError
 
     cfg = ctx_of(ctx).config
-    run = DemoRun(cfg, DemoOptions(duration=duration, rate=rate, workers=workers, report=report, keep_stack=keep_stack))
+    run = DemoRun(cfg, DemoOptions(duration=duration, rate=rate, workers=workers, report=report, keep_stack=keep_stack, faults=not clean))
     interrupts = 0
 
     def on_signal(*_):

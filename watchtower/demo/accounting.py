@@ -55,8 +55,11 @@ class Accounting:
         }
 
 
-def account(produced: Mapping[str, int], delivered: int, failed: int, totals: PipelineTotals) -> Accounting:
-    """`produced` holds the generator's counts by kind (valid, late, duplicate, malformed, marker).
+def account(
+    produced: Mapping[str, int], delivered: int, failed: int, totals: PipelineTotals, canaries: int = 0
+) -> Accounting:
+    """`produced` holds the generator's counts by kind (valid, late, duplicate, malformed, marker);
+    `canaries` is how many canary events the watchtower daemon wrote into the same topic.
 
     Conservation: every delivered record was read exactly once by the pipeline, and every record read
     ended in exactly one of sink, DLQ, late, deduplicated, or control (markers and canaries).
@@ -66,11 +69,12 @@ def account(produced: Mapping[str, int], delivered: int, failed: int, totals: Pi
     outcomes = totals.sink_rows + totals.dlq_rows + totals.late_rows + totals.duplicate_rows
     checks = {
         "every_record_delivered": failed == 0 and delivered == sent,
-        "pipeline_read_every_record_once": totals.input_rows == delivered,
+        "pipeline_read_every_record_once": totals.input_rows == delivered + canaries,
+        "control_rows_are_markers_and_canaries": totals.control_rows == produced.get("marker", 0) + canaries,
         "each_read_record_has_one_outcome": totals.input_rows == outcomes + totals.control_rows,
         "business_events_add_up": business == outcomes,
         "no_failed_batches": totals.failed_batches == 0,
         # Malformed events can only end in the DLQ, so the DLQ holds at least them.
         "malformed_in_dlq": totals.dlq_rows >= produced.get("malformed", 0),
     }
-    return Accounting(dict(produced), totals, checks)
+    return Accounting({**produced, "canary": canaries}, totals, checks)

@@ -34,6 +34,15 @@ def live_table(s: DemoState) -> Table:
     for name, lag in s.lag.items():
         t.add_row(f"lag {name}", _n(lag), "messages")
     t.add_row("workers", str(s.workers), "enricher processes")
+    w = s.watch
+    if w:
+        t.add_section()
+        t.add_row("[bold]watchtower[/]", f"{w['up']}/{w['collectors']} up", s.daemon_url + "/metrics")
+        for group, secs in (w.get("lag_seconds") or {}).items():
+            t.add_row(f"  lag {group}", "-" if secs is None else f"{secs:,.1f} s", "age of the oldest unconsumed record")
+        for key, label, unit in (("e2e_p95_s", "  e2e p95", "s"), ("canary_s", "  canary latency", "s"), ("checkpoint_s", "  spark trigger", "s"), ("dlq_per_min", "  DLQ growth", "/min")):
+            if w.get(key) is not None:
+                t.add_row(label, f"{w[key]:,.2f} {unit}", "")
     for err in s.errors[-3:]:
         t.add_row("[red]error[/]", "", err)
     return t

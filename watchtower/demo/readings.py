@@ -81,3 +81,27 @@ def group_offsets(admin: AdminClient, group: str, topic: str, partitions: int, t
 
 def snapshot(**parts: Any) -> dict[str, Any]:
     return {k: v for k, v in parts.items() if v is not None}
+
+
+def _worst(reading, metric: str, **match: str) -> float | None:
+    vals = [s.value for s in reading.samples if s.metric == metric and all(dict(s.labels).get(k) == v for k, v in match.items())]
+    return max(vals) if vals else None
+
+
+def watchtower_view(snapshot, health: dict) -> dict[str, Any]:
+    """What the daemon measures, condensed for the demo panel: worst lag in seconds per group, e2e p95,
+    canary latency, DLQ growth and the Spark checkpoint duration. Pure over a daemon Snapshot."""
+    r = snapshot.readings
+    view: dict[str, Any] = {"up": sum(1 for h in health.values() if h.up), "collectors": len(health)}
+    if "kafka_lag" in r:
+        groups = {dict(s.labels).get("group") for s in r["kafka_lag"].samples if s.metric == "watchtower_consumer_lag_seconds"}
+        view["lag_seconds"] = {g: _worst(r["kafka_lag"], "watchtower_consumer_lag_seconds", group=g) for g in sorted(g for g in groups if g)}
+    if "e2e_latency" in r:
+        view["e2e_p95_s"] = _worst(r["e2e_latency"], "watchtower_e2e_latency_seconds", quantile="0.95")
+    if "canary" in r:
+        view["canary_s"] = _worst(r["canary"], "watchtower_canary_latency_seconds")
+    if "dlq" in r:
+        view["dlq_per_min"] = _worst(r["dlq"], "watchtower_dlq_growth_per_minute")
+    if "spark_progress" in r:
+        view["checkpoint_s"] = _worst(r["spark_progress"], "watchtower_checkpoint_duration_seconds")
+    return view

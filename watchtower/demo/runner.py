@@ -32,7 +32,13 @@ from pipelines.workers.enricher import WorkerSettings
 from pipelines.workers.pool import WorkerPool
 from watchtower.config import WatchtowerConfig
 from watchtower.demo.accounting import Accounting, account
-from watchtower.demo.readings import BatchesTable, group_offsets, last_progress, recent_latency
+from watchtower.demo.readings import (
+    BatchesTable,
+    group_offsets,
+    last_progress,
+    recent_latency,
+    watchtower_view,
+)
 from watchtower.kafka import admin as make_admin
 from watchtower.stack import Stack, resolve_endpoints
 
@@ -46,7 +52,12 @@ class DemoOptions:
     workers: int | None = None
     report: Path | None = None
     drain_timeout: float = 180.0
+    startup_timeout: float = 300.0
     keep_stack: bool = False
+    faults: bool = True  # mix in duplicates, malformed and late events unless the config sets its own
+
+
+DEMO_FAULTS = {"duplicate_ratio": 0.01, "malformed_ratio": 0.005, "late_ratio": 0.005}
 
 
 @dataclass
@@ -63,6 +74,8 @@ class DemoState:
     latency: dict[str, float] = field(default_factory=dict)
     lag: dict[str, int] = field(default_factory=dict)
     workers: int = 0
+    watch: dict[str, Any] = field(default_factory=dict)  # what the watchtower daemon measures
+    daemon_url: str = ""
     errors: list[str] = field(default_factory=list)
 
 
@@ -93,6 +106,8 @@ class DemoRun:
         self._manifest = None
         self._admin = None
         self._redis: redis.Redis | None = None
+        self._daemon = None
+        self.canaries = 0
         self._batches = BatchesTable(Path(self.cfg.pipeline.data_dir) / "delta" / "batches")
         self.endpoints = None
 
@@ -109,6 +124,8 @@ class DemoRun:
         self._redis = redis.Redis.from_url(self.endpoints.redis_url)
         self.state.phase = "spark"
         self._spark = self._start_spark()
+        self.state.phase = "watchtower"
+        self._daemon = self._start_daemon()
         self.state.phase = "workers"
         settings = WorkerSettings(
             bootstrap=self.endpoints.bootstrap_servers,
@@ -120,8 +137,11 @@ class DemoRun:
             max_event_bytes=p.max_event_bytes,
         )
         self._pool = WorkerPool(settings, log_path=self.root / "workers.log").start(self.opts.workers)
-        self.state.phase = "producing"
-        gen_cfg = self.cfg.generator if self.opts.rate is None else self.cfg.generator.model_copy(update={"rate": self.opts.rate})
+        g = self.cfg.generator
+        update: dict[str, Any] = {} if self.opts.rate is None else {"rate": self.opts.rate}
+        if self.opts.faults and not (g.duplicate_ratio or g.malformed_ratio or g.late_ratio):
+            update.update(DEMO_FAULTS)
+        gen_cfg = g.model_copy(update=update)
         self._generator = Generator(
             gen_cfg, self.endpoints.bootstrap_servers, kafka=self.cfg.kafka, topic=p.topic, max_event_bytes=p.max_event_bytes
         )
@@ -143,8 +163,46 @@ class DemoRun:
         # Own session: the terminal's Ctrl-C reaches the demo, which then stops the job in order.
         return subprocess.Popen(cmd, env=env, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True)
 
+    def _start_daemon(self):
+        """The measuring daemon, in-process, with the canary on and short intervals for a lively panel."""
+        from watchtower.config.daemon import DaemonConfig
+        from watchtower.daemon.daemon import Daemon, build_collectors
+
+        base: DaemonConfig = self.cfg.daemon
+        cols = base.collectors
+        fast = {"interval": 2.0}
+        collectors_cfg = cols.model_copy(
+            update={
+                "kafka_lag": cols.kafka_lag.model_copy(update=fast),
+                "e2e_latency": cols.e2e_latency.model_copy(update=fast),
+                "spark_progress": cols.spark_progress.model_copy(update=fast),
+                "dlq": cols.dlq.model_copy(update=fast),
+                "canary": cols.canary.model_copy(update={"enabled": True, "interval": 5.0}),
+            }
+        )
+        daemon_cfg = base.model_copy(update={"collectors": collectors_cfg})
+        e = self.endpoints
+        collectors = build_collectors(daemon_cfg, self.cfg.kafka, e.bootstrap_servers, e.redis_url, self.cfg.pipeline)
+        try:
+            daemon = Daemon(collectors, daemon_cfg).start()
+        except OSError:  # the configured port is taken (another watchtower?): any free port will do
+            http = daemon_cfg.http.model_copy(update={"port": 0})
+            daemon = Daemon(collectors, daemon_cfg.model_copy(update={"http": http})).start()
+        self.state.daemon_url = daemon.http.url
+        return daemon
+
     def _produce(self) -> None:
         try:
+            # Warm-up: one marker per partition (control events, counted in the manifest), then wait until
+            # the Spark job has committed them, so its start-up time is not measured as event latency.
+            self._generator.finish()
+            self.state.phase = "waiting for the Spark job"
+            if not self._wait_drained(self.opts.startup_timeout, self.stop_producing):
+                if not self.stop_producing.is_set():
+                    self.state.errors.append(f"the Spark job did not start within {self.opts.startup_timeout:.0f}s")
+                    self.abort.set()
+                return
+            self.state.phase = "producing"
             self._manifest = self._generator.run(duration=self.opts.duration, stop_event=self.stop_producing)
         except Exception as exc:  # noqa: BLE001 - shown to the user, the demo then stops
             self.state.errors.append(f"generator: {exc}")
@@ -176,6 +234,8 @@ class DemoRun:
                 except Exception as exc:  # noqa: BLE001
                     log.debug("offsets of %s not readable: %s", group, exc)
         s.workers = self._pool.size if self._pool else 0
+        if self._daemon is not None:
+            s.watch = watchtower_view(self._daemon.history.snapshot(), self._daemon.runner.health())
         if self._spark is not None and self._spark.poll() is not None and s.phase not in ("stopping", "stopped"):
             if not self.abort.is_set():
                 s.errors.append(f"the Spark job exited with code {self._spark.returncode}; see {self.root / 'spark.log'}")
@@ -193,19 +253,25 @@ class DemoRun:
         self.stop_producing.set()
         if self._gen_thread is not None:
             self._gen_thread.join()
+        # The canary writes into the same topic: stop it before draining so its count is final.
+        self._stop_daemon()
+        return self._wait_drained(self.opts.drain_timeout, self.abort, on_tick)
+
+    def _wait_drained(self, timeout: float, cancel: threading.Event, on_tick=None) -> bool:
+        """Wait until the Spark job's group has committed every partition's end offset."""
         p = self.cfg.pipeline
-        deadline = time.monotonic() + self.opts.drain_timeout
+        deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self._spark is not None and self._spark.poll() is not None:
                 return False
             try:
                 if group_offsets(self._admin, p.consumer_group, p.topic, p.partitions).drained:
                     return True
-            except Exception as exc:  # noqa: BLE001
+            except Exception as exc:  # noqa: BLE001 - the group does not exist until the first commit
                 log.debug("offsets not readable: %s", exc)
             if on_tick:
                 on_tick()
-            if self.abort.wait(0.5):
+            if cancel.wait(0.5) or self.abort.is_set():
                 return False
         return False
 
@@ -221,6 +287,7 @@ class DemoRun:
                 self._spark.wait()
         if self._pool is not None:
             self._pool.stop()
+        self._stop_daemon()
         if self._gen_thread is not None:
             self._gen_thread.join(30)
         if self._generator is not None:
@@ -232,11 +299,19 @@ class DemoRun:
             self._stack.down()
         self.state.phase = "stopped"
 
+    def _stop_daemon(self) -> None:
+        if self._daemon is None:
+            return
+        self.poll()  # keep its last readings on the panel
+        self._daemon.stop()
+        self.canaries = sum(getattr(c, "sent", 0) for c in self._daemon.collectors if c.name == "canary")
+        self._daemon = None
+
     def accounting(self) -> Accounting | None:
         if self._manifest is None or self.state.totals is None:
             return None
         m = self._manifest
-        return account(m.counts, m.delivered, m.failed, self.state.totals)
+        return account(m.counts, m.delivered, m.failed, self.state.totals, canaries=self.canaries)
 
     def report(self, drained: bool) -> dict[str, Any]:
         acc = self.accounting()

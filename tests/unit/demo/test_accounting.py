@@ -25,7 +25,7 @@ def test_a_run_that_adds_up():
         (3, {}, 105, 1, {"every_record_delivered", "pipeline_read_every_record_once"}),
         (4, {"dlq_rows": 1, "sink_rows": 93}, 106, 0, {"malformed_in_dlq"}),
         (5, {"failed_batches": 1}, 106, 0, {"no_failed_batches"}),
-        (6, {"control_rows": 5, "sink_rows": 93}, 106, 0, {"business_events_add_up"}),
+        (6, {"control_rows": 5, "sink_rows": 93}, 106, 0, {"business_events_add_up", "control_rows_are_markers_and_canaries"}),
     ],
 )
 def test_each_kind_of_loss_is_caught(case, kwargs, delivered, failed, broken):
@@ -41,3 +41,10 @@ def test_totals_from_batch_rows():
     ]
     t = PipelineTotals.from_rows(rows)
     assert (t.batches, t.failed_batches, t.input_rows, t.dlq_rows, t.sink_rows) == (2, 1, 14, 5, 7)
+
+
+def test_canaries_are_control_rows_read_on_top_of_the_generator():
+    acc = account(PRODUCED, delivered=106, failed=0, totals=totals(input_rows=110, control_rows=10), canaries=4)
+    assert acc.adds_up, acc.checks
+    assert acc.produced["canary"] == 4
+    assert not account(PRODUCED, delivered=106, failed=0, totals=totals(input_rows=110, control_rows=10)).adds_up
