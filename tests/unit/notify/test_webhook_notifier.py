@@ -75,6 +75,7 @@ def test_network_errors_retry_without_leaking_the_url(caplog) -> None:
 
 
 def test_httpx_request_log_lines_do_not_show_the_url(caplog) -> None:
+    caplog.set_level(logging.DEBUG, logger="httpx")  # an earlier CLI test may have quieted httpx
     wh, _ = notifier(lambda r: httpx.Response(200))
     with caplog.at_level(logging.DEBUG):
         assert wh.send(note(), {}).status is DeliveryStatus.DELIVERED
