@@ -33,14 +33,13 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
+from watchtower.alerting.codec import alert_from_dict, alert_to_dict, labels_from_list, labels_to_list
 from watchtower.alerting.model import (
     Alert,
     AlertState,
     Notification,
     NotificationKind,
-    Offender,
     RuleResult,
-    Severity,
     fingerprint,
 )
 from watchtower.alerting.silences import Silence, silenced
@@ -305,65 +304,19 @@ def _send(
 # -------------------------------------------------------------------------------------- serialization
 
 
-def _labels_to_list(labels: Labels) -> list[list[str]]:
-    return [[k, v] for k, v in labels]
-
-
-def _labels_from_list(items: Iterable[Iterable[str]]) -> Labels:
-    return tuple((str(k), str(v)) for k, v in items)
-
-
-def _alert_to_dict(a: Alert) -> dict[str, Any]:
-    return {
-        "fingerprint": a.fingerprint,
-        "rule": a.rule,
-        "labels": _labels_to_list(a.labels),
-        "state": a.state.value,
-        "severity": a.severity.value,
-        "summary": a.summary,
-        "value": a.value,
-        "bound": a.bound,
-        "active_since": a.active_since,
-        "firing_since": a.firing_since,
-        "resolved_at": a.resolved_at,
-        "runbook": a.runbook,
-        "dashboard": a.dashboard,
-        "offenders": [{"labels": _labels_to_list(o.labels), "value": o.value} for o in a.offenders],
-    }
-
-
-def _alert_from_dict(d: Mapping[str, Any]) -> Alert:
-    return Alert(
-        fingerprint=d["fingerprint"],
-        rule=d["rule"],
-        labels=_labels_from_list(d["labels"]),
-        state=AlertState(d["state"]),
-        severity=Severity(d["severity"]),
-        summary=d["summary"],
-        value=d["value"],
-        bound=d["bound"],
-        active_since=d["active_since"],
-        firing_since=d["firing_since"],
-        resolved_at=d.get("resolved_at"),
-        runbook=d.get("runbook", ""),
-        dashboard=d.get("dashboard", ""),
-        offenders=tuple(Offender(_labels_from_list(o["labels"]), o["value"]) for o in d.get("offenders", ())),
-    )
-
-
 def _record_to_dict(r: AlertRecord) -> dict[str, Any]:
-    return {"alert": _alert_to_dict(r.alert), "route": r.route, "last_breach_at": r.last_breach_at}
+    return {"alert": alert_to_dict(r.alert), "route": r.route, "last_breach_at": r.last_breach_at}
 
 
 def _record_from_dict(d: Mapping[str, Any]) -> AlertRecord:
-    return AlertRecord(_alert_from_dict(d["alert"]), d["route"], d["last_breach_at"])
+    return AlertRecord(alert_from_dict(d["alert"]), d["route"], d["last_breach_at"])
 
 
 def _group_to_dict(g: GroupRecord) -> dict[str, Any]:
     return {
         "key": g.key,
         "route": g.route,
-        "labels": _labels_to_list(g.labels),
+        "labels": labels_to_list(g.labels),
         "waiting_since": g.waiting_since,
         "opened_at": g.opened_at,
         "seq": g.seq,
@@ -376,7 +329,7 @@ def _group_from_dict(d: Mapping[str, Any]) -> GroupRecord:
     return GroupRecord(
         key=d["key"],
         route=d["route"],
-        labels=_labels_from_list(d["labels"]),
+        labels=labels_from_list(d["labels"]),
         waiting_since=d["waiting_since"],
         opened_at=d["opened_at"],
         seq=d["seq"],

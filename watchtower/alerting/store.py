@@ -21,66 +21,21 @@ from __future__ import annotations
 
 import time
 import uuid
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
 import orjson
 import redis
 
+from watchtower.alerting.codec import alert_from_dict, alert_to_dict
 from watchtower.alerting.model import (
-    Alert,
-    AlertState,
     Notification,
     NotificationKind,
-    Offender,
-    Severity,
 )
 from watchtower.alerting.silences import Silence
 
 # ---------------------------------------------------------------------------------------------- codec
-
-
-def _labels(raw: Iterable[Sequence[str]]) -> tuple[tuple[str, str], ...]:
-    return tuple((str(k), str(v)) for k, v in raw)
-
-
-def alert_to_dict(a: Alert) -> dict[str, Any]:
-    return {
-        "fingerprint": a.fingerprint,
-        "rule": a.rule,
-        "labels": [list(kv) for kv in a.labels],
-        "state": a.state.value,
-        "severity": a.severity.value,
-        "summary": a.summary,
-        "value": a.value,
-        "bound": a.bound,
-        "active_since": a.active_since,
-        "firing_since": a.firing_since,
-        "resolved_at": a.resolved_at,
-        "runbook": a.runbook,
-        "dashboard": a.dashboard,
-        "offenders": [{"labels": [list(kv) for kv in o.labels], "value": o.value} for o in a.offenders],
-    }
-
-
-def alert_from_dict(d: dict[str, Any]) -> Alert:
-    return Alert(
-        fingerprint=d["fingerprint"],
-        rule=d["rule"],
-        labels=_labels(d["labels"]),
-        state=AlertState(d["state"]),
-        severity=Severity(d["severity"]),
-        summary=d["summary"],
-        value=d["value"],
-        bound=d["bound"],
-        active_since=d["active_since"],
-        firing_since=d["firing_since"],
-        resolved_at=d.get("resolved_at"),
-        runbook=d.get("runbook", ""),
-        dashboard=d.get("dashboard", ""),
-        offenders=tuple(Offender(_labels(o["labels"]), o["value"]) for o in d.get("offenders", ())),
-    )
 
 
 def notification_to_dict(n: Notification) -> dict[str, Any]:

@@ -1,0 +1,55 @@
+"""JSON-safe dicts for alerts: one codec shared by the lifecycle state and the Redis outbox."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+from watchtower.alerting.model import Alert, AlertState, Offender, Severity
+from watchtower.collectors.base import Labels
+
+
+def labels_to_list(labels: Labels) -> list[list[str]]:
+    return [[k, v] for k, v in labels]
+
+
+def labels_from_list(items: Iterable[Iterable[str]]) -> Labels:
+    return tuple((str(k), str(v)) for k, v in items)
+
+
+def alert_to_dict(a: Alert) -> dict[str, Any]:
+    return {
+        "fingerprint": a.fingerprint,
+        "rule": a.rule,
+        "labels": labels_to_list(a.labels),
+        "state": a.state.value,
+        "severity": a.severity.value,
+        "summary": a.summary,
+        "value": a.value,
+        "bound": a.bound,
+        "active_since": a.active_since,
+        "firing_since": a.firing_since,
+        "resolved_at": a.resolved_at,
+        "runbook": a.runbook,
+        "dashboard": a.dashboard,
+        "offenders": [{"labels": labels_to_list(o.labels), "value": o.value} for o in a.offenders],
+    }
+
+
+def alert_from_dict(d: Mapping[str, Any]) -> Alert:
+    return Alert(
+        fingerprint=d["fingerprint"],
+        rule=d["rule"],
+        labels=labels_from_list(d["labels"]),
+        state=AlertState(d["state"]),
+        severity=Severity(d["severity"]),
+        summary=d["summary"],
+        value=d["value"],
+        bound=d["bound"],
+        active_since=d["active_since"],
+        firing_since=d["firing_since"],
+        resolved_at=d.get("resolved_at"),
+        runbook=d.get("runbook", ""),
+        dashboard=d.get("dashboard", ""),
+        offenders=tuple(Offender(labels_from_list(o["labels"]), o["value"]) for o in d.get("offenders", ())),
+    )
