@@ -16,10 +16,10 @@ rounded to 1e-9 so that a burn exactly at the factor compares as equal (and does
 
 from __future__ import annotations
 
-from collections import defaultdict
 from collections.abc import Sequence
 from typing import Literal
 
+import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from watchtower.alerting.model import RuleResult, Severity
@@ -27,7 +27,7 @@ from watchtower.collectors.base import Labels, Reading
 from watchtower.config.models import Duration
 from watchtower.rules.base import RuleBase, fmt_duration
 from watchtower.rules.selector import Selector, SelectorField
-from watchtower.rules.series import History, group_labels, in_window, increase, select
+from watchtower.rules.series import Aggregate, History, increase, window
 
 _SEVERITY_ORDER = {Severity.PAGE: 0, Severity.TICKET: 1, Severity.INFO: 2}
 
@@ -110,15 +110,19 @@ class BurnRateRule(RuleBase):
 
     def _increases(self, history: History, selector: Selector, now: float, since: float) -> dict[float, dict[Labels, float]]:
         """Per window length: the counter increase per `by` group, only for groups with a measurable series."""
-        series = select(history, selector, now, since=since).series
+        lengths = {x for w in self.windows for x in (w.long, w.short)}
+        w = window(history, selector, now, since=since)
+        if w.empty:
+            return {length: {} for length in lengths}
+        codes, keys = w.groups(Aggregate.SUM, self.by)
         out: dict[float, dict[Labels, float]] = {}
-        for length in {x for w in self.windows for x in (w.long, w.short)}:
-            sums: dict[Labels, float] = defaultdict(float)
-            for labels, pts in series.items():
-                window = in_window(pts, now - length, now)
-                if len(window) >= 2:
-                    sums[group_labels(labels, self.by)] += increase(window)
-            out[length] = dict(sums)
+        for length in lengths:
+            part = w.since(now - length)
+            measurable = part.present.sum(axis=0) >= 2
+            sums = np.zeros(len(keys))
+            np.add.at(sums, codes[measurable], increase(part.values[:, measurable], part.present[:, measurable]))
+            has = np.bincount(codes[measurable], minlength=len(keys)) > 0
+            out[length] = {keys[i]: float(sums[i]) for i in np.flatnonzero(has)}
         return out
 
     def _burn(self, total: dict[float, dict[Labels, float]], counted: dict[float, dict[Labels, float]], length: float, key: Labels) -> float | None:

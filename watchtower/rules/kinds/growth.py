@@ -10,13 +10,14 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Literal
 
+import numpy as np
 from pydantic import Field
 
 from watchtower.alerting.model import RuleResult
 from watchtower.collectors.base import Reading
 from watchtower.config.models import Duration
 from watchtower.rules.base import SeriesRule, fmt_duration, top_offenders
-from watchtower.rules.series import aggregate, select
+from watchtower.rules.series import grouped, window
 
 
 class GrowthRule(SeriesRule):
@@ -30,32 +31,32 @@ class GrowthRule(SeriesRule):
     min_value: float = 0.0
 
     def evaluate(self, history: Sequence[Reading], now: float) -> list[RuleResult]:
-        sel = select(history, self.selector, now, since=now - self.window)
-        if sel.latest is None or not sel.series:
+        w = window(history, self.selector, now, since=now - self.window)
+        if w.empty:
             return [self.no_data()]
-        current = aggregate(sel.current(), self.aggregate, self.by)
+        g = grouped(w, self.aggregate, self.by)
+        points = g.present.sum(axis=0)
+        lowest = np.where(g.present, g.values, np.inf).min(axis=0)
         out: list[RuleResult] = []
-        for key in sorted(current):
-            points = current[key]
-            if len(points) < 2:
+        for i, key in enumerate(g.keys):
+            if points[i] < 2:
                 out.append(self.no_data(key))  # a new series: nothing to compare with yet
                 continue
-            latest, members = points[-1][1], points[-1][2]
-            baseline = max(min(v for _, v, _ in points), self.floor)
+            latest = float(g.values[-1, i])
+            baseline = max(float(lowest[i]), self.floor)
             ratio = latest / baseline
+            members = g.members[i]
             out.append(
                 self.result(
                     key,
                     breaching=ratio >= self.factor and latest >= self.min_value,
                     value=ratio,
                     bound=self.factor,
-                    offenders=top_offenders(members, True),
+                    offenders=top_offenders(lambda j, m=members: w.labels(m[j]), w.values[-1, members], True),
                     baseline=baseline,
                     latest=latest,
                     window=fmt_duration(self.window),
                 )
             )
-        for key in sorted(set(aggregate(sel.series, self.aggregate, self.by)) - set(current)):
-            out.append(self.no_data(key))
+        out.extend(self.no_data(key) for key in g.gone)
         return out
-

@@ -10,13 +10,14 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Literal
 
+import numpy as np
 from pydantic import Field
 
 from watchtower.alerting.model import RuleResult
 from watchtower.collectors.base import Reading
 from watchtower.config.models import Duration
 from watchtower.rules.base import Op, SeriesRule, fmt_duration, top_offenders
-from watchtower.rules.series import Aggregate, group_labels, group_values, in_window, rate, select
+from watchtower.rules.series import Aggregate, combine, rates, split_by, window
 
 
 class RateRule(SeriesRule):
@@ -30,30 +31,32 @@ class RateRule(SeriesRule):
     window: Duration = Field(gt=0)
 
     def evaluate(self, history: Sequence[Reading], now: float) -> list[RuleResult]:
-        sel = select(history, self.selector, now, since=now - self.window)
-        if sel.latest is None or not sel.series:
+        w = window(history, self.selector, now, since=now - self.window)
+        if w.empty:
             return [self.no_data()]
-        rates: dict = {}
-        for labels, points in sel.current().items():
-            r = rate(in_window(points, now - self.window, now), unit=60.0)
-            if r is not None:
-                rates[labels] = r
-        grouped = group_values(rates, self.aggregate, self.by)
+        current = w.take(w.current())
+        per_series, has_rate = rates(current, unit=60.0)
+        rated, values = current.take(has_rate), per_series[has_rate]
+        codes, keys = rated.groups(self.aggregate, self.by)
+        how = Aggregate.MAX if self.aggregate is Aggregate.NONE else self.aggregate
+        combined, _ = combine(values[None, :], np.ones((1, values.size), dtype=bool), codes, len(keys), how)
+        members = split_by(codes)
         out: list[RuleResult] = []
-        for key in sorted(grouped):
-            value, members = grouped[key]
+        for i in sorted(range(len(keys)), key=keys.__getitem__):
+            value = float(combined[0, i])
+            m = members[i]
             out.append(
                 self.result(
-                    key,
+                    keys[i],
                     breaching=self.op.holds(value, self.bound),
                     value=value,
                     bound=self.bound,
-                    offenders=top_offenders(members, self.op.rising),
+                    offenders=top_offenders(lambda j, m=m: rated.labels(m[j]), values[m], self.op.rising),
                     window=fmt_duration(self.window),
                     op=self.op.value,
                 )
             )
         # Groups seen in the window without a rate (gone, or only one sample so far): no data, not breaching.
-        seen = {group_labels(k, self.by) if self.aggregate is not Aggregate.NONE else k for k in sel.series}
-        out.extend(self.no_data(key) for key in sorted(seen - set(grouped)))
+        seen = w.groups(self.aggregate, self.by)[1]
+        out.extend(self.no_data(key) for key in sorted(set(seen) - set(keys)))
         return out

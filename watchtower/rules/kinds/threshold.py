@@ -15,7 +15,7 @@ from watchtower.alerting.model import RuleResult
 from watchtower.collectors.base import Reading
 from watchtower.config.models import Duration
 from watchtower.rules.base import Op, SeriesRule, top_offenders
-from watchtower.rules.series import aggregate, select
+from watchtower.rules.series import grouped, window
 
 
 class ThresholdRule(SeriesRule):
@@ -28,24 +28,24 @@ class ThresholdRule(SeriesRule):
     stale_after: Duration = Field(300.0, gt=0)
 
     def evaluate(self, history: Sequence[Reading], now: float) -> list[RuleResult]:
-        sel = select(history, self.selector, now, since=now - self.stale_after)
-        if sel.latest is None or not sel.series:
+        w = window(history, self.selector, now, since=now - self.stale_after)
+        if w.empty:
             return [self.no_data()]
-        current = aggregate(sel.current(), self.aggregate, self.by)
+        g = grouped(w, self.aggregate, self.by)
         out: list[RuleResult] = []
-        for key in sorted(current):
-            _, value, members = current[key][-1]
+        for i, key in enumerate(g.keys):
+            value = float(g.values[-1, i])
+            members = g.members[i]
             out.append(
                 self.result(
                     key,
                     breaching=self.op.holds(value, self.bound),
                     value=value,
                     bound=self.bound,
-                    offenders=top_offenders(members, self.op.rising),
+                    offenders=top_offenders(lambda j, m=members: w.labels(m[j]), w.values[-1, members], self.op.rising),
                     op=self.op.value,
                 )
             )
         # Groups seen recently but absent from the newest reading (a partition that went away): resolve them.
-        for key in sorted(set(aggregate(sel.series, self.aggregate, self.by)) - set(current)):
-            out.append(self.no_data(key))
+        out.extend(self.no_data(key) for key in g.gone)
         return out

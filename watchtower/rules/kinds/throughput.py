@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any, Literal
 
+import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from watchtower.alerting.model import RuleResult
@@ -18,7 +19,7 @@ from watchtower.collectors.base import Labels, Reading
 from watchtower.config.models import Duration
 from watchtower.rules.base import RuleBase, fmt_duration
 from watchtower.rules.selector import SelectorField
-from watchtower.rules.series import Aggregate, aggregate, group_values, in_window, rate, select
+from watchtower.rules.series import Aggregate, combine, grouped, rates, window
 
 
 class Signal(BaseModel):
@@ -84,10 +85,16 @@ class ThroughputFloorRule(RuleBase):
         return out
 
     def _measure(self, signal: Signal, history: Sequence[Reading], now: float) -> dict[Labels, float]:
-        start = now - self.window
-        current = select(history, signal.selector, now, since=start).current()
+        w = window(history, signal.selector, now, since=now - self.window)
+        if w.empty:
+            return {}
+        current = w.take(w.current())
         if signal.counter:
-            rates = {k: r for k, pts in current.items() if (r := rate(in_window(pts, start, now))) is not None}
-            return {k: v for k, (v, _) in group_values(rates, signal.aggregate, self.by).items()}
-        summed = aggregate(current, signal.aggregate, self.by)
-        return {k: sum(v for _, v, _ in pts) / len(pts) for k, pts in summed.items() if pts}
+            per_series, has_rate = rates(current)
+            rated, values = current.take(has_rate), per_series[has_rate]
+            codes, keys = rated.groups(signal.aggregate, self.by)
+            combined, _ = combine(values[None, :], np.ones((1, values.size), dtype=bool), codes, len(keys), signal.aggregate)
+            return {key: float(combined[0, i]) for i, key in enumerate(keys)}
+        g = grouped(current, signal.aggregate, self.by)
+        mean = np.where(g.present, g.values, 0.0).sum(axis=0) / g.present.sum(axis=0)  # over its points in time
+        return {key: float(mean[i]) for i, key in enumerate(g.keys)}

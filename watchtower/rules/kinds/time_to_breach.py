@@ -9,13 +9,14 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Literal
 
+import numpy as np
 from pydantic import Field, field_validator
 
 from watchtower.alerting.model import RuleResult
 from watchtower.collectors.base import Reading
 from watchtower.config.models import Duration
 from watchtower.rules.base import Op, SeriesRule, fmt_duration, top_offenders
-from watchtower.rules.series import aggregate, least_squares, select
+from watchtower.rules.series import grouped, least_squares, window
 
 
 class TimeToBreachRule(SeriesRule):
@@ -37,34 +38,36 @@ class TimeToBreachRule(SeriesRule):
         return v
 
     def evaluate(self, history: Sequence[Reading], now: float) -> list[RuleResult]:
-        sel = select(history, self.selector, now, since=now - self.window)
-        if sel.latest is None or not sel.series:
+        w = window(history, self.selector, now, since=now - self.window)
+        if w.empty:
             return [self.no_data()]
-        current = aggregate(sel.current(), self.aggregate, self.by)
+        g = grouped(w, self.aggregate, self.by)
+        enough = g.present.sum(axis=0) >= self.min_points  # rows have distinct times: two points span time
+        slopes, fitted = least_squares(w.times, g.values[:, enough], g.present[:, enough]) if enough.any() else ((), ())
+        fits = dict(zip(np.flatnonzero(enough).tolist(), zip(slopes, fitted, strict=True), strict=True))
         out: list[RuleResult] = []
-        for key in sorted(current):
-            points = [(at, v) for at, v, _ in current[key]]
-            if len(points) < self.min_points or points[0][0] == points[-1][0]:
+        for i, key in enumerate(g.keys):
+            if i not in fits:
                 out.append(self.no_data(key))
                 continue
-            latest = points[-1][1]
-            slope, fitted = least_squares(points)
-            eta = self._eta(latest, slope, fitted, now - points[-1][0])
+            latest = float(g.values[-1, i])
+            slope, line = float(fits[i][0]), float(fits[i][1])
+            eta = self._eta(latest, slope, line, now - float(w.times[-1]))
+            members = g.members[i]
             out.append(
                 self.result(
                     key,
                     breaching=eta is not None and eta <= self.horizon,
                     value=eta,
                     bound=self.horizon,
-                    offenders=top_offenders(current[key][-1][2], self.op.rising),
+                    offenders=top_offenders(lambda j, m=members: w.labels(m[j]), w.values[-1, members], self.op.rising),
                     threshold=self.threshold,
                     latest=latest,
                     horizon=fmt_duration(self.horizon),
                     slope=slope,
                 )
             )
-        for key in sorted(set(aggregate(sel.series, self.aggregate, self.by)) - set(current)):
-            out.append(self.no_data(key))
+        out.extend(self.no_data(key) for key in g.gone)
         return out
 
     def _eta(self, latest: float, slope: float, fitted: float, since_last: float) -> float | None:
