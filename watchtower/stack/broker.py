@@ -12,7 +12,7 @@ import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
-from watchtower.stack.process import free_port, port_open, wait_until
+from watchtower.stack.process import free_port, spawn_listening, terminate
 
 
 def tansu_binary() -> str:
@@ -35,27 +35,10 @@ class EmbeddedBroker:
         if not self.port:
             self.port = free_port()
         url = f"tcp://127.0.0.1:{self.port}"
-        out = open(self.log_path, "ab") if self.log_path else subprocess.DEVNULL  # noqa: SIM115
-        self.process = subprocess.Popen(
-            [tansu_binary(), "broker", "--listener-url", url, "--advertised-listener-url", url, "--silent"],
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            stdin=subprocess.DEVNULL,
-            start_new_session=True,  # Ctrl-C in a terminal must not reach the broker before we stop it
-        )
-        if out is not subprocess.DEVNULL:
-            out.close()  # the child holds its own copy
-        wait_until(lambda: self.process.poll() is not None or port_open("127.0.0.1", self.port), timeout, "tansu to listen")
-        if self.process.poll() is not None:
-            raise RuntimeError(f"tansu exited with code {self.process.returncode} on port {self.port}")
+        args = [tansu_binary(), "broker", "--listener-url", url, "--advertised-listener-url", url, "--silent"]
+        self.process = spawn_listening(args, self.port, "tansu", self.log_path, timeout)
         return self
 
     def stop(self, timeout: float = 10.0) -> None:
-        if self.process and self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(timeout)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
+        terminate(self.process, timeout)
         self.process = None

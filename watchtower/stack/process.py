@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import signal
 import socket
+import subprocess
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -77,3 +78,28 @@ def stop_pid(pid: int, expect: str | None = None, timeout: float = 10.0) -> bool
     except ProcessLookupError:
         pass  # it exited between the check and the signal
     return True
+
+
+def spawn_listening(args: list[str], port: int, what: str, log_path: Path | None = None, timeout: float = 30.0) -> subprocess.Popen:
+    """Start a local server detached from the terminal (Ctrl-C must not reach it before we stop it in
+    order) and wait until it listens on 127.0.0.1:`port`; raise naming `what` if it exits first."""
+    out = open(log_path, "ab") if log_path else subprocess.DEVNULL  # noqa: SIM115 - the child keeps its copy
+    process = subprocess.Popen(args, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True)
+    if out is not subprocess.DEVNULL:
+        out.close()
+    wait_until(lambda: process.poll() is not None or port_open("127.0.0.1", port), timeout, f"{what} to listen")
+    if process.poll() is not None:
+        raise RuntimeError(f"{what} exited with code {process.returncode} on port {port}")
+    return process
+
+
+def terminate(process: subprocess.Popen | None, timeout: float = 10.0) -> None:
+    """SIGTERM, then SIGKILL after `timeout`; reaps the child either way."""
+    if process is None or process.poll() is not None:
+        return
+    process.terminate()
+    try:
+        process.wait(timeout)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()

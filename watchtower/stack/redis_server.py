@@ -12,7 +12,7 @@ import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
-from watchtower.stack.process import free_port, port_open, wait_until
+from watchtower.stack.process import free_port, spawn_listening, terminate
 
 NO_SERVER_HINT = (
     "no redis-server on PATH and no bundled valkey-server: install redis-server (apt-get install redis-server), "
@@ -59,23 +59,9 @@ class LocalRedis:
         if self.workdir:
             self.workdir.mkdir(parents=True, exist_ok=True)
             args += ["--dir", str(self.workdir)]
-        out = open(self.log_path, "ab") if self.log_path else subprocess.DEVNULL  # noqa: SIM115
-        self.process = subprocess.Popen(
-            args, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True
-        )
-        if out is not subprocess.DEVNULL:
-            out.close()  # the child holds its own copy
-        wait_until(lambda: self.process.poll() is not None or port_open("127.0.0.1", self.port), timeout, "redis-server to listen")
-        if self.process.poll() is not None:
-            raise RuntimeError(f"redis-server exited with code {self.process.returncode} on port {self.port}")
+        self.process = spawn_listening(args, self.port, "redis-server", self.log_path, timeout)
         return self
 
     def stop(self, timeout: float = 10.0) -> None:
-        if self.process and self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(timeout)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
+        terminate(self.process, timeout)
         self.process = None
