@@ -35,6 +35,7 @@ from watchtower.config.models import Duration
 from watchtower.config.yaml_source import ConfigError, compose_with_lines, line_of
 from watchtower.rules.base import RuleBase
 from watchtower.rules.kinds import KINDS
+from watchtower.rules.series import indexed
 
 __all__ = ["ConfigError", "RouteConfig", "RuleSet", "check_rules", "evaluate_all", "load_rules"]
 
@@ -75,6 +76,7 @@ def evaluate_all(rules: Sequence[RuleBase], history: Sequence[Reading], now: flo
     """
     results: list[RuleResult] = []
     failed: dict[str, str] = {}
+    history = indexed(history)  # a plain list is indexed once for all rules, not once per rule
     for rule in rules:
         try:
             results.extend(rule.evaluate(history, now))

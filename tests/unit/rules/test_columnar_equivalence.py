@@ -134,3 +134,18 @@ def test_columnar_kinds_agree_with_the_reference(seed: int) -> None:
                 want = reference.evaluate(rule, window, now)
                 assert same(rule.evaluate(window, now), want), (rule.name, now)
                 assert same(rule.evaluate(view, now), want), (rule.name, now, "indexed")
+
+
+def test_series_sets_are_compacted_when_partitions_churn() -> None:
+    """Series that left the history do not pile up: the set starts afresh and results stay the same."""
+    index = HistoryIndex()
+    rule = KINDS["threshold"].model_validate({"name": "t", "selector": f'{LAG}{{group="g"}}', "by": ["group"], "bound": 5})
+    readings = [
+        Reading("kafka_lag", T0 + 10 * i, tuple(Sample(LAG, labels(group="g", partition=i * 300 + p), float(p % 7)) for p in range(300)))
+        for i in range(20)
+    ]
+    for k in range(1, len(readings) + 1):
+        window = readings[max(0, k - 3) : k]
+        view = index.view(window)
+        assert same(rule.evaluate(view, window[-1].at), reference.evaluate(rule, window, window[-1].at))
+    assert len(index._sets[LAG]) <= 2 * 900  # 6,000 series were seen, at most 900 are in any history
