@@ -2,31 +2,24 @@
 
 One cycle: list groups -> describe them (one call) -> fetch every retained group's committed offsets
 (one request per group, all in flight at once) -> read topic metadata -> one ListOffsets(latest) for
-every partition of the topics those groups read -> fetch the record at each new committed offset with a
-separate assign()-only consumer (bounded, cached) for lag in seconds. The arithmetic lives in
-`lag_tracker` and `lag_model`; this file only talks to Kafka.
+every partition of the topics those groups read -> hand the new lagging committed offsets to the timestamp
+probe (`lag_probe`, its own thread and consumer) and take the record timestamps it has read so far. The
+arithmetic lives in `lag_tracker` and `lag_model`; this file only talks to Kafka.
 """
 
 from __future__ import annotations
 
 import time
-from collections import defaultdict
 from collections.abc import Iterable, Iterator, Mapping
 from concurrent.futures import Future
 from contextlib import contextmanager
 from typing import Any
 
-from confluent_kafka import (
-    TIMESTAMP_NOT_AVAILABLE,
-    Consumer,
-    ConsumerGroupTopicPartitions,
-    KafkaError,
-    KafkaException,
-    TopicPartition,
-)
+from confluent_kafka import ConsumerGroupTopicPartitions, KafkaError, KafkaException, TopicPartition
 from confluent_kafka.admin import AdminClient, OffsetSpec
 
 from watchtower.collectors.base import Reading
+from watchtower.collectors.lag_probe import TimestampProbe
 from watchtower.collectors.lag_tracker import SPECS, ClusterView, GroupInfo, LagTracker, TimestampKey
 from watchtower.config.daemon import KafkaLagConfig
 
@@ -61,7 +54,7 @@ class KafkaLagCollector:
         self.timeout = config.timeout
         self._client_config = dict(client_config)
         self._admin: AdminClient | None = None
-        self._probe: Consumer | None = None
+        self._probe: TimestampProbe | None = None
         self._timings: dict[str, float] = {}
         # group -> (partitions it had committed offsets for, when it was last asked in full)
         self._group_topics: dict[str, tuple[list[tuple[str, int]], float]] = {}
@@ -74,32 +67,14 @@ class KafkaLagCollector:
             self._admin = AdminClient({**self._client_config, "client.id": "watchtower-lag"})
         return self._admin
 
-    def probe(self) -> Consumer:
+    def probe(self) -> TimestampProbe:
         if self._probe is None:
-            self._probe = Consumer(
-                {
-                    **self._client_config,
-                    "client.id": "watchtower-lag-probe",
-                    "group.id": self.config.probe_group_id,  # never joins or commits: assign() only
-                    "enable.auto.commit": False,
-                    "enable.auto.offset.store": False,
-                    "enable.partition.eof": True,
-                    "auto.offset.reset": "earliest",
-                    # Bounded fetches: we need one record per partition, not a prefetch of the log.
-                    "max.partition.fetch.bytes": 16 * 1024,
-                    "queued.min.messages": 1,
-                    "queued.max.messages.kbytes": 1024,
-                    "fetch.wait.max.ms": 50,
-                }
-            )
+            self._probe = TimestampProbe(self._client_config, self.config.probe_group_id, self.timeout)
         return self._probe
 
     def close(self) -> None:
-        try:
-            if self._probe is not None:
-                self._probe.close()
-        except Exception:  # noqa: BLE001 - close must not raise
-            pass
+        if self._probe is not None:
+            self._probe.close()
         self._probe = None
         self._admin = None
 
@@ -111,16 +86,33 @@ class KafkaLagCollector:
         view = self.read_view(now)
         with self._timed("observe"):
             wanted = self.tracker.observe(view, now)
-        with self._timed("fetch_timestamps"):
-            fetched = (
-                self.fetch_timestamps(wanted, min(deadline, time.monotonic() + self.timeout))
-                if wanted
-                else {}
-            )
+        with self._timed("timestamps"):
+            fetched, probe_detail = self._timestamps(wanted, deadline)
         with self._timed("compute"):
             r = self.tracker.reading(view, now, fetched)
         # Where the cycle's time went, for /api/v1/status and bench/lag_cycle.py.
-        return Reading(r.collector, r.at, r.samples, {**r.detail, "timings": dict(self._timings)})
+        detail = {**r.detail, "timings": dict(self._timings), "timestamp_probe": probe_detail}
+        return Reading(r.collector, r.at, r.samples, detail)
+
+    def _timestamps(
+        self, wanted: list[TimestampKey], deadline: float
+    ) -> tuple[dict[TimestampKey, float | None], dict[str, Any]]:
+        """Hand the wanted record timestamps to the probe and take what it has read so far.
+
+        The probe reads on its own thread, so the cycle (and lag in messages) does not wait for it beyond
+        `timestamp_wait`; a timestamp not read yet is interpolated this cycle and comes from the record
+        in a later one.
+        """
+        if not wanted and self._probe is None:
+            return {}, {"pending": 0, "errors": 0, "last_error": None}
+        probe = self.probe()
+        probe.request(wanted)
+        wait = min(self.config.timestamp_wait, deadline - time.monotonic())
+        if wanted and wait > 0:
+            probe.wait(wanted, wait)
+        fetched = probe.take()
+        detail = {"pending": probe.pending, "errors": probe.errors, "last_error": probe.last_error}
+        return fetched, detail
 
     @contextmanager
     def _timed(self, stage: str) -> Iterator[None]:
@@ -251,60 +243,3 @@ class KafkaLagCollector:
         if failed is not None and not out:
             raise KafkaLagError("list_offsets", failed)
         return out
-
-    def fetch_timestamps(self, keys: list[TimestampKey], deadline: float) -> dict[TimestampKey, float | None]:
-        """Timestamp (epoch s) of the first record at or after each (topic, partition, offset).
-
-        A partition can be wanted at several offsets (one per group), and one assignment holds one offset
-        per partition, so the work goes in rounds. What the deadline cuts off is left out (the tracker
-        interpolates those) and tried again next cycle.
-        """
-        by_tp: dict[tuple[str, int], list[int]] = defaultdict(list)
-        for t, p, o in keys:
-            by_tp[(t, p)].append(o)
-        out: dict[TimestampKey, float | None] = {}
-        consumer = self.probe()
-        rounds = max((len(v) for v in by_tp.values()), default=0)
-        try:
-            for r in range(rounds):
-                wanted = {tp: offs[r] for tp, offs in by_tp.items() if len(offs) > r}
-                self._fetch_round(consumer, wanted, deadline, out)
-                if time.monotonic() >= deadline:
-                    break
-        finally:
-            try:
-                consumer.unassign()
-            except KafkaException:
-                pass
-        return out
-
-    def _fetch_round(
-        self,
-        consumer: Consumer,
-        wanted: dict[tuple[str, int], int],
-        deadline: float,
-        out: dict[TimestampKey, float | None],
-    ) -> None:
-        consumer.assign([TopicPartition(t, p, o) for (t, p), o in wanted.items()])
-        pending = dict(wanted)
-        while pending and time.monotonic() < deadline:
-            for msg in consumer.consume(
-                num_messages=1000, timeout=min(0.1, max(0.0, deadline - time.monotonic()))
-            ):
-                tp = (msg.topic(), msg.partition())
-                if tp not in pending:
-                    continue
-                offset = pending[tp]
-                err = msg.error()
-                if err is not None:
-                    if err.code() == KafkaError._PARTITION_EOF:
-                        out[(tp[0], tp[1], offset)] = None  # nothing there (yet): interpolate
-                        del pending[tp]
-                    continue
-                if msg.offset() < offset:
-                    continue
-                ts_type, ts_ms = msg.timestamp()
-                out[(tp[0], tp[1], offset)] = None if ts_type == TIMESTAMP_NOT_AVAILABLE else ts_ms / 1000.0
-                del pending[tp]
-                consumer.pause([TopicPartition(tp[0], tp[1])])
-        consumer.unassign()

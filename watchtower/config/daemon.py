@@ -68,6 +68,10 @@ class KafkaLagConfig(CollectorSection):
     # `timestamp_max_partitions` lagging partitions need one in a cycle, then interpolates.
     lag_seconds_method: Literal["auto", "timestamp", "interpolation"] = "auto"
     timestamp_max_partitions: int = Field(default=2000, ge=0)
+    # Records are read on the probe's own thread. A cycle waits this long at most for the timestamps it
+    # asked for; one not read by then is interpolated for that cycle and read from the record for the
+    # next. 0: lag in messages never waits for a timestamp (the first cycle of a new offset interpolates).
+    timestamp_wait: Duration = Field(default=0.0, ge=0)
     offset_table_size: int = Field(
         default=128, ge=4, description="(offset, wall time) points kept per partition"
     )

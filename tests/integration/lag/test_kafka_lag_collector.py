@@ -42,7 +42,8 @@ def test_lag_seconds_come_from_the_record_at_the_committed_offset(
     written = time.time() - 120  # records written "two minutes ago" (explicit create time)
     produce(bootstrap, topic, {0: 5}, timestamp_ms=int(written * 1000))
     commit(bootstrap, group, {(topic, 0): 2})
-    c = lag_collector(bootstrap, group, lag_seconds_method="timestamp")
+    # The probe reads on its own thread; waiting for it makes the first cycle's value the record's.
+    c = lag_collector(bootstrap, group, lag_seconds_method="timestamp", timestamp_wait=3)
     try:
         now = time.time()
         r = c.collect(now)
@@ -84,7 +85,7 @@ def test_a_stopped_consumers_lag_in_seconds_grows_with_wall_time(
     )
     consumer.commit(message=got[-1], asynchronous=False)  # committed offset 3 of 5
     consumer.close()  # the consumer stops; two records wait
-    c = lag_collector(bootstrap, group)
+    c = lag_collector(bootstrap, group, timestamp_wait=3)  # first cycle from the record, not interpolated
     try:
         first = value(
             c.collect(time.time()), "watchtower_consumer_lag_seconds", group=group, topic=topic, partition=0
