@@ -144,6 +144,7 @@ rules:
         wt = WatchtowerProcess(work, cfg).start()
         time.sleep(3 * interval)  # the group is seen, the first evaluations ran
         hwm, detect, resolve = 0, [], []
+        methods: dict[str, int] = {}
         for i in range(args.trials):
             for _ in range(BOUND):
                 producer.produce(topic, b"x", partition=0)
@@ -156,6 +157,10 @@ rules:
             assert producer.flush(15) == 0
             hwm += 1
             detect.append(wait_arrival(fake, seen, "chat.postMessage", "firing") - start)
+            # Where the lag in seconds of the paging cycle came from (timestamp: the record's own).
+            detail = httpx.get(wt.url + "/api/v1/status").json()["snapshot"]["kafka_lag"]["detail"]
+            for method, n in detail["lag_seconds_methods"].items():
+                methods[method] = methods.get(method, 0) + n
             seen = len(fake.arrivals)
             caught_up = time.time()
             consumer.commit(offsets=[TopicPartition(topic, 0, hwm)], asynchronous=False)
@@ -167,6 +172,7 @@ rules:
         print(
             f"\ninterval {interval:g} s, lag_seconds_method {args.lag_seconds_method}, {args.trials} trials, "
             f"last lag cycle {lag['last_duration_seconds']:.3f} s, overruns {lag['overruns']}, "
+            f"lag seconds at page time from {methods}, "
             f"problems reported by the fake Slack: {len(fake.problems)}"
         )
         print("| | p50 s | p95 s | max s |")
