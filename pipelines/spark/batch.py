@@ -120,6 +120,13 @@ class BatchWriter:
             log.info("resuming after batch %d, max event time %s", self.last_batch, mx)
         return self
 
+    def input_rows(self, batch_id: int) -> int | None:
+        """Records this writer handled in `batch_id` (None if it did not handle it)."""
+        for report in reversed(self.reports[-16:]):
+            if report.batch_id == batch_id:
+                return report.counts.get("input_rows")
+        return None
+
     def watermark_ms(self) -> int | None:
         return None if self.max_event_ms is None else self.max_event_ms - self.delay_ms
 

@@ -1,8 +1,10 @@
 """The Spark Structured Streaming job: Kafka -> validate / dedupe / watermark / windows -> Delta + Redis.
 
-Spark does the reading (the `watchtower_kafka` Python source, Arrow batches), the offset log and the
-commit log; every micro-batch is collected once to the driver as Arrow and handed to `BatchWriter`,
-which does the rest in vectorised pyarrow and makes every write idempotent per batch id.
+Spark does the reading (the `watchtower_kafka` Python source), the offset log and the commit log. The
+source validates every value in the executors (`processing.decode`, in parallel) and ships its chunks as
+Arrow IPC values (`output=arrow`); every micro-batch is collected once to the driver, unpacked into one
+typed Arrow table and handed to `BatchWriter`, which does the rest in vectorised pyarrow and makes every
+write idempotent per batch id.
 
     checkpoint   <data_dir>/checkpoints/spark
     delta tables <data_dir>/delta/{events,dlq,late,aggregates,batches}
@@ -24,7 +26,7 @@ import pyarrow as pa
 from pipelines.spark.batch import BatchWriter, Processor
 from pipelines.spark.delta_sinks import DeltaSinks
 from pipelines.spark.kafka_dlq import DlqProducer
-from pipelines.spark.kafka_source import ARROW_SCHEMA, FORMAT, KafkaDataSource
+from pipelines.spark.kafka_source import ARROW_SCHEMA, FORMAT, KafkaDataSource, unpack_arrow
 from pipelines.spark.processing import process
 from pipelines.spark.progress import RedisProgressListener
 from pipelines.spark.redis_sink import RedisSink
@@ -71,12 +73,15 @@ def local_session(shuffle_partitions: int = 2, master: str = "local[2]"):
 
 
 def collect_arrow(df) -> pa.Table:
-    """One collect of the micro-batch as Arrow.
+    """One collect of the micro-batch as Arrow: the decoded chunks of an `output=arrow` source, or raw rows.
 
     DataFrame.toArrow() insists on pyarrow >= 18, but the environment pins pyarrow 16.1 for Flink; the
     collect path underneath it works with 16.1, so it is called directly.
     """
     batches = df._collect_as_arrow(empty_list_if_zero_records=True)
+    if "arrow" in df.columns:
+        table = unpack_arrow(batches)
+        return ARROW_SCHEMA.empty_table() if table is None else table
     if not batches:
         return ARROW_SCHEMA.empty_table()
     return pa.Table.from_batches(batches).cast(ARROW_SCHEMA)
@@ -129,13 +134,18 @@ class SparkJob:
         """Start the query; returns the StreamingQuery at once."""
         p = self.pipeline
         self.writer = writer = self._build_writer()
-        spark.streams.addListener(RedisProgressListener(self._redis, p.progress_stream, watermark=writer.watermark_ms))
+        spark.streams.addListener(
+            RedisProgressListener(self._redis, p.progress_stream, watermark=writer.watermark_ms, records=writer.input_rows)
+        )
         reader = (
             spark.readStream.format(FORMAT)
             .option("subscribe", p.topic)
             .option("startingOffsets", self.starting_offsets)
             .option("maxOffsetsPerTrigger", str(p.max_offsets_per_trigger))
             .option("groupId", p.consumer_group)
+            .option("output", "arrow")
+            .option("decoder", "pipelines.spark.processing:decode_source_batch")
+            .option("maxEventBytes", str(p.max_event_bytes))
         )
         for key, value in self.kafka_conf.items():
             if key != "group.id":

@@ -8,11 +8,21 @@ No Maven here, so no spark-sql-kafka jar: this reads Kafka through confluent-kaf
         .option("startingOffsets", "earliest")             # or latest
         .option("maxOffsetsPerTrigger", 200000)
         .option("groupId", "watchtower-spark")             # committed on every Spark commit, for lag monitors
+        .option("decoder", "pkg.module:function")          # optional: f(RecordBatch, options) -> RecordBatch,
+                                                           # run on every chunk in the executors
+        .option("output", "arrow")                         # optional: one row per chunk, see below
 
 Offsets in the checkpoint look like Spark's own Kafka source: {"orders": {"0": 42, "1": 17}} (next offset
 to read per partition). Each trigger asks for every partition's latest offset in one ListOffsets call.
 Each Spark input partition reads one Kafka partition's [start, end) with a consumer assigned at `start`,
 and yields Arrow record batches: topic, partition, offset, timestamp, key, value.
+
+`output=arrow` ships each chunk (up to ROWS_PER_ARROW_BATCH records, after the decoder) as one row
+`partition, offset, rows, arrow` whose `arrow` value is the chunk as an Arrow IPC stream; `unpack_arrow`
+turns collected rows back into one table. Spark then moves a few large binary values instead of
+converting every record Arrow -> UnsafeRow -> Arrow on the way to the driver, and the decoder's typed
+columns arrive in the driver as they left the executor. Use it when the consumer of the DataFrame is
+foreachBatch collecting to Arrow anyway; with `output=rows` (default) the rows are ordinary Spark rows.
 
 The driver-side methods (initialOffset, latestOffset, partitions, commit) run in one long-lived Python
 process per query, so the admin client and the committing consumer are kept between triggers.
@@ -20,15 +30,21 @@ process per query, so the admin client and the committing consumer are kept betw
 
 from __future__ import annotations
 
+import importlib
 import logging
 import time
 import uuid
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 
 import pyarrow as pa
 from pyspark.sql.datasource import DataSource, DataSourceStreamReader, InputPartition
-from pyspark.sql.streaming.datasource import ReadAllAvailable, ReadLimit, ReadMaxRows, SupportsTriggerAvailableNow
+from pyspark.sql.streaming.datasource import (
+    ReadAllAvailable,
+    ReadLimit,
+    ReadMaxRows,
+    SupportsTriggerAvailableNow,
+)
 
 log = logging.getLogger(__name__)
 
@@ -45,6 +61,11 @@ ARROW_SCHEMA = pa.schema(
     ]
 )
 ROWS_PER_ARROW_BATCH = 20_000
+PACKED_SCHEMA = "partition int, offset long, rows long, arrow binary"
+PACKED_ARROW_SCHEMA = pa.schema(
+    [("partition", pa.int32()), ("offset", pa.int64()), ("rows", pa.int64()), ("arrow", pa.binary())]
+)
+Decoder = Callable[[pa.RecordBatch, Mapping[str, str]], pa.RecordBatch]
 
 
 def client_conf(options: Mapping[str, str]) -> dict[str, str]:
@@ -68,6 +89,37 @@ def prorate(start: Mapping[int, int], latest: Mapping[int, int], max_rows: int) 
             share = max(1, share)
         end[p] = start.get(p, 0) + min(lag[p], share)
     return end
+
+
+def load_decoder(path: str) -> Decoder:
+    """`pkg.module:function` -> the function (imported in the worker that reads)."""
+    module, _, name = path.partition(":")
+    if not module or not name:
+        raise ValueError(f"decoder must look like pkg.module:function, got {path!r}")
+    return getattr(importlib.import_module(module), name)
+
+
+def pack(batch: pa.RecordBatch, partition: int) -> pa.RecordBatch:
+    """One chunk as a single row holding its Arrow IPC stream."""
+    sink = pa.BufferOutputStream()
+    with pa.ipc.new_stream(sink, batch.schema) as writer:
+        writer.write_batch(batch)
+    first = batch.column(batch.schema.get_field_index("offset"))[0].as_py() if batch.num_rows else -1
+    return pa.RecordBatch.from_arrays(
+        [
+            pa.array([partition], pa.int32()),
+            pa.array([first], pa.int64()),
+            pa.array([batch.num_rows], pa.int64()),
+            pa.array([sink.getvalue().to_pybytes()], pa.binary()),
+        ],
+        schema=PACKED_ARROW_SCHEMA,
+    )
+
+
+def unpack_arrow(batches: list[pa.RecordBatch]) -> pa.Table | None:
+    """The chunks inside collected `output=arrow` rows as one table (None when there are none)."""
+    tables = [pa.ipc.open_stream(buf).read_all() for b in batches for buf in b.column("arrow").to_pylist()]
+    return pa.concat_tables(tables) if tables else None
 
 
 class KafkaPartition(InputPartition):
@@ -180,6 +232,15 @@ class KafkaStreamReader(DataSourceStreamReader, SupportsTriggerAvailableNow):
         self.max_rows = int(options["maxOffsetsPerTrigger"]) if options.get("maxOffsetsPerTrigger") else None
         self.group_id = options.get("groupId")
         self.timeout_s = float(options.get("fetchTimeoutMs", 60_000)) / 1000
+        self.options = dict(options)
+        self.decoder = options.get("decoder")
+        if self.decoder:
+            load_decoder(self.decoder)  # fail at start, not in the first task
+        self.output = options.get("output", "rows")
+        if self.output not in ("rows", "arrow"):
+            raise ValueError("output must be rows or arrow")
+        if self.decoder and self.output != "arrow":
+            raise ValueError("a decoder changes the columns: it needs output=arrow")
         self._admin = None
         self._committer = None
         self._last_committed: dict | None = None
@@ -243,7 +304,14 @@ class KafkaStreamReader(DataSourceStreamReader, SupportsTriggerAvailableNow):
         return parts
 
     def read(self, partition: KafkaPartition) -> Iterator[pa.RecordBatch]:
-        return read_range(partition)
+        if self.output == "rows":
+            return read_range(partition)
+        return self._read_packed(partition)
+
+    def _read_packed(self, partition: KafkaPartition) -> Iterator[pa.RecordBatch]:
+        decoder = load_decoder(self.decoder) if self.decoder else None
+        for batch in read_range(partition):
+            yield pack(decoder(batch, self.options) if decoder else batch, partition.partition)
 
     def commit(self, end: dict) -> None:
         """Spark finished every offset below `end`: record it in the consumer group for lag monitors."""
@@ -275,7 +343,7 @@ class KafkaDataSource(DataSource):
         return FORMAT
 
     def schema(self) -> str:
-        return SCHEMA
+        return PACKED_SCHEMA if self.options.get("output") == "arrow" else SCHEMA
 
     def streamReader(self, schema: Any) -> KafkaStreamReader:
         return KafkaStreamReader(self.options)

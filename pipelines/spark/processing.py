@@ -120,35 +120,91 @@ def _ms_to_ts(values: pa.Array) -> pa.Array:
     return pc.multiply(values.cast(pa.int64()), 1000).cast(TS)
 
 
-def parse(raw: pa.Table, max_event_bytes: int) -> tuple[pa.Table, pa.Table]:
-    """Split raw Kafka rows into (valid events with source columns, DLQ rows without batch id)."""
+DECODED_FIELDS = [
+    ("failure_reason", pa.string()),  # null when the value is a valid event
+    ("event_id", pa.string()),
+    ("order_id", pa.string()),
+    ("user_id", pa.string()),
+    ("amount", pa.float64()),
+    ("event_type", pa.string()),
+    ("event_time", TS),
+]
+DECODED_NAMES = tuple(name for name, _ in DECODED_FIELDS)
+
+
+def decode(raw: pa.RecordBatch | pa.Table, max_event_bytes: int) -> pa.RecordBatch | pa.Table:
+    """The raw Kafka rows plus the verdict of `pipelines.events.validate` for every value, as typed columns.
+
+    Pure and row-local, so it can run where the records are read (the Spark source's read() in the
+    executors, see `decode_source_batch`) and the driver gets typed columns instead of JSON.
+    """
     values = raw.column("value").to_pylist()
-    verdicts = [validate(v, max_event_bytes) for v in values]
-    ok_idx = [i for i, v in enumerate(verdicts) if v.reason is None]
-    bad_idx = [i for i, v in enumerate(verdicts) if v.reason is not None]
-    reasons = [verdicts[i].reason for i in bad_idx]
-    good = [verdicts[i].event for i in ok_idx]
-    cols = {name: [e[name] for e in good] for name in ("event_id", "order_id", "user_id", "amount", "event_type")}
-    cols["amount"] = [float(a) for a in cols["amount"]]
-    cols["event_time"] = [verdicts[i].event_time_ms for i in ok_idx]
-    ok = raw.take(pa.array(ok_idx, pa.int64()))
+    n = len(values)
+    reasons: list[str | None] = [None] * n
+    eid: list[str | None] = [None] * n
+    oid: list[str | None] = [None] * n
+    uid: list[str | None] = [None] * n
+    amount: list[float | None] = [None] * n
+    etype: list[str | None] = [None] * n
+    etime: list[int | None] = [None] * n
+    for i, value in enumerate(values):
+        event, ms, reason = validate(value, max_event_bytes)
+        if reason is None:
+            eid[i], oid[i], uid[i], etype[i] = event["event_id"], event["order_id"], event["user_id"], event["event_type"]
+            amount[i] = float(event["amount"])
+            etime[i] = ms
+        else:
+            reasons[i] = reason
+    columns = [
+        pa.array(reasons, pa.string()),
+        pa.array(eid, pa.string()),
+        pa.array(oid, pa.string()),
+        pa.array(uid, pa.string()),
+        pa.array(amount, pa.float64()),
+        pa.array(etype, pa.string()),
+        _ms_to_ts(pa.array(etime, pa.int64())),
+    ]
+    out = raw
+    for (name, _), col in zip(DECODED_FIELDS, columns, strict=True):
+        out = out.append_column(name, col)
+    return out
+
+
+def decode_source_batch(batch: pa.RecordBatch, options: dict[str, str]) -> pa.RecordBatch:
+    """`decode` as the Kafka source's `decoder` option (runs in the Spark executors)."""
+    return decode(batch, int(options.get("maxEventBytes", DEFAULT_MAX_EVENT_BYTES)))
+
+
+def is_decoded(raw: pa.Table) -> bool:
+    return "failure_reason" in raw.column_names
+
+
+def parse(raw: pa.Table, max_event_bytes: int) -> tuple[pa.Table, pa.Table]:
+    """Split raw Kafka rows into (valid events with source columns, DLQ rows without batch id).
+
+    `raw` may already be decoded (the Spark job decodes in the executors); otherwise it is decoded here.
+    """
+    if not is_decoded(raw):
+        raw = decode(raw, max_event_bytes)
+    bad_mask = pc.is_valid(raw.column("failure_reason"))
+    ok = raw.filter(pc.invert(bad_mask))
+    bad = raw.filter(bad_mask)
     events = pa.table(
         {
-            "event_id": pa.array(cols["event_id"], pa.string()),
-            "order_id": pa.array(cols["order_id"], pa.string()),
-            "user_id": pa.array(cols["user_id"], pa.string()),
-            "amount": pa.array(cols["amount"], pa.float64()),
-            "event_type": pa.array(cols["event_type"], pa.string()),
-            "event_time": _ms_to_ts(pa.array(cols["event_time"], pa.int64())),
+            "event_id": ok.column("event_id").cast(pa.string()),
+            "order_id": ok.column("order_id").cast(pa.string()),
+            "user_id": ok.column("user_id").cast(pa.string()),
+            "amount": ok.column("amount").cast(pa.float64()),
+            "event_type": ok.column("event_type").cast(pa.string()),
+            "event_time": ok.column("event_time").cast(TS),
             "kafka_partition": ok.column("partition").cast(pa.int32()),
             "kafka_offset": ok.column("offset").cast(pa.int64()),
             "kafka_timestamp": ok.column("timestamp").cast(TS),
         }
     )
-    bad = raw.take(pa.array(bad_idx, pa.int64()))
     dlq = pa.table(
         {
-            "failure_reason": pa.array(reasons, pa.string()),
+            "failure_reason": bad.column("failure_reason").cast(pa.string()),
             "source_topic": bad.column("topic").cast(pa.string()),
             "source_partition": bad.column("partition").cast(pa.int32()),
             "source_offset": bad.column("offset").cast(pa.int64()),

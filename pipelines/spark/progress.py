@@ -26,11 +26,49 @@ DURATION_FIELDS = {
 }
 
 
-def progress_fields(progress: dict[str, Any], watermark_ms: int | None = None) -> dict[str, str]:
-    """Flatten one progress JSON (as Spark writes it) into stream fields. Pure."""
+def _offsets(value: Any) -> dict | None:
+    if isinstance(value, str):
+        try:
+            value = orjson.loads(value)
+        except orjson.JSONDecodeError:
+            return None
+    return value if isinstance(value, dict) else None
+
+
+def offset_records(sources: list[dict[str, Any]]) -> int | None:
+    """Records in the batch's offset ranges ({topic: {partition: next offset}} at start and end), or None
+    when a source's offsets look different. With `output=arrow` Spark's numInputRows counts chunks, not
+    records, so this is the input size that means something; gaps (compaction, transaction markers) make
+    it an upper bound."""
+    total = 0
+    for src in sources:
+        start, end = _offsets(src.get("startOffset")), _offsets(src.get("endOffset"))
+        if start is None or end is None:
+            return None
+        for topic, parts in end.items():
+            if not isinstance(parts, dict):
+                return None
+            begin = start.get(topic) or {}
+            total += sum(max(0, int(o) - int(begin.get(p, 0))) for p, o in parts.items())  # new: from 0, as the source reads
+    return total
+
+
+def progress_fields(
+    progress: dict[str, Any], watermark_ms: int | None = None, records: int | None = None
+) -> dict[str, str]:
+    """Flatten one progress JSON (as Spark writes it) into stream fields. Pure.
+
+    `input_rows` and the two rates count Kafka records: `records` when the caller knows them (the job's
+    own count for the batch), else the offset ranges when the sources report them in the watchtower_kafka
+    form, else Spark's numInputRows. `spark_input_rows` is always Spark's own numInputRows."""
     durations = progress.get("durationMs") or {}
     state_rows = sum(int(op.get("numRowsTotal", 0)) for op in progress.get("stateOperators") or [])
     sources = progress.get("sources") or []
+    spark_rows = int(progress.get("numInputRows", 0))
+    if records is None and sources:
+        records = offset_records(sources)
+    rows = spark_rows if records is None else records
+    scale = rows / spark_rows if spark_rows else 0.0
     fields = {
         "source": "spark",
         "query_id": progress.get("id", ""),
@@ -38,9 +76,10 @@ def progress_fields(progress: dict[str, Any], watermark_ms: int | None = None) -
         "name": progress.get("name") or "",
         "timestamp": progress.get("timestamp", ""),
         "batch_id": progress.get("batchId", -1),
-        "input_rows": progress.get("numInputRows", 0),
-        "input_rows_per_second": progress.get("inputRowsPerSecond", 0.0),
-        "processed_rows_per_second": progress.get("processedRowsPerSecond", 0.0),
+        "input_rows": rows,
+        "spark_input_rows": spark_rows,
+        "input_rows_per_second": float(progress.get("inputRowsPerSecond", 0.0)) * scale,
+        "processed_rows_per_second": float(progress.get("processedRowsPerSecond", 0.0)) * scale,
         "duration_ms": orjson.dumps(durations).decode(),
         "watermark": (progress.get("eventTime") or {}).get("watermark", ""),
         "pipeline_watermark_ms": "" if watermark_ms is None else watermark_ms,
@@ -55,8 +94,16 @@ def progress_fields(progress: dict[str, Any], watermark_ms: int | None = None) -
 class RedisProgressListener(StreamingQueryListener):
     """Never raises into Spark: a failed XADD is logged and counted."""
 
-    def __init__(self, client, stream: str, maxlen: int = 1000, watermark: Callable[[], int | None] = lambda: None):
+    def __init__(
+        self,
+        client,
+        stream: str,
+        maxlen: int = 1000,
+        watermark: Callable[[], int | None] = lambda: None,
+        records: Callable[[int], int | None] = lambda batch_id: None,
+    ):
         self.client = client
+        self.records = records
         self.stream = stream
         self.maxlen = maxlen
         self.watermark = watermark
@@ -68,7 +115,8 @@ class RedisProgressListener(StreamingQueryListener):
 
     def onQueryProgress(self, event) -> None:
         try:
-            fields = progress_fields(orjson.loads(event.progress.json), self.watermark())
+            progress = orjson.loads(event.progress.json)
+            fields = progress_fields(progress, self.watermark(), self.records(int(progress.get("batchId", -1))))
             self.client.xadd(self.stream, fields, maxlen=self.maxlen, approximate=True)
             self.published += 1
         except Exception:

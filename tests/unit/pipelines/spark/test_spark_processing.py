@@ -6,8 +6,8 @@ import pyarrow as pa
 import pytest
 
 from pipelines.events import encode, new_event
-from pipelines.spark.kafka_source import ARROW_SCHEMA, prorate
-from pipelines.spark.processing import BatchContext, next_watermark, process, sliding_windows, slide_buckets
+from pipelines.spark.kafka_source import ARROW_SCHEMA, pack, prorate, unpack_arrow
+from pipelines.spark.processing import BatchContext, decode, next_watermark, process, sliding_windows, slide_buckets
 from pipelines.spark.redis_sink import latency_summary
 
 T = 1_795_448_640_000  # 2026-11-23T15:44:00Z, a whole minute
@@ -162,6 +162,14 @@ PRORATE = [
 @pytest.mark.parametrize("case,start,latest,cap,end", PRORATE, ids=[p[0] for p in PRORATE])
 def test_prorate(case: str, start: dict, latest: dict, cap: int, end: dict) -> None:
     assert prorate(start, latest, cap) == end
+
+
+def test_decoded_in_executors_equals_decoded_in_driver() -> None:
+    values = [ev("a"), None, b"{nope", ev("b", etype="canary"), ev("a")]
+    table = raw(values)
+    shipped = unpack_arrow([pack(decode(b, 1024), 0) for b in table.to_batches(max_chunksize=2)])
+    assert shipped.equals(decode(table, 1024))
+    assert process(shipped, ctx(max_bytes=1024)).counts == process(table, ctx(max_bytes=1024)).counts
 
 
 def test_latency_summary() -> None:
