@@ -144,6 +144,7 @@ class SparkJob:
             .option("maxOffsetsPerTrigger", str(p.max_offsets_per_trigger))
             .option("groupId", p.consumer_group)
             .option("output", "arrow")
+            .option("tasks", str(spark.sparkContext.defaultParallelism))
             .option("decoder", "pipelines.spark.processing:decode_source_batch")
             .option("maxEventBytes", str(p.max_event_bytes))
         )

@@ -11,6 +11,8 @@ No Maven here, so no spark-sql-kafka jar: this reads Kafka through confluent-kaf
         .option("decoder", "pkg.module:function")          # optional: f(RecordBatch, options) -> RecordBatch,
                                                            # run on every chunk in the executors
         .option("output", "arrow")                         # optional: one row per chunk, see below
+        .option("tasks", 2)                                # optional: Spark tasks per micro-batch (default:
+                                                           # one per Kafka partition), see plan_tasks
 
 Offsets in the checkpoint look like Spark's own Kafka source: {"orders": {"0": 42, "1": 17}} (next offset
 to read per partition). Each trigger asks for every partition's latest offset in one ListOffsets call.
@@ -129,6 +131,43 @@ class KafkaPartition(InputPartition):
         self.conf, self.timeout_s = conf, timeout_s
 
 
+class KafkaTask(InputPartition):
+    """What one Spark task reads: one or more ranges, one after another."""
+
+    def __init__(self, ranges: list[KafkaPartition]):
+        super().__init__(tuple((r.partition, r.start, r.end) for r in ranges))
+        self.ranges = ranges
+
+
+Range = tuple[int, int, int]  # partition, start, end
+
+
+def plan_tasks(ranges: list[Range], tasks: int | None) -> list[list[Range]]:
+    """Share offset ranges between `tasks` Spark tasks of about equal size. Pure and deterministic.
+
+    None or 0: one task per range (one per Kafka partition). Otherwise a range longer than an equal share
+    is cut into pieces of at most that share (a hot partition is read by several tasks), and the pieces
+    go, largest first, to the least loaded task. Fewer, fuller tasks save Spark's fixed cost per task
+    (a Python worker round trip, a consumer and its first fetch), which dominates small micro-batches.
+    """
+    ranges = [r for r in ranges if r[2] > r[1]]
+    if not tasks or not ranges:
+        return [[r] for r in ranges]
+    total = sum(end - start for _, start, end in ranges)
+    share = max(1, -(-total // tasks))
+    pieces = []
+    for p, start, end in ranges:
+        for s in range(start, end, share):
+            pieces.append((p, s, min(end, s + share)))
+    bins: list[list[Range]] = [[] for _ in range(min(tasks, len(pieces)))]
+    load = [0] * len(bins)
+    for piece in sorted(pieces, key=lambda r: (-(r[2] - r[1]), r[0], r[1])):
+        i = load.index(min(load))
+        bins[i].append(piece)
+        load[i] += piece[2] - piece[1]
+    return [sorted(b) for b in bins]
+
+
 def _to_batch(topic: str, partition: int, offsets: list, stamps: list, keys: list, values: list) -> pa.RecordBatch:
     n = len(offsets)
     return pa.RecordBatch.from_arrays(
@@ -236,6 +275,7 @@ class KafkaStreamReader(DataSourceStreamReader, SupportsTriggerAvailableNow):
         self.decoder = options.get("decoder")
         if self.decoder:
             load_decoder(self.decoder)  # fail at start, not in the first task
+        self.tasks = int(options["tasks"]) if options.get("tasks") else None
         self.output = options.get("output", "rows")
         if self.output not in ("rows", "arrow"):
             raise ValueError("output must be rows or arrow")
@@ -294,24 +334,22 @@ class KafkaStreamReader(DataSourceStreamReader, SupportsTriggerAvailableNow):
     def reportLatestOffset(self) -> dict | None:
         return None
 
-    def partitions(self, start: dict, end: dict) -> list[KafkaPartition]:
+    def partitions(self, start: dict, end: dict) -> list[KafkaTask]:
         begin = start.get(self.topic, {})
-        parts = []
-        for p, stop in sorted(end.get(self.topic, {}).items(), key=lambda kv: int(kv[0])):
-            first = int(begin.get(p, 0))
-            if stop > first:
-                parts.append(KafkaPartition(self.topic, int(p), first, int(stop), self.conf, self.timeout_s))
-        return parts
+        ranges = [(int(p), int(begin.get(p, 0)), int(stop)) for p, stop in end.get(self.topic, {}).items()]
+        return [
+            KafkaTask([KafkaPartition(self.topic, p, first, stop, self.conf, self.timeout_s) for p, first, stop in task])
+            for task in plan_tasks(sorted(ranges), self.tasks)
+        ]
 
-    def read(self, partition: KafkaPartition) -> Iterator[pa.RecordBatch]:
-        if self.output == "rows":
-            return read_range(partition)
-        return self._read_packed(partition)
-
-    def _read_packed(self, partition: KafkaPartition) -> Iterator[pa.RecordBatch]:
+    def read(self, partition: KafkaTask) -> Iterator[pa.RecordBatch]:
         decoder = load_decoder(self.decoder) if self.decoder else None
-        for batch in read_range(partition):
-            yield pack(decoder(batch, self.options) if decoder else batch, partition.partition)
+        for r in partition.ranges:
+            for batch in read_range(r):
+                if self.output == "rows":
+                    yield batch
+                else:
+                    yield pack(decoder(batch, self.options) if decoder else batch, r.partition)
 
     def commit(self, end: dict) -> None:
         """Spark finished every offset below `end`: record it in the consumer group for lag monitors."""

@@ -6,7 +6,7 @@ import pyarrow as pa
 import pytest
 
 from pipelines.events import encode, new_event
-from pipelines.spark.kafka_source import ARROW_SCHEMA, pack, prorate, unpack_arrow
+from pipelines.spark.kafka_source import ARROW_SCHEMA, pack, plan_tasks, prorate, unpack_arrow
 from pipelines.spark.processing import BatchContext, decode, next_watermark, process, sliding_windows, slide_buckets
 from pipelines.spark.redis_sink import latency_summary
 
@@ -162,6 +162,24 @@ PRORATE = [
 @pytest.mark.parametrize("case,start,latest,cap,end", PRORATE, ids=[p[0] for p in PRORATE])
 def test_prorate(case: str, start: dict, latest: dict, cap: int, end: dict) -> None:
     assert prorate(start, latest, cap) == end
+
+
+PLAN = [
+    # (case, ranges (partition, start, end), tasks, expected tasks)
+    ("one task per range", [(0, 0, 3), (1, 5, 6)], None, [[(0, 0, 3)], [(1, 5, 6)]]),
+    ("empty ranges dropped", [(0, 4, 4), (1, 0, 2)], 2, [[(1, 0, 1)], [(1, 1, 2)]]),
+    ("small ranges packed", [(p, 0, 1) for p in range(6)], 2, [[(0, 0, 1), (2, 0, 1), (4, 0, 1)], [(1, 0, 1), (3, 0, 1), (5, 0, 1)]]),
+    ("hot partition cut", [(0, 0, 100), (1, 0, 10)], 2, [[(0, 0, 55)], [(0, 55, 100), (1, 0, 10)]]),
+    ("more tasks than records", [(0, 0, 1)], 4, [[(0, 0, 1)]]),
+]
+
+
+@pytest.mark.parametrize("case,ranges,tasks,expected", PLAN, ids=[p[0] for p in PLAN])
+def test_plan_tasks(case: str, ranges: list, tasks: int | None, expected: list) -> None:
+    planned = plan_tasks(ranges, tasks)
+    assert planned == expected
+    covered = sorted((p, o) for task in planned for p, s, e in task for o in range(s, e))
+    assert covered == sorted((p, o) for p, s, e in ranges for o in range(s, e))  # every offset exactly once
 
 
 def test_decoded_in_executors_equals_decoded_in_driver() -> None:
