@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import orjson
 import pyarrow as pa
 import pytest
 
 from pipelines.events import encode, new_event
 from pipelines.spark.kafka_source import ARROW_SCHEMA, pack, plan_tasks, prorate, unpack_arrow
 from pipelines.spark.processing import BatchContext, decode, next_watermark, process, sliding_windows, slide_buckets
-from pipelines.spark.redis_sink import latency_summary
+from pipelines.spark.redis_sink import json_strings, latency_summary
 
 T = 1_795_448_640_000  # 2026-11-23T15:44:00Z, a whole minute
 MIN = 60_000
@@ -196,3 +197,8 @@ def test_latency_summary() -> None:
     assert (s.count, s.max_ms, s.p99_ms) == (100, 100.0, 99.0) and s.p50_ms in (50.0, 51.0)
     assert len(s.sample) == 100 and set(s.sample) <= set(range(1, 101))
     assert latency_summary(times.slice(0, 0), T).count == 0
+
+
+@pytest.mark.parametrize("values", [[], ["a"], ["9f1c", "é", "x"], ['q"uote', "back\\slash", "new\nline", "\x01"]])
+def test_json_strings(values: list[str]) -> None:
+    assert orjson.loads(json_strings(pa.chunked_array([pa.array(values, pa.string())]))) == values
