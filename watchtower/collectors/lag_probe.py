@@ -1,7 +1,7 @@
 """Record timestamps for lag in seconds, read in the background so a lag cycle never waits for them.
 
-`TimestampProbe` owns one long-lived `assign()`-only consumer (it never joins a group or commits) on a
-thread of its own. A cycle hands it the (topic, partition, offset) triples it wants with `request()`,
+`TimestampProbe` reads with an `assign()`-only consumer (it never joins a group or commits) on a thread
+of its own, one consumer per sweep (see `_run` for why it is not kept). A cycle hands it the (topic, partition, offset) triples it wants with `request()`,
 which returns at once, and picks up what has been read since with `take()`; `wait()` lets a caller give
 the probe a bounded head start. A partition wanted at several offsets (one per group) is read at them in
 turn, lowest first; all partitions are fetched together, so one sweep costs about one fetch round trip.
@@ -106,38 +106,33 @@ class TimestampProbe:
     # -- the probe thread ------------------------------------------------------------------------------
 
     def _run(self) -> None:
-        consumer: Consumer | None = None
-        try:
-            while not self._stop.is_set():
-                self._wake.wait()
-                self._wake.clear()
-                with self._lock:
-                    keys, self._wanted = self._wanted, set()
-                    self._inflight = set(keys)
-                if self._stop.is_set() or not keys:
-                    continue
-                try:
-                    if consumer is None:
-                        consumer = self._consumer()
-                    self._sweep(consumer, keys, time.monotonic() + self.timeout)
-                except Exception as exc:  # noqa: BLE001 - the probe must outlive any broker trouble
-                    self._failed(exc)
+        while not self._stop.is_set():
+            self._wake.wait()
+            self._wake.clear()
+            with self._lock:
+                keys, self._wanted = self._wanted, set()
+                self._inflight = set(keys)
+            if self._stop.is_set() or not keys:
+                continue
+            consumer: Consumer | None = None
+            try:
+                consumer = self._consumer()
+                self._sweep(consumer, keys, time.monotonic() + self.timeout)
+            except Exception as exc:  # noqa: BLE001 - the probe must outlive any broker trouble
+                self._failed(exc)
+            finally:
+                # Closed after every sweep: librdkafka 2.16 crashes the process (SIGSEGV in
+                # rd_kafka_metadata_update_op) a few seconds after a topic a live consumer has fetched
+                # from is deleted. A consumer that no longer exists cannot.
+                if consumer is not None:
                     try:
-                        if consumer is not None:
-                            consumer.unassign()
-                    except Exception:  # noqa: BLE001
+                        consumer.close()
+                    except Exception:  # noqa: BLE001 - close must not raise
                         pass
-                finally:
-                    self.sweeps += 1
-                    with self._lock:
-                        self._inflight = set()  # what was not read is asked for again by the next request
-                        self._lock.notify_all()
-        finally:
-            if consumer is not None:
-                try:
-                    consumer.close()
-                except Exception:  # noqa: BLE001 - close must not raise
-                    pass
+                self.sweeps += 1
+                with self._lock:
+                    self._inflight = set()  # what was not read is asked for again by the next request
+                    self._lock.notify_all()
 
     def _failed(self, exc: BaseException) -> None:
         message = f"{type(exc).__name__}: {exc}"
