@@ -5,7 +5,7 @@
 
 backlog mode (default): pre-produce N events on a fresh embedded broker, start the job, and time it from
 the first batch's start to the last batch's end (Spark's JVM start-up is excluded): sustained events/s.
-rate mode: produce at a fixed rate while the job runs; latency = visible_at - event_time from the
+rate mode: produce at a fixed rate (from a separate process) while the job runs; latency = visible_at - event_time from the
 `watchtower:e2e` stream (the percentiles are over the pooled per-batch samples).
 Prints one JSON object.
 """
