@@ -11,17 +11,26 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterable, Iterator, Mapping
-from concurrent.futures import Future
+from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
 from typing import Any
 
-from confluent_kafka import ConsumerGroupTopicPartitions, KafkaError, KafkaException, TopicPartition
-from confluent_kafka.admin import AdminClient, OffsetSpec
+from confluent_kafka import (
+    OFFSET_END,
+    Consumer,
+    ConsumerGroupTopicPartitions,
+    KafkaError,
+    KafkaException,
+    TopicPartition,
+)
+from confluent_kafka.admin import AdminClient
 
 from watchtower.collectors.base import Reading
 from watchtower.collectors.lag_probe import TimestampProbe
 from watchtower.collectors.lag_tracker import SPECS, ClusterView, GroupInfo, LagTracker, TimestampKey
 from watchtower.config.daemon import KafkaLagConfig
+
+_LIST_OFFSETS_THREADS = 8  # ListOffsets chunks in flight at once; the threads only wait on the broker
 
 
 class KafkaLagError(RuntimeError):
@@ -54,6 +63,8 @@ class KafkaLagCollector:
         self.timeout = config.timeout
         self._client_config = dict(client_config)
         self._admin: AdminClient | None = None
+        self._watermarks: Consumer | None = None
+        self._threads: ThreadPoolExecutor | None = None
         self._probe: TimestampProbe | None = None
         self._timings: dict[str, float] = {}
         # group -> (partitions it had committed offsets for, when it was last asked in full)
@@ -67,6 +78,24 @@ class KafkaLagCollector:
             self._admin = AdminClient({**self._client_config, "client.id": "watchtower-lag"})
         return self._admin
 
+    def watermarks_client(self) -> Consumer:
+        """A consumer used only for ListOffsets: it never subscribes, assigns or commits."""
+        if self._watermarks is None:
+            self._watermarks = Consumer(
+                {
+                    **self._client_config,
+                    "client.id": "watchtower-lag-watermarks",
+                    "group.id": self.config.probe_group_id,
+                    "enable.auto.commit": False,
+                }
+            )
+        return self._watermarks
+
+    def _pool(self) -> ThreadPoolExecutor:
+        if self._threads is None:
+            self._threads = ThreadPoolExecutor(_LIST_OFFSETS_THREADS, thread_name_prefix="watchtower-lag")
+        return self._threads
+
     def probe(self) -> TimestampProbe:
         if self._probe is None:
             self._probe = TimestampProbe(self._client_config, self.config.probe_group_id, self.timeout)
@@ -75,7 +104,14 @@ class KafkaLagCollector:
     def close(self) -> None:
         if self._probe is not None:
             self._probe.close()
-        self._probe = None
+        if self._threads is not None:
+            self._threads.shutdown(wait=True)
+        try:
+            if self._watermarks is not None:
+                self._watermarks.close()
+        except Exception:  # noqa: BLE001 - close must not raise
+            pass
+        self._probe = self._threads = self._watermarks = None
         self._admin = None
 
     # -- the cycle -------------------------------------------------------------------------------------
@@ -220,26 +256,39 @@ class KafkaLagCollector:
     def high_watermarks(
         self, topics: Iterable[str], partitions_of: Mapping[str, list[int]]
     ) -> dict[tuple[str, int], int]:
-        admin = self.admin()
-        request = {
-            TopicPartition(t, p): OffsetSpec.latest() for t in topics for p in partitions_of.get(t, ())
-        }
-        if not request:
+        """ListOffsets(latest) for every partition of `topics`, in chunks of `list_offsets_batch`.
+
+        Through a consumer's `offsets_for_times(OFFSET_END)`, which answers with plain TopicPartitions,
+        not `AdminClient.list_offsets`, which builds and resolves one Python future per partition (0.35 s
+        of a 0.45 s stage at 10,000 partitions). The chunks go out together from a few threads (the call
+        blocks without the GIL): one request of 10,000 partitions costs tansu several times more.
+        """
+        tps = [TopicPartition(t, p, OFFSET_END) for t in topics for p in partitions_of.get(t, ())]
+        if not tps:
             return {}
-        # One ListOffsets per `list_offsets_batch` partitions, all in flight at once: a single request for
-        # 10,000 partitions costs tansu (and librdkafka) several times more than twenty of 500.
-        items = list(request.items())
         size = self.config.list_offsets_batch
-        futures: dict[TopicPartition, Future] = {}
-        for i in range(0, len(items), size):
-            futures.update(admin.list_offsets(dict(items[i : i + size]), request_timeout=self.timeout))
+        chunks = [tps[i : i + size] for i in range(0, len(tps), size)]
+        consumer, timeout = self.watermarks_client(), self.timeout
         out: dict[tuple[str, int], int] = {}
         failed: BaseException | None = None
-        for tp, fut in futures.items():
-            try:
-                out[(tp.topic, tp.partition)] = fut.result(timeout=self.timeout + 1.0).offset
-            except Exception as exc:  # noqa: BLE001 - one bad partition does not sink the cycle
-                failed = exc
+        for answer in self._pool().map(lambda c: self._offsets_for_times(consumer, c, timeout), chunks):
+            if isinstance(answer, BaseException):
+                failed = answer
+                continue
+            for tp in answer:
+                if tp.error is None and tp.offset >= 0:
+                    out[(tp.topic, tp.partition)] = tp.offset
+                else:  # one bad partition does not sink the cycle
+                    failed = KafkaException(tp.error) if tp.error is not None else failed
         if failed is not None and not out:
             raise KafkaLagError("list_offsets", failed)
         return out
+
+    @staticmethod
+    def _offsets_for_times(
+        consumer: Consumer, chunk: list[TopicPartition], timeout: float
+    ) -> list[TopicPartition] | BaseException:
+        try:
+            return consumer.offsets_for_times(chunk, timeout=timeout)
+        except Exception as exc:  # noqa: BLE001 - counted by the caller
+            return exc

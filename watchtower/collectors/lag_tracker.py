@@ -7,10 +7,12 @@ samples. Unit tests drive it with hand-built views and a fixed `now`.
 
 from __future__ import annotations
 
+import gc
 import math
 import re
 from collections import defaultdict
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 from watchtower.collectors.base import Kind, Labels, MetricSpec, Reading, Sample
@@ -151,6 +153,22 @@ COMMITTED, LAG, LAG_SECONDS = (
 class _PartitionMemory:
     committed: int
     changed_at: float
+    labels: Labels  # built once: fewer objects per cycle (and less for the garbage collector to scan)
+
+
+@contextmanager
+def _gc_paused() -> Iterator[None]:
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
+
+
+def _labels(g: str, t: str, p: int) -> Labels:
+    return (("group", g), ("partition", str(p)), ("topic", t))
 
 
 @dataclass
@@ -163,6 +181,7 @@ class LagTracker:
     group_totals: dict[tuple[str, str], list[Point]] = field(default_factory=dict)
     inactive_since: dict[str, float] = field(default_factory=dict)
     timestamp_cache: dict[TimestampKey, float | None] = field(default_factory=dict)
+    partition_labels: dict[tuple[str, int], Labels] = field(default_factory=dict)
     inconsistencies: int = 0
     timestamp_fetches: int = 0
 
@@ -212,6 +231,7 @@ class LagTracker:
             )
         for gone in self.tables.keys() - hwms.keys():
             del self.tables[gone]
+            self.partition_labels.pop(gone, None)
 
         seen: set[tuple[str, str, int]] = set()
         wanted: set[TimestampKey] = set()
@@ -223,8 +243,10 @@ class LagTracker:
                 key = (g, t, p)
                 seen.add(key)
                 memory = self.committed_memory.get(key)
-                if memory is None or memory.committed != committed:
-                    self.committed_memory[key] = _PartitionMemory(committed, now)
+                if memory is None:
+                    self.committed_memory[key] = _PartitionMemory(committed, now, _labels(g, t, p))
+                elif memory.committed != committed:
+                    memory.committed, memory.changed_at = committed, now
                 if hwm > committed:
                     wanted.add((t, p, committed))
         for gone in self.committed_memory.keys() - seen:
@@ -242,6 +264,15 @@ class LagTracker:
 
     def reading(self, view: ClusterView, now: float, fetched: Mapping[TimestampKey, float | None]) -> Reading:
         """Samples for this cycle. `fetched` holds the record timestamps read after `observe` (epoch s)."""
+        # Tens of thousands of samples, none of them garbage: the collector's passes over them (and over
+        # everything else the process holds) while they are built were half of this call's time at
+        # 10,000 partitions. Collection resumes right after.
+        with _gc_paused():
+            return self._reading(view, now, fetched)
+
+    def _reading(
+        self, view: ClusterView, now: float, fetched: Mapping[TimestampKey, float | None]
+    ) -> Reading:
         self.timestamp_fetches += len(fetched)
         self.timestamp_cache.update(fetched)
         cfg = self.config
@@ -254,14 +285,12 @@ class LagTracker:
         methods: dict[str, int] = defaultdict(int)
 
         topics = sorted({t for t, _ in hwms})
-        for (t, p), hwm in hwms.items():
-            add(
-                Sample(
-                    "watchtower_topic_partition_high_watermark",
-                    (("partition", str(p)), ("topic", t)),
-                    float(hwm),
-                )
-            )
+        partition_labels = self.partition_labels
+        for tp, hwm in hwms.items():
+            labels = partition_labels.get(tp)
+            if labels is None:
+                labels = partition_labels[tp] = (("partition", str(tp[1])), ("topic", tp[0]))
+            add(Sample("watchtower_topic_partition_high_watermark", labels, float(hwm)))
         topic_hwm_sum: dict[str, int] = defaultdict(int)
         for (t, _), hwm in hwms.items():
             topic_hwm_sum[t] += hwm
@@ -298,7 +327,8 @@ class LagTracker:
                 lag, inconsistent = clamp_lag(hwm, committed)
                 if inconsistent:
                     self.inconsistencies += 1
-                labels: Labels = (("group", g), ("partition", str(p)), ("topic", t))
+                memory = memory_get((g, t, p))
+                labels = memory.labels if memory is not None else _labels(g, t, p)
                 add(Sample(COMMITTED, labels, float(committed)))
                 add(Sample(LAG, labels, float(lag)))
                 per_topic_committed[t] += committed
@@ -319,7 +349,6 @@ class LagTracker:
                     if seconds > per_topic_max_seconds.get(t, 0.0):
                         per_topic_max_seconds[t] = seconds
                 per_topic_lag[t] += lag
-                memory = memory_get((g, t, p))
                 # With lag, only the committed offset's age matters (stuck or not).
                 statuses.add(
                     partition_status(lag, now, memory.changed_at if memory else now, now, stall, idle)
