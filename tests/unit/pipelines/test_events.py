@@ -4,7 +4,15 @@ from __future__ import annotations
 
 import pytest
 
-from pipelines.events import CONTROL_TYPES, EVENT_TYPES, encode, format_event_time, new_event, parse_event_time, validate
+from pipelines.events import (
+    CONTROL_TYPES,
+    EVENT_TYPES,
+    encode,
+    format_event_time,
+    new_event,
+    parse_event_time,
+    validate,
+)
 
 T = 1795448671123  # 2026-11-23T15:44:31.123Z
 

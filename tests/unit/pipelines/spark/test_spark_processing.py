@@ -8,7 +8,12 @@ import pytest
 
 from pipelines.events import encode, new_event
 from pipelines.spark.kafka_source import ARROW_SCHEMA, pack, plan_tasks, prorate, unpack_arrow
-from pipelines.spark.processing import BatchContext, decode, next_watermark, process, sliding_windows, slide_buckets
+from pipelines.spark.processing import (
+    BatchContext,
+    decode,
+    next_watermark,
+    process,
+)
 from pipelines.spark.redis_sink import json_strings, latency_summary
 
 T = 1_795_448_640_000  # 2026-11-23T15:44:00Z, a whole minute
