@@ -23,7 +23,6 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from bisect import bisect_left
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, replace
@@ -40,7 +39,7 @@ from watchtower.alerting.model import Alert
 from watchtower.alerting.store import AlertStore
 from watchtower.collectors.base import Kind, MetricSpec
 from watchtower.daemon.history import History
-from watchtower.daemon.runner import DURATION_BUCKETS
+from watchtower.daemon.runner import DURATION_BUCKETS, with_duration
 from watchtower.notify.dispatcher import Dispatcher
 from watchtower.rules.config import RuleSet, evaluate_all
 from watchtower.rules.series import HistoryIndex
@@ -128,14 +127,7 @@ class EvaluationHealth:
     duration_sum: float = 0.0
 
     def observe(self, duration: float) -> EvaluationHealth:
-        counts = list(self.bucket_counts)
-        counts[bisect_left(DURATION_BUCKETS, duration)] += 1
-        return replace(
-            self,
-            bucket_counts=tuple(counts),
-            duration_sum=self.duration_sum + duration,
-            last_duration=duration,
-        )
+        return with_duration(self, duration)
 
 
 class AlertEvaluator:

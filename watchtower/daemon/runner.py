@@ -67,6 +67,14 @@ RUNNER_SPECS: tuple[MetricSpec, ...] = (
 )
 
 
+def with_duration(health, duration: float):
+    """A copy of a health record (a frozen dataclass with `bucket_counts`, `duration_sum` and
+    `last_duration`) with one more duration observed in the DURATION_BUCKETS histogram."""
+    counts = list(health.bucket_counts)
+    counts[bisect_left(DURATION_BUCKETS, duration)] += 1
+    return replace(health, bucket_counts=tuple(counts), duration_sum=health.duration_sum + duration, last_duration=duration)
+
+
 @dataclass(frozen=True, slots=True)
 class CollectorHealth:
     """How one collector is doing. Replaced, never mutated, so readers need no lock."""
@@ -86,14 +94,7 @@ class CollectorHealth:
     duration_sum: float = 0.0
 
     def observe(self, duration: float) -> CollectorHealth:
-        counts = list(self.bucket_counts)
-        counts[bisect_left(DURATION_BUCKETS, duration)] += 1
-        return replace(
-            self,
-            bucket_counts=tuple(counts),
-            duration_sum=self.duration_sum + duration,
-            last_duration=duration,
-        )
+        return with_duration(self, duration)
 
 
 class CollectorRunner:
