@@ -25,6 +25,7 @@ from confluent_kafka.admin import AdminClient, OffsetSpec
 from watchtower.collectors.base import Kind, MetricSpec, Reading, Sample, labels
 from watchtower.collectors.delta_counts import DeltaColumnCounter
 from watchtower.config.daemon import DlqConfig
+from watchtower.kafka.errors import StageError
 
 SPECS = (
     MetricSpec(
@@ -84,17 +85,9 @@ def header_reason(headers: Sequence[tuple[str, bytes | None]] | None) -> str:
 # ---- I/O ----------------------------------------------------------------------------------------------
 
 
-class DlqUnavailable(RuntimeError):
+class DlqUnavailable(StageError):
     """Kafka or the Delta table could not be read; `stage` names what failed."""
 
-    def __init__(self, stage: str, cause: BaseException):
-        self.stage = stage
-        code = (
-            cause.args[0].name()
-            if isinstance(cause, KafkaException) and cause.args and isinstance(cause.args[0], KafkaError)
-            else type(cause).__name__
-        )
-        super().__init__(f"{stage}: {code}: {cause}")
 
 
 class DlqCollector:

@@ -19,7 +19,6 @@ from confluent_kafka import (
     OFFSET_END,
     Consumer,
     ConsumerGroupTopicPartitions,
-    KafkaError,
     KafkaException,
     TopicPartition,
 )
@@ -29,21 +28,14 @@ from watchtower.collectors.base import Reading
 from watchtower.collectors.lag_probe import TimestampProbe
 from watchtower.collectors.lag_tracker import SPECS, ClusterView, GroupInfo, LagTracker, TimestampKey
 from watchtower.config.daemon import KafkaLagConfig
+from watchtower.kafka.errors import StageError
 
 _LIST_OFFSETS_THREADS = 8  # ListOffsets chunks in flight at once; the threads only wait on the broker
 
 
-class KafkaLagError(RuntimeError):
+class KafkaLagError(StageError):
     """A cycle could not read what it needs from Kafka; `stage` names the call that failed."""
 
-    def __init__(self, stage: str, cause: BaseException):
-        self.stage = stage
-        code = (
-            cause.args[0].name()
-            if isinstance(cause, KafkaException) and cause.args and isinstance(cause.args[0], KafkaError)
-            else type(cause).__name__
-        )
-        super().__init__(f"{stage}: {code}: {cause}")
 
 
 def _state_name(state: Any) -> str:

@@ -69,3 +69,17 @@ def masked(conf: Mapping[str, Any]) -> dict[str, Any]:
         else:
             out[key] = value
     return out
+
+
+class StageError(RuntimeError):
+    """One stage of a collection cycle failed: the message names the stage and the Kafka error code
+    (or the exception type), never a secret-bearing config."""
+
+    def __init__(self, stage: str, cause: BaseException):
+        self.stage = stage
+        code = (
+            cause.args[0].name()
+            if isinstance(cause, KafkaException) and cause.args and isinstance(cause.args[0], KafkaError)
+            else type(cause).__name__
+        )
+        super().__init__(f"{stage}: {code}: {cause}")
