@@ -12,6 +12,8 @@ The hot path (Redis) goes before the cold path (Delta): visible_at is stamped at
 
 The watermark for batch N is (max event time of batches < N) - watermark_delay. The running max is in the
 batches row of the last finished batch, so a restart resumes it and a replay of N sees the same value.
+Cross-batch duplicates are looked up in memory (`RecentIds`, the sink's ids within the watermark horizon),
+rebuilt from the events table on open, so a replay classifies exactly as the first attempt did.
 """
 
 from __future__ import annotations
@@ -39,15 +41,12 @@ from pipelines.spark.processing import (
     next_watermark,
     process,
 )
+from pipelines.spark.recent_ids import RecentIds
 from pipelines.spark.redis_sink import RedisSink
 
 log = logging.getLogger(__name__)
 
 Processor = Callable[[pa.Table, BatchContext, SeenLookup], BatchResult]
-
-
-class SinkError(RuntimeError):
-    """A sink could not be read or written: the batch must be retried, not dead-lettered."""
 
 
 @dataclass
@@ -111,6 +110,7 @@ class BatchWriter:
         self.last_batch: int | None = None
         self.max_event_ms: int | None = None
         self.reports: list[BatchReport] = []
+        self.recent = RecentIds()
 
     def open(self) -> BatchWriter:
         self.delta.open()
@@ -120,6 +120,7 @@ class BatchWriter:
             mx = last["max_event_time"]
             self.max_event_ms = _ms(mx)
             log.info("resuming after batch %d, max event time %s", self.last_batch, mx)
+        self.recent.load(self.delta.recent_events(self.watermark_ms()))
         return self
 
     def input_rows(self, batch_id: int) -> int | None:
@@ -132,12 +133,9 @@ class BatchWriter:
     def watermark_ms(self) -> int | None:
         return None if self.max_event_ms is None else self.max_event_ms - self.delay_ms
 
-    def _seen(self, batch_id: int) -> SeenLookup:
+    def _seen(self, batch_id: int, watermark_ms: int | None) -> SeenLookup:
         def lookup(ids: pa.Array) -> pa.Array:
-            try:
-                return self.delta.seen_before(ids, batch_id)
-            except Exception as exc:
-                raise SinkError(f"reading the events table failed: {exc}") from exc
+            return self.recent.seen(ids, batch_id, watermark_ms)
 
         return lookup
 
@@ -148,11 +146,10 @@ class BatchWriter:
         t0 = self.clock()
         started = datetime.fromtimestamp(t0, UTC)
         ctx = BatchContext(batch_id, self.watermark_ms(), self.length_ms, self.slide_ms, self.max_event_bytes)
+        self.recent.evict(ctx.watermark_ms)
         status = "ok"
         try:
-            result = self.processor(raw, ctx, self._seen(batch_id))
-        except SinkError:
-            raise
+            result = self.processor(raw, ctx, self._seen(batch_id, ctx.watermark_ms))
         except Exception as exc:  # a poison batch must not stop the stream: dead-letter it whole
             log.exception("batch %d failed: sending its %d records to the DLQ", batch_id, raw.num_rows)
             result = failed_batch(raw, ctx, exc)
@@ -198,6 +195,7 @@ class BatchWriter:
         self.delta.append("batches", pa.Table.from_pylist([row], schema=BATCHES_SCHEMA), batch_id, always=True)
         self.last_batch = batch_id
         self.max_event_ms = max_after
+        self.recent.add(batch_id, result.sink.column("event_id"), result.sink.column("event_time"))
         report = BatchReport(batch_id, status, counts, ctx.watermark_ms, timings)
         self.reports.append(report)
         log.info("batch %d %s %s watermark=%s %.0f ms", batch_id, status, counts, ctx.watermark_ms, timings["total_ms"])

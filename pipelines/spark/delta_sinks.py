@@ -2,7 +2,10 @@
 
 Tables under `<data_dir>/delta/`:
 
-    events      the sink: one row per event_id (MERGE, insert when not matched)
+    events      the sink: one row per event_id within the watermark horizon (MERGE on event_id and
+                event_time, insert when not matched; the event_time term lets delta-rs skip every file
+                outside the batch's event-time range, so a MERGE costs the same on a day-old table as on
+                a new one)
     dlq         invalid records and failed batches, with failure_reason and the raw payload
     late        business events older than the batch's watermark, with that watermark
     aggregates  count and amount per (user_id, sliding window), MERGE adding; partitioned by window_start
@@ -101,23 +104,31 @@ class DeltaSinks:
         write_deltalake(self.tables[name], data.cast(SCHEMAS[name]), mode="append", commit_properties=self._commit(batch_id))
         return True
 
-    def merge_events(self, sink: pa.Table, batch_id: int) -> bool:
-        """Insert events whose event_id the table does not hold yet."""
+    def merge_events(self, sink: pa.Table, batch_id: int) -> dict | None:
+        """Insert events whose (event_id, event_time) the table does not hold yet.
+
+        `BatchWriter` has already dropped the duplicates (`RecentIds`); the MERGE keeps the table free of
+        a second copy even if it had not. `streamed_exec=False` lets delta-rs build its early filter from
+        the source's min/max event_time and prune the target's files by their statistics.
+
+        Returns delta-rs's merge metrics (rows inserted, target files scanned and skipped), or None when
+        there was nothing to write.
+        """
         if sink.num_rows == 0 or self._done("events", batch_id):
-            return False
-        (
+            return None
+        return (
             self.tables["events"]
             .merge(
                 sink.cast(EVENT_SCHEMA),
-                predicate="t.event_id = s.event_id",
+                predicate="t.event_id = s.event_id AND t.event_time = s.event_time",
                 source_alias="s",
                 target_alias="t",
+                streamed_exec=False,
                 commit_properties=self._commit(batch_id),
             )
             .when_not_matched_insert_all()
             .execute()
         )
-        return True
 
     def merge_aggregates(self, aggregates: pa.Table, batch_id: int) -> bool:
         """Add this batch's counts and amounts to the windows already there."""
@@ -141,14 +152,12 @@ class DeltaSinks:
         )
         return True
 
-    def seen_before(self, ids: pa.Array, batch_id: int) -> pa.Array:
-        """The ids among `ids` that earlier batches put in the sink (rows of this batch itself don't count,
-        so a replay of a half-applied batch classifies exactly as the first attempt did)."""
-        if len(ids) == 0:
-            return pa.array([], pa.string())
+    def recent_events(self, since_ms: int | None) -> pa.Table:
+        """event_id, event_time and batch_id of the sink rows with event_time >= since_ms (all if None):
+        what `RecentIds` is rebuilt from after a restart."""
         ds = self.tables["events"].to_pyarrow_dataset()
-        expr = pc.field("event_id").isin(ids) & (pc.field("batch_id") < batch_id)
-        return ds.to_table(columns=["event_id"], filter=expr).column("event_id").combine_chunks()
+        expr = None if since_ms is None else pc.field("event_time") >= pa.scalar(since_ms * 1000, TS)
+        return ds.to_table(columns=["event_id", "event_time", "batch_id"], filter=expr)
 
     def last_batch(self) -> dict | None:
         """The accounting row of the newest finished batch, or None for a fresh pipeline."""

@@ -19,6 +19,7 @@ from pipelines.spark.batch import BatchWriter
 from pipelines.spark.delta_sinks import DeltaSinks
 from pipelines.spark.kafka_dlq import DlqProducer
 from pipelines.spark.kafka_source import ARROW_SCHEMA
+from pipelines.spark.processing import BatchContext
 from pipelines.spark.redis_sink import RedisSink, user_window
 
 pytestmark = pytest.mark.integration
@@ -201,3 +202,30 @@ def test_a_batch_whose_processing_raises_goes_whole_to_the_dlq(scratch, redis_cl
     headers = dict(got[0].headers())
     assert headers["failure_reason"] == b"batch_failed:ZeroDivisionError" and headers["batch_id"] == b"0"
     assert sorted(int(dict(m.headers())["source_offset"]) for m in got) == list(range(9, 17))
+
+
+def test_the_events_merge_reads_only_files_in_the_batch_s_event_time_range(scratch, redis_client, bootstrap, dlq_topic) -> None:
+    """The events table grows by a file per batch; a batch's MERGE must not scan the older ones, or every
+    batch gets slower than the one before (it did: 120 -> 370 ms per 30k rows over 1.2M rows)."""
+    w = make_writer(scratch, redis_client, bootstrap, dlq_topic)
+    for b in range(6):
+        values = [encode(new_event("u1", 1.0, "paid", T + b * MIN + i, event_id=f"b{b}-{i}")) for i in range(5)]
+        w.handle(raw_batch(values, b * 5), b)
+    fresh = w.processor(raw_batch([encode(new_event("u1", 1.0, "paid", T + 6 * MIN, event_id="new"))], 30), BatchContext(6, None))
+    metrics = w.delta.merge_events(fresh.sink, 6)
+    assert metrics["num_target_rows_inserted"] == 1
+    assert metrics["num_target_files_scanned"] == 0
+    assert metrics["num_target_files_skipped_during_scan"] == 6
+
+
+def test_a_restarted_writer_still_drops_duplicates_from_before_the_restart(scratch, redis_client, bootstrap, dlq_topic) -> None:
+    data = batches()
+    w = make_writer(scratch, redis_client, bootstrap, dlq_topic)
+    w.handle(data[0], 0)
+    w.close()
+    restarted = make_writer(scratch, redis_client, bootstrap, dlq_topic)
+    assert len(restarted.recent) == 4  # rebuilt from the events table
+    again = raw_batch([encode(new_event("u0", 1.0, "paid", T, event_id="e0")), encode(new_event("u1", 2.0, "paid", T + 1, event_id="e0b"))], 100)
+    report = restarted.handle(again, 1)
+    assert (report.counts["sink_rows"], report.counts["duplicate_rows"]) == (1, 1)
+    assert sorted(snapshot(scratch, redis_client)["event_ids"]) == ["e0", "e0b", "e1", "e2", "e3"]
