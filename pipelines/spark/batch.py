@@ -5,10 +5,12 @@ any point finishes the batch without writing anything twice):
 
     1. DLQ topic                                              guard: Redis applied batch id
     2. Redis MULTI/EXEC, including the applied batch id      guard: Redis applied batch id (WATCHed)
-    3. Delta events (MERGE), dlq, late, aggregates (MERGE)   guard: delta app transaction per table
-    4. Delta batches row                                      guard: delta app transaction; marks N done
+       and, at the same time in a second thread,
+       Delta events (MERGE), dlq, late, aggregates (MERGE)   guard: delta app transaction per table
+    3. Delta batches row                                      guard: delta app transaction; marks N done
 
-The hot path (Redis) goes before the cold path (Delta): visible_at is stamped at the Redis write.
+visible_at is stamped at the Redis write, which does not wait for the cold path (Delta). Every sink has
+its own guard, so whichever of the two failed, a replay completes just that one.
 
 The watermark for batch N is (max event time of batches < N) - watermark_delay. The running max is in the
 batches row of the last finished batch, so a restart resumes it and a replay of N sees the same value.
@@ -21,6 +23,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable
+from concurrent import futures
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
@@ -111,6 +114,7 @@ class BatchWriter:
         self.max_event_ms: int | None = None
         self.reports: list[BatchReport] = []
         self.recent = RecentIds()
+        self._cold = futures.ThreadPoolExecutor(1, thread_name_prefix="delta-writer")
 
     def open(self) -> BatchWriter:
         self.delta.open()
@@ -157,22 +161,21 @@ class BatchWriter:
         result.check_conservation()
         t1 = self.clock()
 
-        # The hot path first: visible_at is stamped when Redis has the batch, and the serving layer must
-        # not wait for the cold path. Each sink has its own guard, so the order does not affect replays.
         applied = self.redis.applied_batch()
         redis_done = applied is not None and applied >= batch_id
         if self.dlq_producer is not None and not redis_done:
             self.dlq_producer.send(result.dlq)
         t2 = self.clock()
-        if not redis_done:
-            self.redis.write(result)
+        # The cold path runs beside the hot path: delta-rs works in Rust without the GIL while this thread
+        # builds the Redis transaction. Both must finish (or fail) before the batches row says N is done.
+        cold = self._cold.submit(self._write_delta, result, batch_id)
+        try:
+            if not redis_done:
+                self.redis.write(result)
+        finally:
+            futures.wait([cold])
         t3 = self.clock()
-
-        self.delta.merge_events(result.sink, batch_id)
-        self.delta.append("dlq", result.dlq, batch_id)
-        self.delta.append("late", result.late, batch_id)
-        self.delta.merge_aggregates(result.aggregates, batch_id)
-        t4 = self.clock()
+        delta_ms = cold.result()
 
         max_after = next_watermark(self.max_event_ms, result.max_event_time_ms)
         counts = result.counts
@@ -180,7 +183,7 @@ class BatchWriter:
             "process_ms": (t1 - t0) * 1000,
             "kafka_ms": (t2 - t1) * 1000,
             "redis_ms": (t3 - t2) * 1000,
-            "delta_ms": (t4 - t3) * 1000,
+            "delta_ms": delta_ms,
         }
         timings["total_ms"] = (self.clock() - t0) * 1000
         row = {
@@ -201,6 +204,15 @@ class BatchWriter:
         log.info("batch %d %s %s watermark=%s %.0f ms", batch_id, status, counts, ctx.watermark_ms, timings["total_ms"])
         return report
 
+    def _write_delta(self, result: BatchResult, batch_id: int) -> float:
+        t = self.clock()
+        self.delta.merge_events(result.sink, batch_id)
+        self.delta.append("dlq", result.dlq, batch_id)
+        self.delta.append("late", result.late, batch_id)
+        self.delta.merge_aggregates(result.aggregates, batch_id)
+        return (self.clock() - t) * 1000
+
     def close(self) -> None:
+        self._cold.shutdown(wait=True)
         if self.dlq_producer is not None:
             self.dlq_producer.close()
