@@ -21,7 +21,8 @@ from dataclasses import dataclass
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from pipelines.events import CONTROL_TYPES, DEFAULT_MAX_EVENT_BYTES, validate
+from pipelines.events import CONTROL_TYPES, DEFAULT_MAX_EVENT_BYTES
+from pipelines.events_batch import validate_many
 
 TS = pa.timestamp("us", tz="UTC")
 
@@ -133,36 +134,21 @@ DECODED_NAMES = tuple(name for name, _ in DECODED_FIELDS)
 
 
 def decode(raw: pa.RecordBatch | pa.Table, max_event_bytes: int) -> pa.RecordBatch | pa.Table:
-    """The raw Kafka rows plus the verdict of `pipelines.events.validate` for every value, as typed columns.
+    """The raw Kafka rows plus the verdict of `pipelines.events.validate` for every value (computed by
+    `events_batch.validate_many`), as typed columns.
 
     Pure and row-local, so it can run where the records are read (the Spark source's read() in the
     executors, see `decode_source_batch`) and the driver gets typed columns instead of JSON.
     """
-    values = raw.column("value").to_pylist()
-    n = len(values)
-    reasons: list[str | None] = [None] * n
-    eid: list[str | None] = [None] * n
-    oid: list[str | None] = [None] * n
-    uid: list[str | None] = [None] * n
-    amount: list[float | None] = [None] * n
-    etype: list[str | None] = [None] * n
-    etime: list[int | None] = [None] * n
-    for i, value in enumerate(values):
-        event, ms, reason = validate(value, max_event_bytes)
-        if reason is None:
-            eid[i], oid[i], uid[i], etype[i] = event["event_id"], event["order_id"], event["user_id"], event["event_type"]
-            amount[i] = float(event["amount"])
-            etime[i] = ms
-        else:
-            reasons[i] = reason
+    cols = validate_many(raw.column("value").to_pylist(), max_event_bytes)
     columns = [
-        pa.array(reasons, pa.string()),
-        pa.array(eid, pa.string()),
-        pa.array(oid, pa.string()),
-        pa.array(uid, pa.string()),
-        pa.array(amount, pa.float64()),
-        pa.array(etype, pa.string()),
-        _ms_to_ts(pa.array(etime, pa.int64())),
+        pa.array(cols.reason, pa.string()),
+        pa.array(cols.event_id, pa.string()),
+        pa.array(cols.order_id, pa.string()),
+        pa.array(cols.user_id, pa.string()),
+        pa.array(cols.amount, pa.float64()),
+        pa.array(cols.event_type, pa.string()),
+        _ms_to_ts(pa.array(cols.event_time_ms, pa.int64())),
     ]
     out = raw
     for (name, _), col in zip(DECODED_FIELDS, columns, strict=True):
