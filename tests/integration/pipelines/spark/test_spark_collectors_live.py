@@ -30,7 +30,8 @@ ROUNDS = 3
 
 
 @pytest.fixture
-def running_job(spark, scratch, bootstrap, redis_url, topic_factory) -> Iterator[tuple[SparkJob, PipelineConfig]]:
+def running_job(spark, scratch, bootstrap, redis_url, redis_client, topic_factory) -> Iterator[tuple[SparkJob, PipelineConfig]]:
+    # redis_client empties the session's Redis first: e2e entries other tests left would count here too.
     topic = topic_factory("orders", 2)
     pipeline = PipelineConfig(
         topic=topic,
