@@ -205,6 +205,12 @@ def main() -> None:
                 k: round(sum(r[k] for r in rows) / len(rows)) for k in ("process_ms", "delta_ms", "kafka_ms", "redis_ms")
             },
         }
+        # Flat across the run, or growing with the tables? Mean handle time and rows per third of the batches.
+        ordered = sorted(rows, key=lambda r: r["batch_id"])
+        thirds = [ordered[i * len(ordered) // 3 : (i + 1) * len(ordered) // 3] for i in range(3)]
+        report["handle_ms_per_1k_rows_by_third"] = [
+            round(1000 * sum(r["total_ms"] for r in t) / max(1, sum(r["input_rows"] for r in t)), 1) for t in thirds
+        ]
         by_batch = {r["batch_id"]: r for r in rows}
         report["per_batch"] = [
             [int(f[b"batch_id"]), int(f[b"input_rows"]), round(float(f[b"trigger_execution_ms"])),

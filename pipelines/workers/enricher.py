@@ -135,6 +135,18 @@ def plan_batch(decoded: Iterable[Decoded], applied: Mapping[int, int], seen: Ite
 # -- Redis: the idempotent write -------------------------------------------------------------------
 
 
+# KEYS[1] = owners hash; ARGV[1] = worker name, ARGV[2..] = partitions: delete those still owned by it.
+_RELEASE = """
+local removed = 0
+for i = 2, #ARGV do
+  if redis.call('HGET', KEYS[1], ARGV[i]) == ARGV[1] then
+    removed = removed + redis.call('HDEL', KEYS[1], ARGV[i])
+  end
+end
+return removed
+"""
+
+
 class EnricherStore:
     """Applies batches to Redis atomically. Blocking I/O; raises redis.RedisError when Redis is down."""
 
@@ -152,11 +164,16 @@ class EnricherStore:
     def owners(self) -> dict[int, str]:
         return {int(p): name.decode() for p, name in self.redis.hgetall(self.owners_key).items()}
 
-    def set_owner(self, partitions: list[int], name: str | None) -> None:
-        if name is None:
-            self.redis.hdel(self.owners_key, *partitions)
-        else:
-            self.redis.hset(self.owners_key, mapping=dict.fromkeys(partitions, name))
+    def set_owner(self, partitions: list[int], name: str) -> None:
+        self.redis.hset(self.owners_key, mapping=dict.fromkeys(partitions, name))
+
+    def release(self, partitions: list[int], name: str) -> int:
+        """Forget `name` as the owner of `partitions`, leaving any partition someone else already took.
+
+        A leaving worker's revoke can reach Redis after the new owner's assign (librdkafka may send the
+        LeaveGroup before the close-time revoke callback has run), so an unconditional HDEL could erase
+        the new owner. Returns how many entries were removed."""
+        return int(self.redis.eval(_RELEASE, 1, self.owners_key, name, *partitions))
 
     def stats(self) -> dict[str, int]:
         return {k.decode(): int(v) for k, v in self.redis.hgetall(f"{self.prefix}:stats").items()}
@@ -279,7 +296,10 @@ class EnricherWorker:
         if self._store is None or not partitions:
             return
         try:
-            self._store.set_owner([p.partition for p in partitions], self.s.name if owned else None)
+            if owned:
+                self._store.set_owner([p.partition for p in partitions], self.s.name)
+            else:
+                self._store.release([p.partition for p in partitions], self.s.name)
         except redis.RedisError as exc:
             log.warning("cannot record partition owners", extra={"error": str(exc)})
 
