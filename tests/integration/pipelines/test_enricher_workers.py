@@ -103,9 +103,11 @@ def generate(bootstrap: str, topic: str, count: int, cfg: GeneratorConfig = FAUL
     assert m.failed == 0 and m.delivered == m.sent
 
 
-# Known defect, not yet understood: about 1 run in 3, after scaling 3 -> 1 worker on the embedded broker,
-# the remaining worker is not handed the leavers' partitions within 60 s. Rerun (each rerun asserts
-# everything again) until it is fixed; a defect that persists still fails the suite.
+# Known defect, not root-caused: in an earlier session, about 1 run in 3 after scaling 3 -> 1 worker on the
+# embedded broker, the owners hash did not show one worker owning every partition within 60 s. One candidate
+# race is fixed (a leaver's release could erase the new owner's entry: EnricherStore.release is now
+# conditional); 16 runs since, on a quiet and on a CPU-loaded machine, all passed first time, with and
+# without that fix, so the cause is unconfirmed. Rerun (each rerun asserts everything again) until it is.
 @pytest.mark.flaky(reruns=2)
 def test_workers_share_partitions_rebalance_cooperatively_and_count_exactly(bootstrap, redis_client, setup):
     settings, store = setup
