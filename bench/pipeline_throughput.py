@@ -200,6 +200,11 @@ def main() -> None:
             "mean_batch_rows": round(total / len(rows)),
             "mean_trigger_ms": round(sum(trig) / max(len(trig), 1)),
             "mean_add_batch_ms": round(sum(add) / max(len(add), 1)),
+        # Spark's own per-trigger phases (durationMs), to see the fixed cost outside foreachBatch.
+        "mean_phase_ms": {
+            k: round(sum(float(f[k.encode()]) for f in progress) / max(len(progress), 1))
+            for k in ("latest_offset_ms", "query_planning_ms", "wal_commit_ms", "get_batch_ms", "commit_offsets_ms")
+        },
             "mean_handle_ms": round(sum(handle) / len(handle)),
             "mean_handle_split_ms": {
                 k: round(sum(r[k] for r in rows) / len(rows)) for k in ("process_ms", "delta_ms", "kafka_ms", "redis_ms")

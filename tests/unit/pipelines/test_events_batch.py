@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
+import json
 import random
 
-import json
 import pytest
 
 from pipelines.events import encode, new_event, validate
