@@ -3,14 +3,19 @@
 Order of writes for batch N (each step skips itself if N already reached it, so a replay after a crash at
 any point finishes the batch without writing anything twice):
 
+    in foreachBatch (the hot path; Spark commits N when it returns):
     1. DLQ topic                                              guard: Redis applied batch id
     2. Redis MULTI/EXEC, including the applied batch id      guard: Redis applied batch id (WATCHed)
-       and, at the same time in a second thread,
-       Delta events (MERGE), dlq, late, aggregates (MERGE)   guard: delta app transaction per table
-    3. Delta batches row                                      guard: delta app transaction; marks N done
+    3. the cold-path rows to local staging (`staging.py`)     atomic rename per batch
+    in a background thread (the cold path), while Spark reads batch N+1:
+    4. Delta events (MERGE), dlq, late, aggregates (MERGE)   guard: delta app transaction per table
+    5. Delta batches row                                      guard: delta app transaction; marks N done
+    6. the staged rows are removed
 
-visible_at is stamped at the Redis write, which does not wait for the cold path (Delta). Every sink has
-its own guard, so whichever of the two failed, a replay completes just that one.
+At most one batch is in the background: batch N+1 waits for N's Delta writes before it stages its own,
+and a failure there fails N+1 (and the query). `open()` writes whatever is still staged to Delta before
+anything else, so a job that died after Spark committed N but before Delta had it loses nothing.
+visible_at is stamped at the Redis write, which never waits for Delta.
 
 The watermark for batch N is (max event time of batches < N) - watermark_delay. The running max is in the
 batches row of the last finished batch, so a restart resumes it and a replay of N sees the same value.
@@ -26,6 +31,7 @@ from collections.abc import Callable
 from concurrent import futures
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import pyarrow as pa
 
@@ -46,6 +52,7 @@ from pipelines.spark.processing import (
 )
 from pipelines.spark.recent_ids import RecentIds
 from pipelines.spark.redis_sink import RedisSink
+from pipelines.spark.staging import BatchStaging
 
 log = logging.getLogger(__name__)
 
@@ -114,10 +121,13 @@ class BatchWriter:
         self.max_event_ms: int | None = None
         self.reports: list[BatchReport] = []
         self.recent = RecentIds()
+        self.staging = BatchStaging(Path(delta.root) / "_staging")
         self._cold = futures.ThreadPoolExecutor(1, thread_name_prefix="delta-writer")
+        self._inflight: futures.Future | None = None
 
     def open(self) -> BatchWriter:
         self.delta.open()
+        self._write_staged()
         last = self.delta.last_batch()
         if last is not None:
             self.last_batch = last["batch_id"]
@@ -166,16 +176,9 @@ class BatchWriter:
         if self.dlq_producer is not None and not redis_done:
             self.dlq_producer.send(result.dlq)
         t2 = self.clock()
-        # The cold path runs beside the hot path: delta-rs works in Rust without the GIL while this thread
-        # builds the Redis transaction. Both must finish (or fail) before the batches row says N is done.
-        cold = self._cold.submit(self._write_delta, result, batch_id)
-        try:
-            if not redis_done:
-                self.redis.write(result)
-        finally:
-            futures.wait([cold])
+        if not redis_done:
+            self.redis.write(result)
         t3 = self.clock()
-        delta_ms = cold.result()
 
         max_after = next_watermark(self.max_event_ms, result.max_event_time_ms)
         counts = result.counts
@@ -183,9 +186,8 @@ class BatchWriter:
             "process_ms": (t1 - t0) * 1000,
             "kafka_ms": (t2 - t1) * 1000,
             "redis_ms": (t3 - t2) * 1000,
-            "delta_ms": delta_ms,
+            "delta_ms": float("nan"),  # filled in by the background write
         }
-        timings["total_ms"] = (self.clock() - t0) * 1000
         row = {
             "batch_id": batch_id,
             "status": status,
@@ -195,7 +197,17 @@ class BatchWriter:
             "started_at": started,
             **timings,
         }
-        self.delta.append("batches", pa.Table.from_pylist([row], schema=BATCHES_SCHEMA), batch_id, always=True)
+        self.flush()  # the previous batch's Delta writes, usually long done by now
+        tables = {
+            "events": result.sink,
+            "dlq": result.dlq,
+            "late": result.late,
+            "aggregates": result.aggregates,
+            "batches": pa.Table.from_pylist([{**row, "total_ms": (self.clock() - t0) * 1000}], schema=BATCHES_SCHEMA),
+        }
+        self.staging.put(batch_id, tables)
+        self._inflight = self._cold.submit(self._write_cold, batch_id, tables)
+        timings["total_ms"] = (self.clock() - t0) * 1000
         self.last_batch = batch_id
         self.max_event_ms = max_after
         self.recent.add(batch_id, result.sink.column("event_id"), result.sink.column("event_time"))
@@ -204,15 +216,39 @@ class BatchWriter:
         log.info("batch %d %s %s watermark=%s %.0f ms", batch_id, status, counts, ctx.watermark_ms, timings["total_ms"])
         return report
 
-    def _write_delta(self, result: BatchResult, batch_id: int) -> float:
+    def flush(self) -> None:
+        """Wait for the batch whose Delta writes are in the background; re-raise their failure."""
+        inflight, self._inflight = self._inflight, None
+        if inflight is not None:
+            inflight.result()
+
+    def _write_cold(self, batch_id: int, tables: dict[str, pa.Table]) -> None:
         t = self.clock()
-        self.delta.merge_events(result.sink, batch_id)
-        self.delta.append("dlq", result.dlq, batch_id)
-        self.delta.append("late", result.late, batch_id)
-        self.delta.merge_aggregates(result.aggregates, batch_id)
-        return (self.clock() - t) * 1000
+        self.delta.merge_events(tables["events"], batch_id)
+        self.delta.append("dlq", tables["dlq"], batch_id)
+        self.delta.append("late", tables["late"], batch_id)
+        self.delta.merge_aggregates(tables["aggregates"], batch_id)
+        row = tables["batches"]
+        i = row.schema.get_field_index("delta_ms")
+        row = row.set_column(i, row.schema.field(i), pa.array([(self.clock() - t) * 1000], pa.float64()))
+        self.delta.append("batches", row, batch_id, always=True)
+        self.staging.drop(batch_id)
+
+    def _write_staged(self) -> None:
+        """Finish, in order, the batches Spark committed but Delta did not get (see the module doc)."""
+        for batch_id in self.staging.pending():
+            done = self.delta.applied_version("batches")
+            if done is not None and done >= batch_id:
+                self.staging.drop(batch_id)
+                continue
+            log.warning("batch %d was committed by Spark but not yet in Delta: writing it from staging", batch_id)
+            self._write_cold(batch_id, self.staging.get(batch_id))
 
     def close(self) -> None:
-        self._cold.shutdown(wait=True)
-        if self.dlq_producer is not None:
-            self.dlq_producer.close()
+        """Finish the background Delta writes (re-raising their failure) and release the clients."""
+        try:
+            self.flush()
+        finally:
+            self._cold.shutdown(wait=True)
+            if self.dlq_producer is not None:
+                self.dlq_producer.close()
