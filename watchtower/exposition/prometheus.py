@@ -45,23 +45,25 @@ class SnapshotCollector(PromCollector):
     def collect(self) -> Iterator[Metric]:
         snapshot = self.history.snapshot()
         health = self.health()
+        # One family per name across collectors: the Spark and the Flink collector both report
+        # watchtower_checkpoint_duration_seconds (engine label apart), and the text format allows a
+        # single HELP/TYPE block per name.
+        families: dict[str, Metric] = {}
         for collector, specs in self.specs.items():
             reading = snapshot.readings.get(collector)
             h = health.get(collector)
             if reading is None or (h is not None and h.up is False):
                 continue
-            families: dict[str, tuple[Metric, MetricSpec]] = {}
-            for spec in specs:
-                families[spec.name] = (Metric(family_name(spec), spec.help, spec.kind.value), spec)
+            declared = {spec.name: spec for spec in specs}
             for s in reading.samples:
-                entry = families.get(s.metric)
-                if entry is None:
+                spec = declared.get(s.metric)
+                if spec is None:
                     continue  # not declared in specs: not exposed (the docs test keeps them in sync)
-                m, spec = entry
+                m = families.get(spec.name)
+                if m is None:
+                    m = families[spec.name] = Metric(family_name(spec), spec.help, spec.kind.value)
                 m.samples.append(PromSample(s.metric, dict(s.labels), s.value, None, None))
-            for m, _ in families.values():
-                if m.samples:
-                    yield m
+        yield from families.values()
         yield from self._runner_metrics(health)
 
     def _runner_metrics(self, health: Mapping[str, CollectorHealth]) -> Iterator[Metric]:

@@ -49,3 +49,18 @@ def test_a_down_collector_exposes_up_zero_and_no_stale_values() -> None:
     assert "test_value" not in m
     assert m["watchtower_collector_up"] == {(("collector", "c"),): 0.0}
     assert m["watchtower_collector_errors_total"] == {(("collector", "c"),): 1.0}
+
+
+def test_a_family_two_collectors_report_is_exposed_once_with_both_series() -> None:
+    """Spark's and Flink's collectors both report watchtower_checkpoint_duration_seconds; the text format
+    allows one HELP/TYPE block per name, so the two must merge."""
+    a, b = ScriptedCollector("a"), ScriptedCollector("b")
+    b.partitions = [7]
+    runner = CollectorRunner([a, b], History(5), clock=lambda: 10.0)
+    registry = CollectorRegistry()
+    registry.register(SnapshotCollector(runner.history, {"a": a.specs, "b": b.specs}, runner.health))
+    runner.run_once("a")
+    runner.run_once("b")
+    text = generate_latest(registry).decode()
+    assert text.count("# TYPE test_value gauge") == 1 and text.count("# HELP test_value ") == 1
+    assert set(scrape(registry)["test_value"]) == {(("partition", "0"),), (("partition", "1"),), (("partition", "7"),)}
