@@ -86,8 +86,8 @@ def main() -> None:
     interval = parse_duration(args.interval)
 
     work = Path(tempfile.mkdtemp(prefix="wt-detect-"))
-    broker = EmbeddedBroker(log_path=work / "tansu.log").start()
-    redis_server = LocalRedis(workdir=work / "redis").start()
+    broker = EmbeddedBroker(log_path=work / "tansu.log", die_with_parent=True).start()
+    redis_server = LocalRedis(workdir=work / "redis", die_with_parent=True).start()
     fake = TimedSlack()
     fake.arrivals = []
     server = serve(fake)

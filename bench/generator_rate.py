@@ -54,7 +54,7 @@ def main() -> None:
     for label, mix in (("clean", {}), ("1% faults", faults)):
         wall, per_cpu = factory_rate(3, **mix)
         print(f"factory only, {label + ':':<11} {wall:>10,.0f} events/s ({per_cpu:,.0f} per CPU-second)")
-    broker = None if args.bootstrap else EmbeddedBroker().start()
+    broker = None if args.bootstrap else EmbeddedBroker(die_with_parent=True).start()
     bootstrap = args.bootstrap or broker.bootstrap_servers
     try:
         for label, mix in (("clean", {}), ("1% faults", faults)):

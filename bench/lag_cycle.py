@@ -99,7 +99,7 @@ def main() -> None:
         help="shared: every group commits every partition; spread: each partition is committed by one group",
     )
     args = ap.parse_args()
-    broker = EmbeddedBroker().start()
+    broker = EmbeddedBroker(die_with_parent=True).start()
     print(f"layout={args.layout} method={args.method}")
     print(
         "| partitions | groups | committed offsets | setup s | cold wall s | cold CPU s | warm wall s | warm CPU s | samples | lag-seconds method (cold) | (last warm) |"

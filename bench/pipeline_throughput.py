@@ -118,7 +118,7 @@ def main() -> None:
     args = ap.parse_args()
 
     work = Path(tempfile.mkdtemp(prefix="wt-bench-"))
-    broker, server = EmbeddedBroker().start(), LocalRedis(workdir=work / "redis").start()
+    broker, server = EmbeddedBroker(die_with_parent=True).start(), LocalRedis(workdir=work / "redis", die_with_parent=True).start()
     spark = None
     try:
         bs = broker.bootstrap_servers

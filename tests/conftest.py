@@ -20,7 +20,7 @@ from watchtower.stack.redis_server import LocalRedis, redis_server_binary
 
 @pytest.fixture(scope="session")
 def broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EmbeddedBroker]:
-    b = EmbeddedBroker(log_path=tmp_path_factory.mktemp("tansu") / "tansu.log").start()
+    b = EmbeddedBroker(log_path=tmp_path_factory.mktemp("tansu") / "tansu.log", die_with_parent=True).start()
     yield b
     b.stop()
 
@@ -35,7 +35,7 @@ def redis_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     if redis_server_binary() is None and os.environ.get("REDIS_URL"):
         yield os.environ["REDIS_URL"]
         return
-    server = LocalRedis(workdir=tmp_path_factory.mktemp("redis")).start()
+    server = LocalRedis(workdir=tmp_path_factory.mktemp("redis"), die_with_parent=True).start()
     yield server.url
     server.stop()
 

@@ -263,3 +263,31 @@ def test_up_after_switching_to_external_stops_the_replaced_parts(make_config, bo
     assert not second.already_running
     assert not pid_alive(first.broker.pid) and not pid_alive(first.redis.pid)
     assert redis_answers(redis_url)
+
+
+_STARTER = """
+import os, signal, sys
+from watchtower.stack.broker import EmbeddedBroker
+from watchtower.stack.redis_server import LocalRedis
+die = sys.argv[1] == "1"
+b = EmbeddedBroker(die_with_parent=die).start()
+r = LocalRedis(die_with_parent=die).start()
+print(b.process.pid, r.process.pid, flush=True)
+os.kill(os.getpid(), signal.SIGKILL)  # no cleanup of any kind
+"""
+
+
+@pytest.mark.parametrize("die", [True, False])
+def test_servers_started_with_die_with_parent_go_when_their_starter_is_killed(die: bool) -> None:
+    out = subprocess.run([sys.executable, "-c", _STARTER, "1" if die else "0"], capture_output=True, text=True, timeout=60)
+    assert out.returncode == -signal.SIGKILL, out.stderr
+    pids = [int(p) for p in out.stdout.split()]
+    try:
+        if die:
+            wait_until(lambda: not any(pid_alive(p) for p in pids), 10, "the orphaned servers to die")
+        else:  # the default (`stack up`): servers outlive whoever started them
+            assert all(pid_alive(p) for p in pids)
+    finally:
+        for p in pids:
+            if pid_alive(p):
+                os.kill(p, signal.SIGKILL)

@@ -26,6 +26,7 @@ class EmbeddedBroker:
     port: int = 0
     log_path: Path | None = None
     process: subprocess.Popen | None = None
+    die_with_parent: bool = False  # see process.spawn_listening
 
     @property
     def bootstrap_servers(self) -> str:
@@ -36,7 +37,7 @@ class EmbeddedBroker:
             self.port = free_port()
         url = f"tcp://127.0.0.1:{self.port}"
         args = [tansu_binary(), "broker", "--listener-url", url, "--advertised-listener-url", url, "--silent"]
-        self.process = spawn_listening(args, self.port, "tansu", self.log_path, timeout)
+        self.process = spawn_listening(args, self.port, "tansu", self.log_path, timeout, self.die_with_parent)
         return self
 
     def stop(self, timeout: float = 10.0) -> None:

@@ -6,6 +6,7 @@ import os
 import signal
 import socket
 import subprocess
+import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -80,11 +81,32 @@ def stop_pid(pid: int, expect: str | None = None, timeout: float = 10.0) -> bool
     return True
 
 
-def spawn_listening(args: list[str], port: int, what: str, log_path: Path | None = None, timeout: float = 30.0) -> subprocess.Popen:
+def _kill_me_with_parent() -> None:
+    """In the child before exec (Linux): SIGKILL when the thread that started us exits."""
+    import ctypes
+
+    ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+
+
+def spawn_listening(
+    args: list[str],
+    port: int,
+    what: str,
+    log_path: Path | None = None,
+    timeout: float = 30.0,
+    die_with_parent: bool = False,
+) -> subprocess.Popen:
     """Start a local server detached from the terminal (Ctrl-C must not reach it before we stop it in
-    order) and wait until it listens on 127.0.0.1:`port`; raise naming `what` if it exits first."""
+    order) and wait until it listens on 127.0.0.1:`port`; raise naming `what` if it exits first.
+
+    `die_with_parent` (Linux): the server is killed when the starting thread's process dies, even by
+    SIGKILL, so a test session or benchmark that crashes leaves no server behind. `stack up` does not
+    use it: its servers outlive the command on purpose."""
     out = open(log_path, "ab") if log_path else subprocess.DEVNULL  # noqa: SIM115 - the child keeps its copy
-    process = subprocess.Popen(args, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True)
+    preexec = _kill_me_with_parent if die_with_parent and sys.platform.startswith("linux") else None
+    process = subprocess.Popen(
+        args, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True, preexec_fn=preexec
+    )
     if out is not subprocess.DEVNULL:
         out.close()
     wait_until(lambda: process.poll() is not None or port_open("127.0.0.1", port), timeout, f"{what} to listen")

@@ -44,6 +44,7 @@ class LocalRedis:
     process: subprocess.Popen | None = None
     binary: str | None = None
     log_path: Path | None = None
+    die_with_parent: bool = False  # see process.spawn_listening
 
     @property
     def url(self) -> str:
@@ -59,7 +60,7 @@ class LocalRedis:
         if self.workdir:
             self.workdir.mkdir(parents=True, exist_ok=True)
             args += ["--dir", str(self.workdir)]
-        self.process = spawn_listening(args, self.port, "redis-server", self.log_path, timeout)
+        self.process = spawn_listening(args, self.port, "redis-server", self.log_path, timeout, self.die_with_parent)
         return self
 
     def stop(self, timeout: float = 10.0) -> None:

@@ -18,7 +18,7 @@ def own_redis() -> Iterator[LocalRedis]:
     if redis_server_binary() is None:
         pytest.skip("no redis-server binary to start and kill")
     workdir = Path(tempfile.mkdtemp(prefix="wt-redis-"))
-    server = LocalRedis(workdir=workdir).start()
+    server = LocalRedis(workdir=workdir, die_with_parent=True).start()
     yield server
     server.stop()
     shutil.rmtree(workdir, ignore_errors=True)

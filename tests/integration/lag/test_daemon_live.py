@@ -83,7 +83,7 @@ def test_http_endpoints_answer_and_metrics_parse(bootstrap: str, topic_factory, 
 
 def test_daemon_survives_the_broker_going_away_and_recovers(tmp_path, group_factory) -> None:
     port = free_port()
-    broker = EmbeddedBroker(port=port, log_path=tmp_path / "tansu.log").start()
+    broker = EmbeddedBroker(port=port, log_path=tmp_path / "tansu.log", die_with_parent=True).start()
     group = group_factory("fault")
     cfg = daemon_config(group)
     d = Daemon(build_collectors(cfg, KafkaConfig(bootstrap_servers=broker.bootstrap_servers)), cfg).start()
@@ -98,7 +98,7 @@ def test_daemon_survives_the_broker_going_away_and_recovers(tmp_path, group_fact
         status = httpx.get(d.http.url + "/api/v1/status").json()["collectors"]["kafka_lag"]
         assert status["last_error"] and status["last_error_at"] >= status["last_success_at"]
 
-        broker = EmbeddedBroker(port=port, log_path=tmp_path / "tansu2.log").start()  # back on the same port
+        broker = EmbeddedBroker(port=port, log_path=tmp_path / "tansu2.log", die_with_parent=True).start()  # back on the same port
         await_condition(lambda: collector_up(d.http.url) is True, 60, "the collector to recover")
     finally:
         d.stop()
