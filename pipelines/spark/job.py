@@ -8,6 +8,7 @@ write idempotent per batch id.
 
     checkpoint   <data_dir>/checkpoints/spark
     delta tables <data_dir>/delta/{events,dlq,late,aggregates,batches}
+    staging      <data_dir>/delta/_staging (a batch's Delta rows until the background write has them)
 """
 
 from __future__ import annotations
