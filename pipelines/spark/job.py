@@ -72,6 +72,11 @@ def local_session(shuffle_partitions: int = 2, master: str = "local[2]", java_op
         .config("spark.python.worker.reuse", "true")
         .config("spark.sql.streaming.stopTimeout", "30s")
         .config("spark.sql.session.timeZone", "UTC")
+        # The checkpoint's offset and commit logs are tiny files written twice per trigger; on a local
+        # directory the checksummed filesystem adds a .crc file to each (~75 ms per trigger, measured:
+        # trigger 325-350 -> 260-269 ms for 2k-row batches). Renames stay atomic; other schemes unaffected.
+        .config("spark.hadoop.fs.file.impl", "org.apache.hadoop.fs.RawLocalFileSystem")
+        .config("spark.hadoop.fs.AbstractFileSystem.file.impl", "org.apache.hadoop.fs.local.RawLocalFs")
         .getOrCreate()
     )
     spark.sparkContext.setLogLevel("WARN")
