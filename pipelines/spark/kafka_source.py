@@ -16,8 +16,8 @@ No Maven here, so no spark-sql-kafka jar: this reads Kafka through confluent-kaf
 
 Offsets in the checkpoint look like Spark's own Kafka source: {"orders": {"0": 42, "1": 17}} (next offset
 to read per partition). Each trigger asks for every partition's latest offset in one ListOffsets call.
-Each Spark input partition reads one Kafka partition's [start, end) with a consumer assigned at `start`,
-and yields Arrow record batches: topic, partition, offset, timestamp, key, value.
+Each Spark task reads its offset ranges ([start, end) of a Kafka partition each) with one consumer assigned
+to all of them at once, and yields Arrow record batches: topic, partition, offset, timestamp, key, value.
 
 `output=arrow` ships each chunk (up to ROWS_PER_ARROW_BATCH records, after the decoder) as one row
 `partition, offset, rows, arrow` whose `arrow` value is the chunk as an Arrow IPC stream; `unpack_arrow`
@@ -186,11 +186,6 @@ def _to_batch(topic: str, partition: int, offsets: list, stamps: list, keys: lis
         ],
         schema=ARROW_SCHEMA,
     )
-
-
-def read_range(p: KafkaPartition) -> Iterator[pa.RecordBatch]:
-    """Yield the records of one partition in [start, end) as Arrow batches (see `read_ranges`)."""
-    return read_ranges([p])
 
 
 def _passes(ranges: list[KafkaPartition]) -> list[list[KafkaPartition]]:
