@@ -3,8 +3,9 @@
 `TimestampProbe` reads with an `assign()`-only consumer (it never joins a group or commits) on a thread
 of its own, one consumer per sweep (see `_run` for why it is not kept). A cycle hands it the
 (topic, partition, offset) triples it wants with `request()`, which returns at once, and picks up what
-has been read since with `take()`; `wait()` lets a caller give the probe a bounded head start. A partition wanted at several offsets (one per group) is read at them in
-turn, lowest first; all partitions are fetched together, so one sweep costs about one fetch round trip.
+has been read since with `take()`; `wait()` lets a caller give the probe a bounded head start. A
+partition wanted at several offsets (one per group) is read at them in turn, lowest first; all
+partitions are fetched together, so one sweep costs about one fetch round trip.
 
 Why the consumer is set up the way it is (measured on tansu, librdkafka 2.16):
 * partitions are added and removed with `incremental_assign`/`incremental_unassign`, never `pause()`:
