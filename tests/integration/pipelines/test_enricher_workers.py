@@ -106,8 +106,9 @@ def generate(bootstrap: str, topic: str, count: int, cfg: GeneratorConfig = FAUL
 # Known defect, not root-caused: in an earlier session, about 1 run in 3 after scaling 3 -> 1 worker on the
 # embedded broker, the owners hash did not show one worker owning every partition within 60 s. One candidate
 # race is fixed (a leaver's release could erase the new owner's entry: EnricherStore.release is now
-# conditional); 16 runs since, on a quiet and on a CPU-loaded machine, all passed first time, with and
-# without that fix, so the cause is unconfirmed. Rerun (each rerun asserts everything again) until it is.
+# conditional); 16 isolated runs since, on a quiet and on a CPU-loaded machine, all passed first time, but
+# a full fresh-clone CI run afterwards hit it once (its rerun passed): that fix was not the cause. Rerun
+# (each rerun asserts everything again) until it is found.
 @pytest.mark.flaky(reruns=2)
 def test_workers_share_partitions_rebalance_cooperatively_and_count_exactly(bootstrap, redis_client, setup):
     settings, store = setup
