@@ -33,7 +33,7 @@ sys.path[:0] = [str(ROOT / "tests"), str(ROOT / "tests" / "integration" / "alert
 from slack_fake import TOKEN, FakeSlack, _Handler  # noqa: E402
 from watchtower_process import WatchtowerProcess  # noqa: E402
 
-from watchtower.config.models import parse_duration  # noqa: E402
+from watchtower.core.units import parse_duration  # noqa: E402
 from watchtower.stack.broker import EmbeddedBroker  # noqa: E402
 from watchtower.stack.redis_server import LocalRedis  # noqa: E402
 

@@ -22,7 +22,7 @@ import argparse
 import statistics
 import time
 
-from watchtower.collectors.base import Reading, Sample
+from watchtower.core.types import Reading, Sample
 from watchtower.rules.config import evaluate_all, load_rules
 from watchtower.rules.kinds import KINDS
 from watchtower.rules.series import HistoryIndex

@@ -13,7 +13,7 @@ from watchtower.alerting.model import (
     Severity,
     fingerprint,
 )
-from watchtower.collectors.base import labels
+from watchtower.core.types import labels
 
 T0 = 1_700_000_000.0
 _keys = itertools.count(1)

@@ -6,7 +6,7 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 from watchtower.alerting.model import Alert, AlertState, Offender, Severity
-from watchtower.collectors.base import Labels
+from watchtower.core.types import Labels
 
 
 def labels_to_list(labels: Labels) -> list[list[str]]:

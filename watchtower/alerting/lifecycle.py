@@ -43,7 +43,7 @@ from watchtower.alerting.model import (
     fingerprint,
 )
 from watchtower.alerting.silences import Silence, silenced
-from watchtower.collectors.base import Labels
+from watchtower.core.types import Labels
 
 STATE_VERSION = 1
 

@@ -10,7 +10,7 @@ import hashlib
 from dataclasses import dataclass, field
 from enum import Enum
 
-from watchtower.collectors.base import Labels
+from watchtower.core.types import Labels
 
 
 class Severity(str, Enum):

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from watchtower.alerting.matchers import Matcher, MatchOp
-from watchtower.collectors.base import Labels
+from watchtower.core.types import Labels
 
 # One CLI word: name, operator, value; the value may be bare or quoted.
 _WORD = re.compile(r"^\s*([A-Za-z_][A-Za-z0-9_]*)\s*(=~|!~|!=|=)\s*(.*?)\s*$")

@@ -25,8 +25,8 @@ def run(
     """Run the collectors and the alert rules; serve /metrics, /healthz, /api/v1/status and /api/v1/alerts."""
     from watchtower.config import ConfigError
     from watchtower.config.daemon import DaemonConfig
+    from watchtower.core.history import History
     from watchtower.daemon.daemon import Daemon, build_alerting, build_collectors
-    from watchtower.daemon.history import History
 
     cfg = ctx_of(ctx).config
     daemon_cfg: DaemonConfig = getattr(cfg, "daemon", None) or DaemonConfig()

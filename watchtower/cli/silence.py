@@ -17,7 +17,7 @@ from rich.table import Table
 from watchtower.alerting.silences import Silence, parse_matchers
 from watchtower.alerting.store import AlertStore
 from watchtower.cli.common import console, ctx_of, fail
-from watchtower.config.models import parse_duration
+from watchtower.core.units import parse_duration
 from watchtower.notify.slack_blocks import fmt_duration
 
 silence_app = typer.Typer(

@@ -24,9 +24,9 @@ import redis
 from confluent_kafka import KafkaException, Producer
 
 from pipelines.events import encode, key_of, new_event
-from watchtower.collectors.base import Kind, MetricSpec, Reading, Sample, labels
 from watchtower.collectors.redis_stream import connect, redis_errors
 from watchtower.config.daemon import CanaryConfig
+from watchtower.core.types import Kind, MetricSpec, Reading, Sample, labels
 
 CANARY_USER = "watchtower-canary"
 

@@ -22,9 +22,9 @@ from typing import Any
 from confluent_kafka import OFFSET_BEGINNING, OFFSET_END, Consumer, KafkaError, KafkaException, TopicPartition
 from confluent_kafka.admin import AdminClient, OffsetSpec
 
-from watchtower.collectors.base import Kind, MetricSpec, Reading, Sample, labels
 from watchtower.collectors.delta_counts import DeltaColumnCounter
 from watchtower.config.daemon import DlqConfig
+from watchtower.core.types import Kind, MetricSpec, Reading, Sample, labels
 from watchtower.kafka.errors import StageError
 
 SPECS = (

@@ -16,10 +16,10 @@ from typing import Any
 import orjson
 import redis
 
-from watchtower.collectors.base import Kind, MetricSpec, Reading, Sample, labels
 from watchtower.collectors.latency_window import QUANTILES, BatchLatency, LatencyWindow
 from watchtower.collectors.redis_stream import StreamCursor, connect, redis_errors
 from watchtower.config.daemon import E2eLatencyConfig
+from watchtower.core.types import Kind, MetricSpec, Reading, Sample, labels
 
 log = logging.getLogger(__name__)
 

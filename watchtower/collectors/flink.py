@@ -22,8 +22,8 @@ from typing import Any
 
 import httpx
 
-from watchtower.collectors.base import Kind, MetricSpec, Reading, Sample, labels
 from watchtower.config.flink import FlinkConfig
+from watchtower.core.types import Kind, MetricSpec, Reading, Sample, labels
 
 ENGINE = "flink"
 JOB_METRICS = ("numRestarts",)

@@ -24,10 +24,10 @@ from confluent_kafka import (
 )
 from confluent_kafka.admin import AdminClient
 
-from watchtower.collectors.base import Reading
 from watchtower.collectors.lag_probe import TimestampProbe
 from watchtower.collectors.lag_tracker import SPECS, ClusterView, GroupInfo, LagTracker, TimestampKey
 from watchtower.config.daemon import KafkaLagConfig
+from watchtower.core.types import Reading
 from watchtower.kafka.errors import StageError
 
 _LIST_OFFSETS_THREADS = 8  # ListOffsets chunks in flight at once; the threads only wait on the broker

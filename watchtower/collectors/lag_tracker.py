@@ -15,7 +15,6 @@ from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 
-from watchtower.collectors.base import Kind, Labels, MetricSpec, Reading, Sample
 from watchtower.collectors.lag_model import (
     Point,
     Status,
@@ -34,6 +33,7 @@ from watchtower.collectors.lag_seconds import (
     record_observation,
 )
 from watchtower.config.daemon import KafkaLagConfig
+from watchtower.core.types import Kind, Labels, MetricSpec, Reading, Sample
 
 GROUP_STATES = ("unknown", "preparing_rebalancing", "completing_rebalancing", "stable", "dead", "empty")
 INACTIVE_STATES = frozenset({"empty", "dead"})

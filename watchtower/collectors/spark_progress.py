@@ -22,9 +22,9 @@ from typing import Any
 import orjson
 import redis
 
-from watchtower.collectors.base import Kind, MetricSpec, Reading, Sample, labels
 from watchtower.collectors.redis_stream import StreamCursor, connect, redis_errors
 from watchtower.config.daemon import SparkProgressConfig
+from watchtower.core.types import Kind, MetricSpec, Reading, Sample, labels
 
 ENGINE = "spark"
 SOURCE_VERTEX = "source"

@@ -20,7 +20,7 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from watchtower.config.models import Duration
+from watchtower.core.units import Duration
 from watchtower.notify.slack import SlackConfig
 from watchtower.notify.webhook import WebhookConfig
 

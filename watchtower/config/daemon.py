@@ -7,19 +7,11 @@ integrator hangs `DaemonConfig` off `WatchtowerConfig.daemon`.
 from __future__ import annotations
 
 import re
-from typing import Annotated, Any, Literal
+from typing import Literal
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationInfo, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
 
-
-def _duration(value: Any) -> float:
-    # Imported late: models.py imports this module to hang DaemonConfig off WatchtowerConfig.
-    from watchtower.config.models import parse_duration
-
-    return parse_duration(value)
-
-
-Duration = Annotated[float, BeforeValidator(_duration)]
+from watchtower.core.units import Duration
 
 
 class _Model(BaseModel):

@@ -10,7 +10,7 @@ from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from watchtower.config.models import Duration
+from watchtower.core.units import Duration
 
 
 class FlinkConfig(BaseModel):

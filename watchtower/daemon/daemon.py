@@ -22,8 +22,8 @@ from watchtower.config.alerting import AlertingConfig
 from watchtower.config.daemon import DaemonConfig
 from watchtower.config.flink import FlinkConfig
 from watchtower.config.models import KafkaConfig, PipelineConfig
+from watchtower.core.history import History
 from watchtower.daemon.evaluation import AlertEvaluator
-from watchtower.daemon.history import History
 from watchtower.daemon.runner import CollectorRunner
 from watchtower.daemon.tracing import build_tracer_provider
 from watchtower.exposition.http import HttpServer

@@ -37,8 +37,8 @@ from apscheduler.triggers.interval import IntervalTrigger
 from watchtower.alerting.lifecycle import LifecycleState, step
 from watchtower.alerting.model import Alert
 from watchtower.alerting.store import AlertStore
-from watchtower.collectors.base import Kind, MetricSpec
-from watchtower.daemon.history import History
+from watchtower.core.history import History
+from watchtower.core.types import Kind, MetricSpec
 from watchtower.daemon.runner import DURATION_BUCKETS, with_duration
 from watchtower.notify.dispatcher import Dispatcher
 from watchtower.rules.config import RuleSet, evaluate_all

@@ -23,8 +23,9 @@ from apscheduler.triggers.interval import IntervalTrigger
 from opentelemetry import trace
 from opentelemetry.trace import Status, StatusCode, Tracer
 
-from watchtower.collectors.base import Collector, Kind, MetricSpec
-from watchtower.daemon.history import History
+from watchtower.collectors.base import Collector
+from watchtower.core.history import History
+from watchtower.core.types import Kind, MetricSpec
 
 log = logging.getLogger(__name__)
 

@@ -36,7 +36,7 @@ from slack_sdk.errors import SlackApiError
 from slack_sdk.webhook import WebhookClient
 
 from watchtower.alerting.model import DeliveryResult, Notification, NotificationKind, Severity
-from watchtower.config.models import Duration
+from watchtower.core.units import Duration
 from watchtower.notify.base import ThreadRef, backoff, delivered, failed, redact, retry
 from watchtower.notify.slack_blocks import reply_message, root_message, webhook_message, worst_severity
 

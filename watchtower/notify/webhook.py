@@ -16,7 +16,7 @@ from pydantic import BaseModel, ConfigDict, Field, SecretStr
 
 from watchtower.alerting.model import DeliveryResult, Notification
 from watchtower.alerting.store import notification_to_dict
-from watchtower.config.models import Duration
+from watchtower.core.units import Duration
 from watchtower.notify.base import ThreadRef, delivered, failed, redact, retry
 
 PAYLOAD_VERSION = 1

@@ -30,9 +30,9 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from watchtower.alerting.lifecycle import LifecycleConfig, RoutePolicy, RuleTiming
 from watchtower.alerting.model import RuleResult
-from watchtower.collectors.base import Reading
-from watchtower.config.models import Duration
 from watchtower.config.yaml_source import ConfigError, compose_with_lines, line_of
+from watchtower.core.types import Reading
+from watchtower.core.units import Duration
 from watchtower.rules.base import RuleBase
 from watchtower.rules.kinds import KINDS
 from watchtower.rules.series import indexed

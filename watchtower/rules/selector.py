@@ -10,7 +10,7 @@ from typing import Annotated, Any
 from pydantic import BeforeValidator, PlainSerializer
 
 from watchtower.alerting.matchers import SYNTAX_HINT, Matcher, matches_all, parse_matchers
-from watchtower.collectors.base import Labels, Reading
+from watchtower.core.types import Labels, Reading
 
 _SELECTOR = re.compile(r"^\s*([a-zA-Z_:][a-zA-Z0-9_:]*)\s*(?:\{(.*)\})?\s*$", re.S)
 

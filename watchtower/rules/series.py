@@ -24,7 +24,7 @@ from enum import Enum
 
 import numpy as np
 
-from watchtower.collectors.base import Labels, Reading
+from watchtower.core.types import Labels, Reading
 from watchtower.rules.selector import Selector
 
 History = Sequence[Reading]

@@ -9,7 +9,7 @@ from typer.testing import CliRunner
 
 from watchtower.alerting.store import AlertStore
 from watchtower.cli.app import app
-from watchtower.collectors.base import labels
+from watchtower.core.types import labels
 
 pytestmark = pytest.mark.integration
 

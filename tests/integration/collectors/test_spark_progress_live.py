@@ -6,10 +6,10 @@ import pytest
 import redis
 
 from pipelines.spark.progress import progress_fields
-from watchtower.collectors.base import labels
 from watchtower.collectors.redis_stream import RedisUnavailable
 from watchtower.collectors.spark_progress import SparkProgressCollector
 from watchtower.config.daemon import SparkProgressConfig
+from watchtower.core.types import labels
 
 pytestmark = pytest.mark.integration
 

@@ -17,9 +17,9 @@ from pathlib import Path
 import httpx
 import pytest
 
-from watchtower.collectors.base import Reading, labels
 from watchtower.collectors.flink import FlinkCollector, FlinkUnavailable
 from watchtower.config.flink import FlinkConfig
+from watchtower.core.types import Reading, labels
 from watchtower.stack.process import free_port, wait_until
 
 pytestmark = [pytest.mark.integration, pytest.mark.flink]

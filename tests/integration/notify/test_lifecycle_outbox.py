@@ -13,7 +13,7 @@ from watchtower.alerting.lifecycle import LifecycleConfig, LifecycleState, Route
 from watchtower.alerting.model import RuleResult, Severity
 from watchtower.alerting.silences import Silence, parse_matchers
 from watchtower.alerting.store import AlertStore
-from watchtower.collectors.base import labels
+from watchtower.core.types import labels
 from watchtower.notify.dispatcher import Dispatcher
 from watchtower.notify.slack import SlackConfig, SlackNotifier
 

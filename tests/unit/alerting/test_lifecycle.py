@@ -14,7 +14,7 @@ import pytest
 from watchtower.alerting.lifecycle import LifecycleConfig, LifecycleState, RoutePolicy, RuleTiming, step
 from watchtower.alerting.model import AlertState, NotificationKind, RuleResult, Severity
 from watchtower.alerting.silences import Silence, parse_matchers
-from watchtower.collectors.base import labels
+from watchtower.core.types import labels
 
 T0 = 1_700_000_000.0
 CFG = LifecycleConfig(

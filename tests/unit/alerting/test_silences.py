@@ -6,7 +6,7 @@ import pytest
 
 from watchtower.alerting.matchers import MatchOp
 from watchtower.alerting.silences import Silence, parse_matcher, parse_matchers, silenced
-from watchtower.collectors.base import labels
+from watchtower.core.types import labels
 
 ORDERS = labels(group="orders-enricher", topic="orders")
 

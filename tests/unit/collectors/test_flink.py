@@ -12,7 +12,7 @@ from typing import Any
 import httpx
 import pytest
 
-from watchtower.collectors.base import Collector, labels
+from watchtower.collectors.base import Collector
 from watchtower.collectors.flink import (
     Backpressure,
     Checkpoints,
@@ -29,6 +29,7 @@ from watchtower.collectors.flink import (
     parse_vertices,
 )
 from watchtower.config.flink import FlinkConfig
+from watchtower.core.types import labels
 
 FIXTURES = Path(__file__).parent / "fixtures" / "flink"
 JOB = "watchtower-flink-reference"

@@ -5,8 +5,8 @@ from __future__ import annotations
 import orjson
 import pytest
 
-from watchtower.collectors.base import labels
 from watchtower.collectors.spark_progress import JobState, fold, job_samples, parse_progress
+from watchtower.core.types import labels
 
 T0 = 1795448640.0
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable
 
-from watchtower.collectors.base import Kind, MetricSpec, Reading, Sample, labels
+from watchtower.core.types import Kind, MetricSpec, Reading, Sample, labels
 
 SPECS = (
     MetricSpec("test_value", Kind.GAUGE, "A value.", ("partition",)),

@@ -2,8 +2,8 @@ from __future__ import annotations
 
 import pytest
 
-from watchtower.collectors.base import Reading, Sample, labels
-from watchtower.daemon.history import History
+from watchtower.core.history import History
+from watchtower.core.types import Reading, Sample, labels
 
 
 def reading(collector: str, at: float, v: float) -> Reading:

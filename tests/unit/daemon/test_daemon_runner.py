@@ -12,7 +12,7 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 from opentelemetry.trace import StatusCode
 from scripted import ScriptedCollector
 
-from watchtower.daemon.history import History
+from watchtower.core.history import History
 from watchtower.daemon.runner import CollectorRunner
 
 

@@ -6,7 +6,7 @@ from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.parser import text_string_to_metric_families
 from scripted import ScriptedCollector
 
-from watchtower.daemon.history import History
+from watchtower.core.history import History
 from watchtower.daemon.runner import CollectorRunner
 from watchtower.exposition.prometheus import SnapshotCollector
 

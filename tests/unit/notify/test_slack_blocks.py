@@ -7,7 +7,7 @@ from alerting_samples import T0, alert, note
 from slack_fake import block_problems
 
 from watchtower.alerting.model import AlertState, NotificationKind, Offender, Severity
-from watchtower.collectors.base import labels
+from watchtower.core.types import labels
 from watchtower.notify.slack_blocks import (
     escape,
     fmt_duration,

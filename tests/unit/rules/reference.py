@@ -11,7 +11,7 @@ from collections import defaultdict
 from collections.abc import Iterable, Sequence
 
 from watchtower.alerting.model import Offender, RuleResult
-from watchtower.collectors.base import Labels, Reading
+from watchtower.core.types import Labels, Reading
 from watchtower.rules.base import fmt_duration
 from watchtower.rules.kinds.burn_rate import BurnRateRule
 from watchtower.rules.kinds.consumer_status import RANK, ConsumerStatusRule, PartitionStatus, Status

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping, Sequence
 
 from watchtower.alerting.model import RuleResult
-from watchtower.collectors.base import Labels, Reading, Sample, labels
+from watchtower.core.types import Labels, Reading, Sample, labels
 
 T0 = 1_700_000_000.0
 LAG = "watchtower_consumer_lag_messages"

@@ -16,7 +16,7 @@ import pytest
 import reference
 
 from watchtower.alerting.model import RuleResult
-from watchtower.collectors.base import Reading, Sample, labels
+from watchtower.core.types import Reading, Sample, labels
 from watchtower.rules.kinds import KINDS
 from watchtower.rules.series import HistoryIndex
 

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from watchtower.collectors.base import Reading, Sample, labels
+from watchtower.core.types import Reading, Sample, labels
 from watchtower.rules.config import load_rules
 from watchtower.rules.series import HistoryIndex, IndexedHistory
 

@@ -23,8 +23,8 @@ import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from watchtower.alerting.model import RuleResult, Severity
-from watchtower.collectors.base import Labels, Reading
-from watchtower.config.models import Duration
+from watchtower.core.types import Labels, Reading
+from watchtower.core.units import Duration
 from watchtower.rules.base import RuleBase, fmt_duration
 from watchtower.rules.selector import Selector, SelectorField
 from watchtower.rules.series import Aggregate, History, increase, window

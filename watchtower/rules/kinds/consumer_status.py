@@ -27,8 +27,8 @@ import numpy as np
 from pydantic import Field, field_validator
 
 from watchtower.alerting.model import Offender, RuleResult, Severity
-from watchtower.collectors.base import Labels, Reading
-from watchtower.config.models import Duration
+from watchtower.core.types import Labels, Reading
+from watchtower.core.units import Duration
 from watchtower.rules.base import RuleBase, fmt_duration
 from watchtower.rules.selector import SelectorField, parse_selector
 from watchtower.rules.series import first_row, last_row, pairs, split_by, window

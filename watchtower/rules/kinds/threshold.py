@@ -12,8 +12,8 @@ from typing import Literal
 from pydantic import Field
 
 from watchtower.alerting.model import RuleResult
-from watchtower.collectors.base import Reading
-from watchtower.config.models import Duration
+from watchtower.core.types import Reading
+from watchtower.core.units import Duration
 from watchtower.rules.base import Op, SeriesRule, top_offenders
 from watchtower.rules.series import grouped, window
 

@@ -13,8 +13,8 @@ import numpy as np
 from pydantic import Field, field_validator
 
 from watchtower.alerting.model import RuleResult
-from watchtower.collectors.base import Reading
-from watchtower.config.models import Duration
+from watchtower.core.types import Reading
+from watchtower.core.units import Duration
 from watchtower.rules.base import Op, SeriesRule, fmt_duration, top_offenders
 from watchtower.rules.series import grouped, least_squares, window
 

@@ -13,7 +13,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from types import MappingProxyType
 
-from watchtower.collectors.base import Labels, Reading
+from watchtower.core.types import Labels, Reading
 
 
 @dataclass(frozen=True, slots=True)
