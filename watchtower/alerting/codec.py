@@ -1,11 +1,12 @@
-"""JSON-safe dicts for alerts: one codec shared by the lifecycle state and the Redis outbox."""
+"""JSON-safe dicts for alerts and notifications: the one codec of the lifecycle state, the Redis outbox
+and the webhook payload."""
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from watchtower.alerting.model import Alert, AlertState, Offender, Severity
+from watchtower.alerting.model import Alert, AlertState, Notification, NotificationKind, Offender, Severity
 from watchtower.core.types import Labels
 
 
@@ -52,4 +53,28 @@ def alert_from_dict(d: Mapping[str, Any]) -> Alert:
         runbook=d.get("runbook", ""),
         dashboard=d.get("dashboard", ""),
         offenders=tuple(Offender(labels_from_list(o["labels"]), o["value"]) for o in d.get("offenders", ())),
+    )
+
+
+def notification_to_dict(n: Notification) -> dict[str, Any]:
+    return {
+        "group_key": n.group_key,
+        "idempotency_key": n.idempotency_key,
+        "kind": n.kind.value,
+        "alerts": [alert_to_dict(a) for a in n.alerts],
+        "created_at": n.created_at,
+        "route": n.route,
+        "meta": dict(n.meta),
+    }
+
+
+def notification_from_dict(d: dict[str, Any]) -> Notification:
+    return Notification(
+        group_key=d["group_key"],
+        idempotency_key=d["idempotency_key"],
+        kind=NotificationKind(d["kind"]),
+        alerts=tuple(alert_from_dict(a) for a in d["alerts"]),
+        created_at=d["created_at"],
+        route=d.get("route", "default"),
+        meta=dict(d.get("meta", {})),
     )

@@ -28,38 +28,9 @@ from typing import Any
 import orjson
 import redis
 
-from watchtower.alerting.codec import alert_from_dict, alert_to_dict
-from watchtower.alerting.model import (
-    Notification,
-    NotificationKind,
-)
+from watchtower.alerting.codec import notification_from_dict, notification_to_dict
+from watchtower.alerting.model import Notification, NotificationKind
 from watchtower.alerting.silences import Silence
-
-# ---------------------------------------------------------------------------------------------- codec
-
-
-def notification_to_dict(n: Notification) -> dict[str, Any]:
-    return {
-        "group_key": n.group_key,
-        "idempotency_key": n.idempotency_key,
-        "kind": n.kind.value,
-        "alerts": [alert_to_dict(a) for a in n.alerts],
-        "created_at": n.created_at,
-        "route": n.route,
-        "meta": dict(n.meta),
-    }
-
-
-def notification_from_dict(d: dict[str, Any]) -> Notification:
-    return Notification(
-        group_key=d["group_key"],
-        idempotency_key=d["idempotency_key"],
-        kind=NotificationKind(d["kind"]),
-        alerts=tuple(alert_from_dict(a) for a in d["alerts"]),
-        created_at=d["created_at"],
-        route=d.get("route", "default"),
-        meta=dict(d.get("meta", {})),
-    )
 
 
 @dataclass(frozen=True, slots=True)

@@ -25,7 +25,7 @@ import threading
 import time
 from collections import Counter
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any
 
@@ -37,9 +37,8 @@ from apscheduler.triggers.interval import IntervalTrigger
 from watchtower.alerting.lifecycle import LifecycleState, step
 from watchtower.alerting.model import Alert
 from watchtower.alerting.store import AlertStore
+from watchtower.core.health import EvaluationHealth
 from watchtower.core.history import History
-from watchtower.core.types import Kind, MetricSpec
-from watchtower.daemon.runner import DURATION_BUCKETS, with_duration
 from watchtower.notify.dispatcher import Dispatcher
 from watchtower.rules.config import RuleSet, evaluate_all
 from watchtower.rules.series import HistoryIndex
@@ -47,88 +46,6 @@ from watchtower.rules.series import HistoryIndex
 log = logging.getLogger(__name__)
 
 JOB_ID = "alert_evaluation"
-
-ALERTING_SPECS: tuple[MetricSpec, ...] = (
-    MetricSpec(
-        "watchtower_alert_state",
-        Kind.GAUGE,
-        "One series per active alert: 1 pending, 2 firing (inactive and resolved alerts drop out); "
-        "labels are rule, severity and the alert's own labels (one named rule or severity becomes alert_rule, alert_severity)",
-        ("rule", "severity"),
-    ),
-    MetricSpec(
-        "watchtower_alert_evaluations_total", Kind.COUNTER, "Rule evaluation cycles run, failed or not."
-    ),
-    MetricSpec(
-        "watchtower_alert_evaluation_errors_total",
-        Kind.COUNTER,
-        "Evaluation cycles that failed as a whole (Redis unreachable, say): the lifecycle did not advance.",
-    ),
-    MetricSpec(
-        "watchtower_alert_evaluation_overruns_total",
-        Kind.COUNTER,
-        "Evaluation cycles skipped because the previous one was still running.",
-    ),
-    MetricSpec(
-        "watchtower_alert_evaluation_duration_seconds",
-        Kind.HISTOGRAM,
-        "Wall time of evaluation cycles: every rule, the lifecycle step and the Redis commit.",
-    ),
-    MetricSpec(
-        "watchtower_alert_evaluation_last_success_timestamp_seconds",
-        Kind.GAUGE,
-        "Wall time of the last evaluation cycle that committed.",
-    ),
-    MetricSpec(
-        "watchtower_alert_rule_errors_total",
-        Kind.COUNTER,
-        "Evaluations in which the rule raised (its alerts kept their state).",
-        ("rule",),
-    ),
-    MetricSpec(
-        "watchtower_notifications_delivered_total",
-        Kind.COUNTER,
-        "Notifications the notifier delivered (since the daemon started).",
-        ("notifier",),
-    ),
-    MetricSpec(
-        "watchtower_notifications_retried_total",
-        Kind.COUNTER,
-        "Sends that ended in RETRY (429, 5xx, network) and were rescheduled.",
-        ("notifier",),
-    ),
-    MetricSpec(
-        "watchtower_notifications_dead_lettered_total",
-        Kind.COUNTER,
-        "Notifications moved to the dead-letter list: refused for good, or retried past give_up_after.",
-        ("notifier",),
-    ),
-    MetricSpec(
-        "watchtower_notifier_errors_total",
-        Kind.COUNTER,
-        "Sends in which the notifier raised (a bug; retried like RETRY).",
-        ("notifier",),
-    ),
-)
-
-
-@dataclass(frozen=True, slots=True)
-class EvaluationHealth:
-    """How the evaluation loop is doing. Replaced, never mutated, so readers need no lock."""
-
-    cycles: int = 0
-    errors: int = 0
-    overruns: int = 0
-    ok: bool | None = None  # None until the first cycle ends
-    last_success_at: float | None = None
-    last_error: str | None = None
-    last_duration: float | None = None
-    bucket_counts: tuple[int, ...] = (0,) * (len(DURATION_BUCKETS) + 1)
-    duration_sum: float = 0.0
-
-    def observe(self, duration: float) -> EvaluationHealth:
-        return with_duration(self, duration)
-
 
 class AlertEvaluator:
     def __init__(

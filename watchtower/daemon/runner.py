@@ -11,9 +11,8 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from bisect import bisect_left
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from datetime import UTC, datetime
 
 from apscheduler.events import EVENT_JOB_MAX_INSTANCES, JobExecutionEvent
@@ -24,79 +23,10 @@ from opentelemetry import trace
 from opentelemetry.trace import Status, StatusCode, Tracer
 
 from watchtower.collectors.base import Collector
+from watchtower.core.health import CollectorHealth
 from watchtower.core.history import History
-from watchtower.core.types import Kind, MetricSpec
 
 log = logging.getLogger(__name__)
-
-DURATION_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
-
-RUNNER_SPECS: tuple[MetricSpec, ...] = (
-    MetricSpec(
-        "watchtower_collector_up",
-        Kind.GAUGE,
-        "1 when the collector's last cycle succeeded, 0 when it failed.",
-        ("collector",),
-    ),
-    MetricSpec(
-        "watchtower_collector_errors_total", Kind.COUNTER, "Collection cycles that raised.", ("collector",)
-    ),
-    MetricSpec(
-        "watchtower_collector_cycles_total",
-        Kind.COUNTER,
-        "Collection cycles run, failed or not.",
-        ("collector",),
-    ),
-    MetricSpec(
-        "watchtower_collector_overruns_total",
-        Kind.COUNTER,
-        "Cycles skipped because the previous one was still running.",
-        ("collector",),
-    ),
-    MetricSpec(
-        "watchtower_collector_duration_seconds",
-        Kind.HISTOGRAM,
-        "Wall time of collection cycles.",
-        ("collector",),
-    ),
-    MetricSpec(
-        "watchtower_collector_last_success_timestamp_seconds",
-        Kind.GAUGE,
-        "Wall time of the last successful cycle.",
-        ("collector",),
-    ),
-)
-
-
-def with_duration(health, duration: float):
-    """A copy of a health record (a frozen dataclass with `bucket_counts`, `duration_sum` and
-    `last_duration`) with one more duration observed in the DURATION_BUCKETS histogram."""
-    counts = list(health.bucket_counts)
-    counts[bisect_left(DURATION_BUCKETS, duration)] += 1
-    return replace(health, bucket_counts=tuple(counts), duration_sum=health.duration_sum + duration, last_duration=duration)
-
-
-@dataclass(frozen=True, slots=True)
-class CollectorHealth:
-    """How one collector is doing. Replaced, never mutated, so readers need no lock."""
-
-    collector: str
-    interval: float
-    up: bool | None = None  # None until the first cycle ends
-    since: float | None = None  # when `up` last changed
-    last_success_at: float | None = None
-    last_error: str | None = None
-    last_error_at: float | None = None
-    last_duration: float | None = None
-    cycles: int = 0
-    errors: int = 0
-    overruns: int = 0
-    bucket_counts: tuple[int, ...] = (0,) * (len(DURATION_BUCKETS) + 1)  # per bucket, last is +Inf
-    duration_sum: float = 0.0
-
-    def observe(self, duration: float) -> CollectorHealth:
-        return with_duration(self, duration)
-
 
 class CollectorRunner:
     def __init__(

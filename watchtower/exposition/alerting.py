@@ -6,15 +6,15 @@ that resolves is simply absent from the next scrape, as a vanished partition is.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
+from typing import Protocol
 
 from prometheus_client.metrics_core import Metric
 from prometheus_client.registry import Collector as PromCollector
 from prometheus_client.samples import Sample as PromSample
 
-from watchtower.alerting.model import AlertState
-from watchtower.daemon.evaluation import ALERTING_SPECS, AlertEvaluator
-from watchtower.daemon.runner import DURATION_BUCKETS
+from watchtower.alerting.model import Alert, AlertState
+from watchtower.core.health import ALERTING_SPECS, DURATION_BUCKETS, EvaluationHealth
 from watchtower.exposition.prometheus import family_name
 
 STATE_VALUE = {AlertState.PENDING: 1.0, AlertState.FIRING: 2.0}
@@ -27,8 +27,25 @@ _DISPATCH = {
 }
 
 
+class DispatchCounts(Protocol):
+    """What the exposition reads of a dispatcher: `<notifier>.<outcome>` counts and the notifier names."""
+
+    counts: Mapping[str, int]
+    notifiers: Mapping[str, object]
+
+
+class AlertingSource(Protocol):
+    """What the exposition reads of the alert evaluator (watchtower.daemon.evaluation.AlertEvaluator)."""
+
+    health: EvaluationHealth
+    rule_errors: Mapping[str, int]
+    dispatcher: DispatchCounts | None
+
+    def active(self) -> Iterable[Alert]: ...
+
+
 class AlertingCollector(PromCollector):
-    def __init__(self, evaluator: AlertEvaluator):
+    def __init__(self, evaluator: AlertingSource):
         self.evaluator = evaluator
         self.specs = {s.name: s for s in ALERTING_SPECS}
 

@@ -14,9 +14,8 @@ from watchtower.collectors.e2e_latency import SPECS as E2E_LATENCY_SPECS
 from watchtower.collectors.flink import SPECS as FLINK_SPECS
 from watchtower.collectors.lag_tracker import SPECS as KAFKA_LAG_SPECS
 from watchtower.collectors.spark_progress import SPECS as SPARK_PROGRESS_SPECS
+from watchtower.core.health import ALERTING_SPECS, RUNNER_SPECS
 from watchtower.core.types import MetricSpec
-from watchtower.daemon.evaluation import ALERTING_SPECS
-from watchtower.daemon.runner import RUNNER_SPECS
 
 SOURCES: dict[str, tuple[MetricSpec, ...]] = {
     "daemon": RUNNER_SPECS,

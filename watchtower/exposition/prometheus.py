@@ -14,9 +14,9 @@ from prometheus_client.metrics_core import Metric
 from prometheus_client.registry import Collector as PromCollector
 from prometheus_client.samples import Sample as PromSample
 
+from watchtower.core.health import DURATION_BUCKETS, RUNNER_SPECS, CollectorHealth
 from watchtower.core.history import History
 from watchtower.core.types import Kind, MetricSpec
-from watchtower.daemon.runner import DURATION_BUCKETS, RUNNER_SPECS, CollectorHealth
 
 
 def family_name(spec: MetricSpec) -> str:

@@ -14,8 +14,8 @@ from typing import Any
 import httpx
 from pydantic import BaseModel, ConfigDict, Field, SecretStr
 
+from watchtower.alerting.codec import notification_to_dict
 from watchtower.alerting.model import DeliveryResult, Notification
-from watchtower.alerting.store import notification_to_dict
 from watchtower.core.units import Duration
 from watchtower.notify.base import ThreadRef, delivered, failed, redact, retry
 

@@ -9,8 +9,8 @@ import orjson
 import pytest
 from alerting_samples import note
 
+from watchtower.alerting.codec import notification_from_dict
 from watchtower.alerting.model import DeliveryStatus, NotificationKind
-from watchtower.alerting.store import notification_from_dict
 from watchtower.notify.webhook import WebhookConfig, WebhookNotifier
 
 URL = "https://hooks.example.com/in/SeCrEt-PaTh-42"
