@@ -10,21 +10,27 @@ a single-record batch so that tansu's ListOffsets is exact again) are valid *con
 enter business tables or aggregates.
 
 `validate` is the one rule book: a pure function of the raw bytes, used by every consumer and the tests.
+The wire format itself (encode, key_of, new_event, format_event_time, CONTROL_TYPES) is in
+watchtower/contract.py, shared with the daemon's canary; it is re-exported here.
 """
 
 from __future__ import annotations
 
 import math
-import uuid
 from datetime import UTC, datetime, timedelta
 from typing import Any, NamedTuple
 
 import orjson
 
+from watchtower.contract import CONTROL_TYPES as CONTROL_TYPES
+from watchtower.contract import encode as encode
+from watchtower.contract import format_event_time as format_event_time
+from watchtower.contract import key_of as key_of
+from watchtower.contract import new_event as new_event
+
 FIELDS: tuple[str, ...] = ("event_id", "order_id", "user_id", "amount", "event_type", "event_time")
 STRING_FIELDS: tuple[str, ...] = ("event_id", "order_id", "user_id", "event_type", "event_time")
 BUSINESS_TYPES: frozenset[str] = frozenset({"created", "paid", "shipped", "cancelled", "refunded"})
-CONTROL_TYPES: frozenset[str] = frozenset({"canary", "marker"})
 EVENT_TYPES: frozenset[str] = BUSINESS_TYPES | CONTROL_TYPES
 DEFAULT_MAX_EVENT_BYTES = 64 * 1024
 MAX_ID_LENGTH = 128
@@ -69,12 +75,6 @@ def parse_event_time(value: str) -> int | None:
     if dt.tzinfo is None:
         return None
     return (dt - _EPOCH) // _MS
-
-
-def format_event_time(ms: int) -> str:
-    """`2026-11-23T15:44:31.123Z` for epoch milliseconds."""
-    dt = datetime.fromtimestamp(ms // 1000, UTC)
-    return dt.strftime("%Y-%m-%dT%H:%M:%S") + f".{ms % 1000:03d}Z"
 
 
 def validate(raw: bytes | None, max_bytes: int = DEFAULT_MAX_EVENT_BYTES) -> Verdict:
@@ -128,31 +128,3 @@ def _check_fields(obj: dict[str, Any]) -> Verdict:
     if ms is None:
         return _bad("bad_value:event_time")
     return Verdict(obj, ms, None)
-
-
-def encode(event: dict[str, Any]) -> bytes:
-    """The record value for an event (compact JSON, keys in the order given)."""
-    return orjson.dumps(event)
-
-
-def key_of(event: dict[str, Any]) -> bytes:
-    return str(event["user_id"]).encode()
-
-
-def new_event(
-    user_id: str,
-    amount: float,
-    event_type: str,
-    event_time_ms: int,
-    order_id: str | None = None,
-    event_id: str | None = None,
-) -> dict[str, Any]:
-    """A contract-conforming event; ids default to fresh uuid4 hex."""
-    return {
-        "event_id": event_id or uuid.uuid4().hex,
-        "order_id": order_id or f"o-{uuid.uuid4().hex[:12]}",
-        "user_id": user_id,
-        "amount": float(amount),
-        "event_type": event_type,
-        "event_time": format_event_time(event_time_ms),
-    }

@@ -32,12 +32,11 @@ import pyarrow.compute as pc
 import redis
 
 from pipelines.spark.processing import BatchResult
+from watchtower.contract import CANARY_PREFIX, E2E_STREAM
 
-E2E_STREAM = "watchtower:e2e"
 APPLIED_KEY = "wt:spark:applied"
 AGG_PREFIX = "wt:agg:"
 VISIBLE_PREFIX = "wt:visible:"
-CANARY_PREFIX = "wt:canary:"
 SAMPLE_SIZE = 100
 VISIBLE_BUCKET_MS = 60_000
 

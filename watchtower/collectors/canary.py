@@ -3,7 +3,7 @@
 Every cycle the collector
   1. looks up, in one MGET, the `wt:canary:<event_id>` key of every canary still pending: the pipeline
      writes it (value = visible_at, epoch ms) when the canary's batch reached Redis, and nothing else of a
-     canary anywhere (pipelines/spark/redis_sink.py). latency = visible_at - event_time, the same
+     canary anywhere (pipelines/spark/redis_sink.py; names in watchtower/contract.py). latency = visible_at - event_time, the same
      definition as the e2e stream, so the poll cadence does not blur it;
   2. counts canaries pending longer than `lost_after` as lost and forgets them;
   3. sends the next round: one canary per partition of the pipeline topic (or one, round robin), each a
@@ -23,12 +23,10 @@ from typing import Any
 import redis
 from confluent_kafka import KafkaException, Producer
 
-from pipelines.events import encode, key_of, new_event
 from watchtower.collectors.redis_stream import connect, redis_errors
 from watchtower.config.daemon import CanaryConfig
+from watchtower.contract import canary_event, encode, key_of
 from watchtower.core.types import Kind, MetricSpec, Reading, Sample, labels
-
-CANARY_USER = "watchtower-canary"
 
 SPECS = (
     MetricSpec(
@@ -66,10 +64,6 @@ class Pending:
     event_id: str
     partition: int
     sent_ms: int  # the canary's event_time
-
-
-def canary_event(now_ms: int, event_id: str | None = None) -> dict[str, Any]:
-    return new_event(CANARY_USER, 0.0, "canary", now_ms, order_id="canary", event_id=event_id or f"canary-{uuid.uuid4().hex}")
 
 
 def next_partitions(partitions: list[int], mode: str, cursor: int) -> tuple[list[int], int]:

@@ -11,6 +11,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
 
+from watchtower.contract import CANARY_PREFIX, E2E_STREAM
 from watchtower.core.units import Duration
 
 
@@ -83,7 +84,7 @@ class KafkaLagConfig(CollectorSection):
 class E2eLatencyConfig(CollectorSection):
     """End-to-end latency from the pipeline's `watchtower:e2e` stream (one entry per micro-batch)."""
 
-    stream: str = "watchtower:e2e"
+    stream: str = E2E_STREAM
     # Percentiles are over the batches whose results became visible within this window.
     window: Duration = Field(default=300.0, gt=0)
     # An event slower than this counts in watchtower_e2e_events_slow_total (the SLO's bad events).
@@ -103,7 +104,7 @@ class CanaryConfig(CollectorSection):
     mode: Literal["every_partition", "round_robin"] = "every_partition"
     # A canary not visible in Redis this long after it was sent counts as lost.
     lost_after: Duration = Field(default=60.0, gt=0)
-    key_prefix: str = "wt:canary:"
+    key_prefix: str = CANARY_PREFIX
     max_pending: int = Field(default=10_000, ge=1)
 
 

@@ -11,6 +11,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
 
 from watchtower.config.daemon import DaemonConfig
+from watchtower.contract import PROGRESS_STREAM
 from watchtower.core.units import Duration, Size
 
 # librdkafka keys whose values are secrets: kept as SecretStr, never logged.
@@ -92,7 +93,7 @@ class PipelineConfig(_Model):
     window_slide: Duration = 60.0
     redis_ttl: Duration = 900.0
     max_event_bytes: Size = 64 * 1024
-    progress_stream: str = "watchtower:spark:progress"
+    progress_stream: str = PROGRESS_STREAM
     shuffle_partitions: int = Field(default=2, ge=1)
 
     @field_validator("window_slide")

@@ -12,9 +12,8 @@ import redis
 from confluent_kafka import ConsumerGroupTopicPartitions, TopicPartition
 from confluent_kafka.admin import AdminClient, OffsetSpec
 
+from watchtower.contract import E2E_STREAM
 from watchtower.demo.accounting import PipelineTotals
-
-E2E_STREAM = "watchtower:e2e"
 
 
 class BatchesTable:

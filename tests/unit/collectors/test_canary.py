@@ -3,7 +3,8 @@ from __future__ import annotations
 import pytest
 
 from pipelines.events import encode, validate
-from watchtower.collectors.canary import canary_event, next_partitions
+from watchtower.collectors.canary import next_partitions
+from watchtower.contract import canary_event
 
 ROUND_CASES = [
     # 1. every partition, cursor untouched

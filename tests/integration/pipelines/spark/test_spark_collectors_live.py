@@ -17,11 +17,12 @@ import redis
 from deltalake import DeltaTable
 
 from pipelines.spark.job import SparkJob, delta_root
-from watchtower.collectors.canary import CANARY_USER, CanaryCollector
+from watchtower.collectors.canary import CanaryCollector
 from watchtower.collectors.e2e_latency import E2eLatencyCollector
 from watchtower.collectors.spark_progress import SparkProgressCollector
 from watchtower.config.daemon import CanaryConfig, E2eLatencyConfig, SparkProgressConfig
 from watchtower.config.models import PipelineConfig
+from watchtower.contract import CANARY_USER
 
 pytestmark = [pytest.mark.integration, pytest.mark.spark]
 
