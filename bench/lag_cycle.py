@@ -20,8 +20,8 @@ import time
 from confluent_kafka import Consumer, Producer, TopicPartition
 from confluent_kafka.admin import AdminClient, NewTopic
 
-from watchtower.collectors.kafka_lag import KafkaLagCollector
-from watchtower.config.daemon import KafkaLagConfig
+from watchtower.collectors.kafka_lag.collector import KafkaLagCollector
+from watchtower.collectors.kafka_lag.config import KafkaLagConfig
 from watchtower.stack.broker import EmbeddedBroker
 
 TOPIC_SIZE = 100

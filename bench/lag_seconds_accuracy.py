@@ -20,7 +20,7 @@ import random
 import statistics
 from dataclasses import dataclass
 
-from watchtower.collectors.lag_seconds import (
+from watchtower.collectors.kafka_lag.seconds import (
     lag_seconds_from_timestamp,
     lag_seconds_interpolated,
     record_observation,

@@ -16,8 +16,8 @@ import redis
 import yaml
 from confluent_kafka.admin import AdminClient
 
-from watchtower.config import WatchtowerConfig
 from watchtower.kafka import KafkaClientError
+from watchtower.settings import WatchtowerConfig
 from watchtower.stack import Stack, StackError, resolve_endpoints
 from watchtower.stack.process import free_port, pid_alive, port_open, wait_until
 from watchtower.stack.stack import redis_answers

@@ -8,8 +8,9 @@ from pathlib import Path
 import typer
 from rich.console import Console
 
-from watchtower.config import ConfigError, WatchtowerConfig, load_config
+from watchtower.config import ConfigError
 from watchtower.logging import setup_logging
+from watchtower.settings import WatchtowerConfig, load_config
 
 console = Console(stderr=True)
 

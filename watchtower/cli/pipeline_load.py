@@ -18,7 +18,7 @@ from rich.live import Live
 from rich.text import Text
 
 from watchtower.cli.common import console, ctx_of, fail
-from watchtower.config import WatchtowerConfig
+from watchtower.settings import WatchtowerConfig
 
 
 def register(app: typer.Typer) -> None:

@@ -24,8 +24,8 @@ def run(
 ) -> None:
     """Run the collectors and the alert rules; serve /metrics, /healthz, /api/v1/status and /api/v1/alerts."""
     from watchtower.config import ConfigError
-    from watchtower.config.daemon import DaemonConfig
     from watchtower.core.history import History
+    from watchtower.daemon.config import DaemonConfig
     from watchtower.daemon.daemon import Daemon, build_alerting, build_collectors
 
     cfg = ctx_of(ctx).config

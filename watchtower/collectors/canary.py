@@ -18,15 +18,33 @@ from __future__ import annotations
 import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 
 import redis
 from confluent_kafka import KafkaException, Producer
+from pydantic import Field
 
+from watchtower.collectors.base import BuildContext, CollectorKind, CollectorSection
 from watchtower.collectors.redis_stream import connect, redis_errors
-from watchtower.config.daemon import CanaryConfig
-from watchtower.contract import canary_event, encode, key_of
+from watchtower.contract import CANARY_PREFIX, canary_event, encode, key_of
 from watchtower.core.types import Kind, MetricSpec, Reading, Sample, labels
+from watchtower.core.units import Duration
+
+
+class CanaryConfig(CollectorSection):
+    """Marked canary events written into the pipeline topic; their visibility in Redis is polled.
+
+    Off by default: it writes into the pipeline's input topic. `interval` is how often a round is sent.
+    """
+
+    enabled: bool = False
+    topic: str | None = Field(default=None, description="default: pipeline.topic")
+    # every_partition: one canary per partition per round; round_robin: one per round, next partition.
+    mode: Literal["every_partition", "round_robin"] = "every_partition"
+    # A canary not visible in Redis this long after it was sent counts as lost.
+    lost_after: Duration = Field(default=60.0, gt=0)
+    key_prefix: str = CANARY_PREFIX
+    max_pending: int = Field(default=10_000, ge=1)
 
 SPECS = (
     MetricSpec(
@@ -221,3 +239,13 @@ class CanaryCollector:
                 pass
         self._producer = None
         self._redis = None
+
+
+def build(config: CanaryConfig, ctx: BuildContext) -> CanaryCollector | None:
+    if not config.enabled or not ctx.redis_url:
+        return None
+    return CanaryCollector(config, ctx.librdkafka(), ctx.redis_url, config.topic or ctx.pipeline.topic)
+
+
+# Off by default (it writes into the pipeline's topic); the demo turns it on.
+KIND = CollectorKind("canary", CanaryConfig, build, SPECS, demo={"enabled": True, "interval": 5.0})

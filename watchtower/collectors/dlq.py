@@ -17,15 +17,32 @@ from __future__ import annotations
 import time
 from collections import Counter, deque
 from collections.abc import Mapping, Sequence
+from pathlib import Path
 from typing import Any
 
 from confluent_kafka import OFFSET_BEGINNING, OFFSET_END, Consumer, KafkaError, KafkaException, TopicPartition
 from confluent_kafka.admin import AdminClient, OffsetSpec
+from pydantic import Field
 
+from watchtower.collectors.base import BuildContext, CollectorKind, CollectorSection
 from watchtower.collectors.delta_counts import DeltaColumnCounter
-from watchtower.config.daemon import DlqConfig
 from watchtower.core.types import Kind, MetricSpec, Reading, Sample, labels
+from watchtower.core.units import Duration
 from watchtower.kafka.errors import StageError
+
+
+class DlqConfig(CollectorSection):
+    """Dead-letter growth: the DLQ topic's size and headers, and the DLQ Delta table's rows by reason."""
+
+    topic: str | None = Field(default=None, description="default: pipeline.dlq_topic; empty string: none")
+    table: str | None = Field(
+        default=None, description="path of the DLQ Delta table; default <pipeline.data_dir>/delta/dlq"
+    )
+    # watchtower_dlq_growth_per_minute is the size's increase over this window.
+    rate_window: Duration = Field(default=300.0, gt=0)
+    # Read the records added since the last cycle for a breakdown by their failure_reason header.
+    read_headers: bool = True
+    max_records_per_cycle: int = Field(default=10_000, ge=1)
 
 SPECS = (
     MetricSpec(
@@ -280,3 +297,14 @@ class DlqCollector:
             pass
         self._consumer = None
         self._admin = None
+
+
+def build(config: DlqConfig, ctx: BuildContext) -> DlqCollector | None:
+    if not config.enabled:
+        return None
+    topic = ctx.pipeline.dlq_topic if config.topic is None else config.topic
+    table = config.table or str(Path(ctx.pipeline.data_dir) / "delta" / "dlq")
+    return DlqCollector(config, ctx.librdkafka(), topic, table)
+
+
+KIND = CollectorKind("dlq", DlqConfig, build, SPECS, demo={"interval": 2.0})

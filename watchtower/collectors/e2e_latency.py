@@ -15,11 +15,25 @@ from typing import Any
 
 import orjson
 import redis
+from pydantic import Field
 
+from watchtower.collectors.base import BuildContext, CollectorKind, CollectorSection
 from watchtower.collectors.latency_window import QUANTILES, BatchLatency, LatencyWindow
 from watchtower.collectors.redis_stream import StreamCursor, connect, redis_errors
-from watchtower.config.daemon import E2eLatencyConfig
+from watchtower.contract import E2E_STREAM
 from watchtower.core.types import Kind, MetricSpec, Reading, Sample, labels
+from watchtower.core.units import Duration
+
+
+class E2eLatencyConfig(CollectorSection):
+    """End-to-end latency from the pipeline's `watchtower:e2e` stream (one entry per micro-batch)."""
+
+    stream: str = E2E_STREAM
+    # Percentiles are over the batches whose results became visible within this window.
+    window: Duration = Field(default=300.0, gt=0)
+    # An event slower than this counts in watchtower_e2e_events_slow_total (the SLO's bad events).
+    slo_threshold: Duration = Field(default=5.0, gt=0)
+    read_count: int = Field(default=1000, ge=1, description="stream entries per XREAD")
 
 log = logging.getLogger(__name__)
 
@@ -158,3 +172,12 @@ class E2eLatencyCollector:
                 client.close()
             except Exception:  # noqa: BLE001 - close must not raise
                 pass
+
+
+def build(config: E2eLatencyConfig, ctx: BuildContext) -> E2eLatencyCollector | None:
+    if not config.enabled or not ctx.redis_url:
+        return None
+    return E2eLatencyCollector(config, ctx.redis_url)
+
+
+KIND = CollectorKind("e2e_latency", E2eLatencyConfig, build, SPECS, demo={"interval": 2.0})

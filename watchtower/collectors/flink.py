@@ -22,6 +22,7 @@ from typing import Any
 
 import httpx
 
+from watchtower.collectors.base import BuildContext, CollectorKind
 from watchtower.config.flink import FlinkConfig
 from watchtower.core.types import Kind, MetricSpec, Reading, Sample, labels
 
@@ -392,3 +393,11 @@ class FlinkCollector:
                 client.close()
             except Exception:  # close must not raise
                 pass
+
+
+def build(_config: None, ctx: BuildContext) -> FlinkCollector | None:
+    return FlinkCollector(ctx.flink) if ctx.flink is not None else None
+
+
+# No `daemon.collectors.flink` section: the top-level `flink:` section configures (and enables) it.
+KIND = CollectorKind("flink", None, build, SPECS)

@@ -21,10 +21,18 @@ from typing import Any
 
 import orjson
 import redis
+from pydantic import Field
 
+from watchtower.collectors.base import BuildContext, CollectorKind, CollectorSection
 from watchtower.collectors.redis_stream import StreamCursor, connect, redis_errors
-from watchtower.config.daemon import SparkProgressConfig
 from watchtower.core.types import Kind, MetricSpec, Reading, Sample, labels
+
+
+class SparkProgressConfig(CollectorSection):
+    """Spark query progress from the job's Redis stream: trigger phases, throughput, watermark, state."""
+
+    stream: str | None = Field(default=None, description="default: pipeline.progress_stream")
+    read_count: int = Field(default=1000, ge=1, description="stream entries per XREAD")
 
 ENGINE = "spark"
 SOURCE_VERTEX = "source"
@@ -249,3 +257,12 @@ class SparkProgressCollector:
                 client.close()
             except Exception:  # noqa: BLE001 - close must not raise
                 pass
+
+
+def build(config: SparkProgressConfig, ctx: BuildContext) -> SparkProgressCollector | None:
+    if not config.enabled or not ctx.redis_url:
+        return None
+    return SparkProgressCollector(config, ctx.redis_url, config.stream or ctx.pipeline.progress_stream)
+
+
+KIND = CollectorKind("spark_progress", SparkProgressConfig, build, SPECS, demo={"interval": 2.0})

@@ -1,11 +1,12 @@
-from watchtower.config.loader import ConfigError, load_config
+"""Shared, low-level config sections and the YAML/env loader. The root config is watchtower.settings."""
+
+from watchtower.config.loader import ConfigError, load_model
 from watchtower.config.models import (
     GeneratorConfig,
     KafkaConfig,
     PipelineConfig,
     RedisConfig,
     StackConfig,
-    WatchtowerConfig,
     WorkersConfig,
 )
 
@@ -16,7 +17,6 @@ __all__ = [
     "PipelineConfig",
     "RedisConfig",
     "StackConfig",
-    "WatchtowerConfig",
     "WorkersConfig",
-    "load_config",
+    "load_model",
 ]

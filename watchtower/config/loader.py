@@ -9,16 +9,17 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError
 
-from watchtower.config.models import WatchtowerConfig
 from watchtower.config.yaml_source import ConfigError, compose_with_lines, line_of
 
 ENV_PREFIX = "WATCHTOWER__"
 
-__all__ = ["ConfigError", "load_config"]
+__all__ = ["ConfigError", "load_model"]
+
+M = TypeVar("M", bound=BaseModel)
 
 
 def _env_overrides(env: Mapping[str, str]) -> dict[str, Any]:
@@ -65,8 +66,9 @@ def _describe(err: Mapping[str, Any], source: str, lines: Mapping[tuple[str, ...
     return f"{where}: {dotted}: {msg}"
 
 
-def load_config(path: str | Path | None = None, env: Mapping[str, str] | None = None) -> WatchtowerConfig:
-    """Read `path` (optional), overlay the environment, validate. Raises ConfigError, never a traceback."""
+def load_model(model: type[M], path: str | Path | None = None, env: Mapping[str, str] | None = None) -> M:
+    """Read `path` (optional), overlay the environment, validate as `model`. Raises ConfigError, never a
+    traceback. The root config's `load_config` (watchtower/settings.py) is this with `WatchtowerConfig`."""
     env = os.environ if env is None else env
     data: dict[str, Any] = {}
     lines: dict[tuple[str, ...], int] = {}
@@ -94,6 +96,6 @@ def load_config(path: str | Path | None = None, env: Mapping[str, str] | None = 
 
     collect(overrides, ())
     try:
-        return WatchtowerConfig.model_validate(_merge(data, overrides))
+        return model.model_validate(_merge(data, overrides))
     except ValidationError as exc:
         raise ConfigError([_describe(e, source, lines, from_env) for e in exc.errors()]) from None

@@ -1,4 +1,5 @@
-"""Typed configuration. Everything the daemon, the stack and the pipeline read comes through here.
+"""The shared, low-level config sections: Kafka, Redis, the embedded stack, the pipeline, the generator and
+the workers. The root `WatchtowerConfig` that assembles every subsystem's section is in watchtower/settings.py.
 
 Durations accept `500ms`, `30s`, `10m`, `2h` or a number of seconds; they are stored as float seconds.
 """
@@ -10,7 +11,6 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
 
-from watchtower.config.daemon import DaemonConfig
 from watchtower.contract import PROGRESS_STREAM
 from watchtower.core.units import Duration, Size
 
@@ -118,23 +118,3 @@ class WorkersConfig(_Model):
     group: str = "watchtower-enricher"
     max_poll_interval: Duration = 30.0
     session_timeout: Duration = 10.0
-
-
-# Imported here, not at the top: these modules import `Duration` from this one.
-from watchtower.config.alerting import AlertingConfig  # noqa: E402
-from watchtower.config.flink import FlinkConfig  # noqa: E402
-
-
-class WatchtowerConfig(_Model):
-    kafka: KafkaConfig = Field(default_factory=KafkaConfig)
-    redis: RedisConfig = Field(default_factory=RedisConfig)
-    stack: StackConfig = Field(default_factory=StackConfig)
-    pipeline: PipelineConfig = Field(default_factory=PipelineConfig)
-    generator: GeneratorConfig = Field(default_factory=GeneratorConfig)
-    workers: WorkersConfig = Field(default_factory=WorkersConfig)
-    daemon: DaemonConfig = Field(default_factory=DaemonConfig)
-    alerting: AlertingConfig = Field(default_factory=AlertingConfig)
-    # Unset: no Flink collector. Set (even `flink: {}`): `watchtower run` watches that JobManager.
-    flink: FlinkConfig | None = None
-    log_level: str = "INFO"
-    log_format: str = Field(default="console", pattern="^(console|json)$")

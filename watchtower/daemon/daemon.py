@@ -11,23 +11,28 @@ import logging
 import threading
 import time
 from collections.abc import Callable, Iterable, Sequence
-from pathlib import Path
 from typing import Any
 
 from opentelemetry.sdk.trace import SpanProcessor, TracerProvider
 from prometheus_client import CollectorRegistry
 
-from watchtower.collectors.base import Collector
-from watchtower.config.alerting import AlertingConfig
-from watchtower.config.daemon import DaemonConfig
+from watchtower.alerting.store import AlertStore
+from watchtower.collectors.base import BuildContext, Collector
+from watchtower.collectors.registry import REGISTRY, CollectorKinds
 from watchtower.config.flink import FlinkConfig
 from watchtower.config.models import KafkaConfig, PipelineConfig
+from watchtower.config.yaml_source import ConfigError
 from watchtower.core.history import History
+from watchtower.daemon.config import AlertingConfig, DaemonConfig
 from watchtower.daemon.evaluation import AlertEvaluator
 from watchtower.daemon.runner import CollectorRunner
 from watchtower.daemon.tracing import build_tracer_provider
+from watchtower.exposition.alerting import AlertingCollector
 from watchtower.exposition.http import HttpServer
 from watchtower.exposition.prometheus import SnapshotCollector
+from watchtower.notify.dispatcher import Dispatcher
+from watchtower.notify.registry import build_notifiers
+from watchtower.rules.config import RouteConfig, RuleSet, check_rules
 
 log = logging.getLogger(__name__)
 
@@ -39,46 +44,16 @@ def build_collectors(
     redis_url: str | None = None,
     pipeline: PipelineConfig | None = None,
     flink: FlinkConfig | None = None,
+    registry: CollectorKinds = REGISTRY,
 ) -> list[Collector]:
-    """Instantiate the enabled collectors; configuration only, no connections are made here.
+    """Instantiate the enabled collectors of every registered kind; configuration only, no connections.
 
     The collectors that read the pipeline's Redis (e2e_latency, spark_progress, canary) are built only
     when a `redis_url` is given; `pipeline` supplies the default topic, DLQ topic, data_dir and stream.
     The Flink collector is built when a `flink` section is configured.
     """
-    from watchtower.collectors.kafka_lag import KafkaLagCollector
-
-    out: list[Collector] = []
-    cols = daemon.collectors
-    pipeline = pipeline or PipelineConfig()
-    lag = cols.kafka_lag
-    if lag.enabled:
-        out.append(KafkaLagCollector(lag, kafka.librdkafka(bootstrap_servers)))
-    if redis_url:
-        from watchtower.collectors.e2e_latency import E2eLatencyCollector
-        from watchtower.collectors.spark_progress import SparkProgressCollector
-
-        if cols.e2e_latency.enabled:
-            out.append(E2eLatencyCollector(cols.e2e_latency, redis_url))
-        if cols.spark_progress.enabled:
-            stream = cols.spark_progress.stream or pipeline.progress_stream
-            out.append(SparkProgressCollector(cols.spark_progress, redis_url, stream))
-        if cols.canary.enabled:
-            from watchtower.collectors.canary import CanaryCollector
-
-            topic = cols.canary.topic or pipeline.topic
-            out.append(CanaryCollector(cols.canary, kafka.librdkafka(bootstrap_servers), redis_url, topic))
-    if cols.dlq.enabled:
-        from watchtower.collectors.dlq import DlqCollector
-
-        topic = pipeline.dlq_topic if cols.dlq.topic is None else cols.dlq.topic
-        table = cols.dlq.table or str(Path(pipeline.data_dir) / "delta" / "dlq")
-        out.append(DlqCollector(cols.dlq, kafka.librdkafka(bootstrap_servers), topic, table))
-    if flink is not None:
-        from watchtower.collectors.flink import FlinkCollector
-
-        out.append(FlinkCollector(flink))
-    return out
+    ctx = BuildContext(kafka, bootstrap_servers, redis_url, pipeline or PipelineConfig(), flink)
+    return registry.build(daemon.collectors, ctx)
 
 
 def build_alerting(config: AlertingConfig, history: History, redis_url: str) -> AlertEvaluator:
@@ -86,12 +61,6 @@ def build_alerting(config: AlertingConfig, history: History, redis_url: str) -> 
 
     Raises ConfigError listing every problem of the rule files.
     """
-    from watchtower.alerting.store import AlertStore
-    from watchtower.config.yaml_source import ConfigError
-    from watchtower.notify.dispatcher import Dispatcher
-    from watchtower.notify.registry import build_notifiers
-    from watchtower.rules.config import RouteConfig, RuleSet, check_rules
-
     rules, routes, files, problems = [], {}, [], []
     for path in config.rules:
         part, found = check_rules(path)
@@ -152,8 +121,6 @@ class Daemon:
             SnapshotCollector(self.history, {c.name: c.specs for c in self.collectors}, self.runner.health)
         )
         if alerting is not None:
-            from watchtower.exposition.alerting import AlertingCollector
-
             self.registry.register(AlertingCollector(alerting))
         self.http = HttpServer(
             self.registry,

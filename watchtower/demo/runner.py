@@ -30,7 +30,9 @@ import redis
 from pipelines.produce import Generator
 from pipelines.workers.enricher import WorkerSettings
 from pipelines.workers.pool import WorkerPool
-from watchtower.config import WatchtowerConfig
+from watchtower.collectors.registry import REGISTRY
+from watchtower.daemon.config import DaemonConfig
+from watchtower.daemon.daemon import Daemon, build_collectors
 from watchtower.demo.accounting import Accounting, account
 from watchtower.demo.readings import (
     BatchesTable,
@@ -40,6 +42,7 @@ from watchtower.demo.readings import (
     watchtower_view,
 )
 from watchtower.kafka import admin as make_admin
+from watchtower.settings import WatchtowerConfig
 from watchtower.stack import Stack, resolve_endpoints
 
 log = logging.getLogger(__name__)
@@ -164,23 +167,11 @@ class DemoRun:
         return subprocess.Popen(cmd, env=env, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True)
 
     def _start_daemon(self):
-        """The measuring daemon, in-process, with the canary on and short intervals for a lively panel."""
-        from watchtower.config.daemon import DaemonConfig
-        from watchtower.daemon.daemon import Daemon, build_collectors
+        """The measuring daemon, in-process, with the canary on and short intervals for a lively panel.
 
+        Each collector kind says what it runs with under the demo (`CollectorKind.demo`)."""
         base: DaemonConfig = self.cfg.daemon
-        cols = base.collectors
-        fast = {"interval": 2.0}
-        collectors_cfg = cols.model_copy(
-            update={
-                "kafka_lag": cols.kafka_lag.model_copy(update=fast),
-                "e2e_latency": cols.e2e_latency.model_copy(update=fast),
-                "spark_progress": cols.spark_progress.model_copy(update=fast),
-                "dlq": cols.dlq.model_copy(update=fast),
-                "canary": cols.canary.model_copy(update={"enabled": True, "interval": 5.0}),
-            }
-        )
-        daemon_cfg = base.model_copy(update={"collectors": collectors_cfg})
+        daemon_cfg = base.model_copy(update={"collectors": REGISTRY.demo_sections(base.collectors)})
         e = self.endpoints
         collectors = build_collectors(daemon_cfg, self.cfg.kafka, e.bootstrap_servers, e.redis_url, self.cfg.pipeline)
         try:

@@ -1,41 +1,28 @@
 """Every metric family the daemon can expose, and the docs/metrics.md table generated from them.
 
 Regenerate the doc with `python -m watchtower.exposition.catalog > docs/metrics.md`; a unit test fails
-when a spec is missing from it. New collectors add their `SPECS` to `SOURCES`.
+when a spec is missing from it. Collector specs come from the collectors registry (each kind's `specs`).
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterator
 
-from watchtower.collectors.canary import SPECS as CANARY_SPECS
-from watchtower.collectors.dlq import SPECS as DLQ_SPECS
-from watchtower.collectors.e2e_latency import SPECS as E2E_LATENCY_SPECS
-from watchtower.collectors.flink import SPECS as FLINK_SPECS
-from watchtower.collectors.lag_tracker import SPECS as KAFKA_LAG_SPECS
-from watchtower.collectors.spark_progress import SPECS as SPARK_PROGRESS_SPECS
+from watchtower.collectors.registry import REGISTRY, CollectorKinds
 from watchtower.core.health import ALERTING_SPECS, RUNNER_SPECS
 from watchtower.core.types import MetricSpec
 
-SOURCES: dict[str, tuple[MetricSpec, ...]] = {
-    "daemon": RUNNER_SPECS,
-    "kafka_lag": KAFKA_LAG_SPECS,
-    "e2e_latency": E2E_LATENCY_SPECS,
-    "canary": CANARY_SPECS,
-    "dlq": DLQ_SPECS,
-    "spark_progress": SPARK_PROGRESS_SPECS,
-    "flink": FLINK_SPECS,
-    "alerting": ALERTING_SPECS,
-}
+
+def all_specs(registry: CollectorKinds = REGISTRY) -> Iterator[tuple[str, MetricSpec]]:
+    """(source, spec) of every family: the daemon's own, each registered collector kind's, alerting's."""
+    for spec in RUNNER_SPECS:
+        yield "daemon", spec
+    yield from registry.specs()
+    for spec in ALERTING_SPECS:
+        yield "alerting", spec
 
 
-def all_specs() -> Iterator[tuple[str, MetricSpec]]:
-    for source, specs in SOURCES.items():
-        for spec in specs:
-            yield source, spec
-
-
-def markdown() -> str:
+def markdown(registry: CollectorKinds = REGISTRY) -> str:
     lines = [
         "# Metrics",
         "",
@@ -50,7 +37,7 @@ def markdown() -> str:
         "| Metric | Type | Labels | Source | Meaning |",
         "|---|---|---|---|---|",
     ]
-    for source, s in all_specs():
+    for source, s in all_specs(registry):
         label_names = ", ".join(f"`{n}`" for n in s.label_names) or "-"
         meaning = s.help.replace("|", "\\|")
         lines.append(f"| `{s.name}` | {s.kind.value} | {label_names} | {source} | {meaning} |")

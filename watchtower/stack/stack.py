@@ -19,10 +19,11 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Protocol
 
 import redis
 
-from watchtower.config import WatchtowerConfig
+from watchtower.config.models import KafkaConfig, PipelineConfig, RedisConfig, StackConfig
 from watchtower.kafka import KafkaClientError, admin, ensure_topics, topic_partitions
 from watchtower.stack.broker import EmbeddedBroker
 from watchtower.stack.process import pid_alive, port_open, stop_pid
@@ -46,6 +47,19 @@ DLQ_PARTITIONS = 3
 BROKER_PROCESS = "tansu"
 REDIS_PROCESSES = ("redis-server", "valkey-server")
 NOT_RUNNING_HINT = "run `watchtower stack up`, or set kafka.bootstrap_servers and redis.url (REDIS_URL) to use your own"
+
+
+class StackSections(Protocol):
+    """The config sections the stack reads (a `WatchtowerConfig` has them; the stack does not import it)."""
+
+    @property
+    def kafka(self) -> KafkaConfig: ...
+    @property
+    def redis(self) -> RedisConfig: ...
+    @property
+    def stack(self) -> StackConfig: ...
+    @property
+    def pipeline(self) -> PipelineConfig: ...
 
 
 class StackError(RuntimeError):
@@ -119,7 +133,7 @@ def _host_port(servers: str) -> tuple[str, int]:
 
 
 class Stack:
-    def __init__(self, config: WatchtowerConfig):
+    def __init__(self, config: StackSections):
         self.config = config
         self.state_dir = Path(config.stack.state_dir)
 
@@ -316,7 +330,7 @@ class Stack:
                 fcntl.flock(fh, fcntl.LOCK_UN)
 
 
-def resolve_endpoints(config: WatchtowerConfig) -> Endpoints:
+def resolve_endpoints(config: StackSections) -> Endpoints:
     """Where Kafka and Redis are: the configured endpoints, else the running embedded stack's.
 
     Raises StackError telling the user to run `watchtower stack up` when neither is available.

@@ -12,9 +12,8 @@ import redis
 from confluent_kafka import Consumer, TopicPartition
 
 from pipelines.events import validate
-from watchtower.collectors.canary import CanaryCollector
+from watchtower.collectors.canary import CanaryCollector, CanaryConfig
 from watchtower.collectors.redis_stream import RedisUnavailable
-from watchtower.config.daemon import CanaryConfig
 from watchtower.core.types import labels
 
 pytestmark = pytest.mark.integration

@@ -14,8 +14,7 @@ from deltalake import DeltaTable
 from pipelines.spark.delta_sinks import DeltaSinks
 from pipelines.spark.kafka_dlq import DlqProducer
 from pipelines.spark.processing import dlq_rows
-from watchtower.collectors.dlq import DlqCollector, DlqUnavailable
-from watchtower.config.daemon import DlqConfig
+from watchtower.collectors.dlq import DlqCollector, DlqConfig, DlqUnavailable
 from watchtower.core.types import labels
 
 pytestmark = pytest.mark.integration

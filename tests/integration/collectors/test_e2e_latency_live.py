@@ -9,9 +9,8 @@ from collector_helpers import raw_rows
 from pipelines.events import encode, new_event
 from pipelines.spark.processing import BatchContext, process
 from pipelines.spark.redis_sink import RedisSink
-from watchtower.collectors.e2e_latency import E2eLatencyCollector
+from watchtower.collectors.e2e_latency import E2eLatencyCollector, E2eLatencyConfig
 from watchtower.collectors.redis_stream import RedisUnavailable
-from watchtower.config.daemon import E2eLatencyConfig
 from watchtower.core.types import labels
 
 pytestmark = pytest.mark.integration

@@ -7,8 +7,7 @@ import redis
 
 from pipelines.spark.progress import progress_fields
 from watchtower.collectors.redis_stream import RedisUnavailable
-from watchtower.collectors.spark_progress import SparkProgressCollector
-from watchtower.config.daemon import SparkProgressConfig
+from watchtower.collectors.spark_progress import SparkProgressCollector, SparkProgressConfig
 from watchtower.core.types import labels
 
 pytestmark = pytest.mark.integration

@@ -8,8 +8,8 @@ from typing import Any
 
 from confluent_kafka import Consumer, Producer, TopicPartition
 
-from watchtower.collectors.kafka_lag import KafkaLagCollector
-from watchtower.config.daemon import KafkaLagConfig
+from watchtower.collectors.kafka_lag.collector import KafkaLagCollector
+from watchtower.collectors.kafka_lag.config import KafkaLagConfig
 
 
 def produce(

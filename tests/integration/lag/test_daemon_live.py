@@ -15,8 +15,8 @@ from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from prometheus_client.parser import text_string_to_metric_families
 
-from watchtower.config.daemon import DaemonConfig
 from watchtower.config.models import KafkaConfig
+from watchtower.daemon.config import DaemonConfig
 from watchtower.daemon.daemon import Daemon, build_collectors
 from watchtower.stack.broker import EmbeddedBroker
 from watchtower.stack.process import free_port

@@ -9,8 +9,8 @@ import httpx
 import pytest
 from lag_helpers import await_condition, commit, produce
 
-from watchtower.config.daemon import DaemonConfig
 from watchtower.config.models import KafkaConfig
+from watchtower.daemon.config import DaemonConfig
 from watchtower.daemon.daemon import Daemon, build_collectors
 from watchtower.stack.process import free_port
 

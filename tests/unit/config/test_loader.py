@@ -1,6 +1,7 @@
 import pytest
 
-from watchtower.config import ConfigError, load_config
+from watchtower.config import ConfigError
+from watchtower.settings import load_config
 
 
 def write(tmp_path, text):

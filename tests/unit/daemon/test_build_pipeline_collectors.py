@@ -1,7 +1,7 @@
 from __future__ import annotations
 
-from watchtower.config.daemon import DaemonConfig
 from watchtower.config.models import KafkaConfig, PipelineConfig
+from watchtower.daemon.config import DaemonConfig
 from watchtower.daemon.daemon import build_collectors
 
 KAFKA = KafkaConfig(bootstrap_servers="127.0.0.1:9092")

@@ -4,9 +4,10 @@ import pytest
 from opentelemetry.sdk.trace.export import BatchSpanProcessor
 from pydantic import ValidationError
 
-from watchtower.config import load_config
-from watchtower.config.daemon import DaemonConfig, KafkaLagConfig
+from watchtower.collectors.kafka_lag.config import KafkaLagConfig
+from watchtower.daemon.config import DaemonConfig
 from watchtower.daemon.tracing import build_tracer_provider
+from watchtower.settings import load_config
 
 
 def test_defaults_bind_loopback_and_parse_durations() -> None:

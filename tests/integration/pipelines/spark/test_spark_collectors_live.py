@@ -17,10 +17,9 @@ import redis
 from deltalake import DeltaTable
 
 from pipelines.spark.job import SparkJob, delta_root
-from watchtower.collectors.canary import CanaryCollector
-from watchtower.collectors.e2e_latency import E2eLatencyCollector
-from watchtower.collectors.spark_progress import SparkProgressCollector
-from watchtower.config.daemon import CanaryConfig, E2eLatencyConfig, SparkProgressConfig
+from watchtower.collectors.canary import CanaryCollector, CanaryConfig
+from watchtower.collectors.e2e_latency import E2eLatencyCollector, E2eLatencyConfig
+from watchtower.collectors.spark_progress import SparkProgressCollector, SparkProgressConfig
 from watchtower.config.models import PipelineConfig
 from watchtower.contract import CANARY_USER
 

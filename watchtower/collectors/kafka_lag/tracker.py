@@ -15,7 +15,8 @@ from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 
-from watchtower.collectors.lag_model import (
+from watchtower.collectors.kafka_lag.config import KafkaLagConfig
+from watchtower.collectors.kafka_lag.model import (
     Point,
     Status,
     clamp_lag,
@@ -26,13 +27,12 @@ from watchtower.collectors.lag_model import (
     trim_points,
     windowed_rate,
 )
-from watchtower.collectors.lag_seconds import (
+from watchtower.collectors.kafka_lag.seconds import (
     OffsetTable,
     lag_seconds_from_timestamp,
     lag_seconds_interpolated,
     record_observation,
 )
-from watchtower.config.daemon import KafkaLagConfig
 from watchtower.core.types import Kind, Labels, MetricSpec, Reading, Sample
 
 GROUP_STATES = ("unknown", "preparing_rebalancing", "completing_rebalancing", "stable", "dead", "empty")

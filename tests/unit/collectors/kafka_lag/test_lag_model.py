@@ -6,7 +6,7 @@ import math
 
 import pytest
 
-from watchtower.collectors.lag_model import (
+from watchtower.collectors.kafka_lag.model import (
     Status,
     clamp_lag,
     group_retained,

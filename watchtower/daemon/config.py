@@ -1,6 +1,10 @@
-"""The `alerting:` config section: which rule files the daemon evaluates, how often, and who hears about it.
+"""Configuration of `watchtower run`: the `daemon:` section (HTTP endpoint, history, tracing, collectors)
+and the `alerting:` section (rule files, evaluation interval, notifiers, delivery).
 
-Notifiers are named instances with a `kind` (slack, webhook, memory), as Burrow's notifier modules are:
+The `daemon.collectors:` section is built from the collectors registry (one field per collector kind,
+each kind's model living next to its code), and the notifier configs from the notifier registry, so
+adding a collector or a notifier kind changes neither this file nor the root config. Validation only:
+nothing here connects anywhere.
 
     alerting:
       rules: [alerts/]
@@ -8,51 +12,41 @@ Notifiers are named instances with a `kind` (slack, webhook, memory), as Burrow'
       notifiers:
         slack-oncall: {kind: slack, token: xoxb-..., channel: C0DEFAULT}
         audit:        {kind: webhook, url: https://example.com/hook}
-
-The notifier kinds' own settings are their config models (`SlackConfig`, `WebhookConfig`); this module only
-adds the `kind` tag. Validation only: nothing here connects anywhere.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from watchtower.collectors.registry import CollectorsConfig
 from watchtower.core.units import Duration
-from watchtower.notify.slack import SlackConfig
-from watchtower.notify.webhook import WebhookConfig
+from watchtower.notify.registry import NotifierConfig
 
 
-class SlackNotifierConfig(SlackConfig):
-    """Slack (Web API with a bot token, or an incoming webhook); see docs/alerting.md#slack."""
-
-    kind: Literal["slack"]
-
-
-class WebhookNotifierConfig(WebhookConfig):
-    """A generic JSON webhook with an Idempotency-Key header; see docs/alerting.md#generic-webhook."""
-
-    kind: Literal["webhook"]
-
-
-class MemoryNotifierConfig(BaseModel):
-    """Keeps what it is sent in the daemon's memory: dry runs and tests."""
-
+class _Model(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    kind: Literal["memory"]
+
+class HttpConfig(_Model):
+    """The one HTTP server: /metrics, /healthz, /api/v1/status. Loopback unless you say otherwise."""
+
+    host: str = "127.0.0.1"
+    port: int = Field(default=9464, ge=0, le=65535, description="0 picks a free port")
 
 
-NotifierConfig = Annotated[
-    SlackNotifierConfig | WebhookNotifierConfig | MemoryNotifierConfig, Field(discriminator="kind")
-]
+class DaemonConfig(_Model):
+    http: HttpConfig = Field(default_factory=HttpConfig)
+    history_size: int = Field(default=360, ge=1, description="readings kept per collector")
+    otlp_endpoint: str | None = Field(
+        default=None, description="OTLP/HTTP traces endpoint, e.g. http://127.0.0.1:4318/v1/traces"
+    )
+    service_name: str = "watchtower"
+    collectors: CollectorsConfig = Field(default_factory=CollectorsConfig)
 
 
-class AlertingConfig(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
+class AlertingConfig(_Model):
     enabled: bool = True
     # Rule files or directories of *.yaml rule files (not recursive); every rule name must be unique.
     rules: tuple[Path, ...] = (Path("alerts"),)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from watchtower.collectors.lag_seconds import (
+from watchtower.collectors.kafka_lag.seconds import (
     OffsetPoint,
     lag_seconds_from_timestamp,
     lag_seconds_interpolated,

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import math
 
-from watchtower.collectors.lag_tracker import SPECS, ClusterView, GroupInfo, LagTracker
-from watchtower.config.daemon import KafkaLagConfig
+from watchtower.collectors.kafka_lag.config import KafkaLagConfig
+from watchtower.collectors.kafka_lag.tracker import SPECS, ClusterView, GroupInfo, LagTracker
 
 T0 = 50_000.0
 

@@ -3,8 +3,8 @@
 One cycle: list groups -> describe them (one call) -> fetch every retained group's committed offsets
 (one request per group, all in flight at once) -> read topic metadata -> one ListOffsets(latest) for
 every partition of the topics those groups read -> hand the new lagging committed offsets to the timestamp
-probe (`lag_probe`, its own thread and consumer) and take the record timestamps it has read so far. The
-arithmetic lives in `lag_tracker` and `lag_model`; this file only talks to Kafka.
+probe (`probe.py`, its own thread and consumer) and take the record timestamps it has read so far. The
+arithmetic lives in `tracker.py` and `model.py`; this file only talks to Kafka.
 """
 
 from __future__ import annotations
@@ -24,9 +24,10 @@ from confluent_kafka import (
 )
 from confluent_kafka.admin import AdminClient
 
-from watchtower.collectors.lag_probe import TimestampProbe
-from watchtower.collectors.lag_tracker import SPECS, ClusterView, GroupInfo, LagTracker, TimestampKey
-from watchtower.config.daemon import KafkaLagConfig
+from watchtower.collectors.base import BuildContext, CollectorKind
+from watchtower.collectors.kafka_lag.config import KafkaLagConfig
+from watchtower.collectors.kafka_lag.probe import TimestampProbe
+from watchtower.collectors.kafka_lag.tracker import SPECS, ClusterView, GroupInfo, LagTracker, TimestampKey
 from watchtower.core.types import Reading
 from watchtower.kafka.errors import StageError
 
@@ -284,3 +285,10 @@ class KafkaLagCollector:
             return consumer.offsets_for_times(chunk, timeout=timeout)
         except Exception as exc:  # noqa: BLE001 - counted by the caller
             return exc
+
+
+def build(config: KafkaLagConfig, ctx: BuildContext) -> KafkaLagCollector | None:
+    return KafkaLagCollector(config, ctx.librdkafka()) if config.enabled else None
+
+
+KIND = CollectorKind("kafka_lag", KafkaLagConfig, build, SPECS, demo={"interval": 2.0})
