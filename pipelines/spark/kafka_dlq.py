@@ -24,9 +24,9 @@ class DlqProducer:
 
     def _client(self):
         if self._producer is None:
-            from confluent_kafka import Producer
+            from watchtower.kafka.clients import producer_from
 
-            self._producer = Producer(self.conf)
+            self._producer = producer_from(self.conf, "spark-dlq")
         return self._producer
 
     def send(self, dlq: pa.Table) -> int:

@@ -229,13 +229,14 @@ class _Buffer:
 
 
 def _read_pass(group: list[KafkaPartition]) -> Iterator[pa.RecordBatch]:
-    from confluent_kafka import Consumer, KafkaError, TopicPartition
+    from confluent_kafka import KafkaError, TopicPartition
+
+    from watchtower.kafka.clients import assigned_consumer
 
     first = group[0]
+    group_id = first.conf.get("group.id", f"watchtower-spark-reader-{uuid.uuid4().hex[:8]}")
     conf = {
-        **first.conf,
-        "group.id": first.conf.get("group.id", f"watchtower-spark-reader-{uuid.uuid4().hex[:8]}"),
-        "enable.auto.commit": False,
+        **{k: v for k, v in first.conf.items() if k != "group.id"},
         "enable.partition.eof": True,
         "auto.offset.reset": "error",
         "fetch.max.bytes": int(first.conf.get("fetch.max.bytes", 64 * 1024 * 1024)),
@@ -245,7 +246,7 @@ def _read_pass(group: list[KafkaPartition]) -> Iterator[pa.RecordBatch]:
     position = {r.partition: r.start for r in group}
     buffers = {r.partition: _Buffer() for r in group}
     open_ = set(by_partition)
-    consumer = Consumer(conf)
+    consumer = assigned_consumer(conf, group_id, "spark-reader")
     consumer.assign([TopicPartition(r.topic, r.partition, r.start) for r in group])
     last_progress = time.monotonic()
     try:
@@ -338,15 +339,17 @@ class KafkaStreamReader(DataSourceStreamReader, SupportsTriggerAvailableNow):
 
     def _admin_client(self):
         if self._admin is None:
-            from confluent_kafka.admin import AdminClient
+            from watchtower.kafka.clients import admin_from
 
-            self._admin = AdminClient({k: v for k, v in self.conf.items() if k != "group.id"})
+            self._admin = admin_from(self.conf, "spark-source")
         return self._admin
 
     def _list_offsets(self, which: str) -> dict[int, int]:
         """Every partition's earliest or latest offset, in one ListOffsets request."""
         from confluent_kafka import TopicPartition
         from confluent_kafka.admin import OffsetSpec
+
+        from watchtower.kafka.clients import serve
 
         admin = self._admin_client()
         meta = admin.list_topics(self.topic, timeout=10).topics[self.topic]
@@ -355,7 +358,9 @@ class KafkaStreamReader(DataSourceStreamReader, SupportsTriggerAvailableNow):
         spec = OffsetSpec.earliest() if which == "earliest" else OffsetSpec.latest()
         request = {TopicPartition(self.topic, p): spec for p in meta.partitions}
         futures = admin.list_offsets(request, request_timeout=10)
-        return {tp.partition: fut.result().offset for tp, fut in futures.items()}
+        offsets = {tp.partition: fut.result().offset for tp, fut in futures.items()}
+        serve(admin)  # its queued logs and errors: an admin client never polls otherwise
+        return offsets
 
     def initialOffset(self) -> dict:
         return {self.topic: {str(p): o for p, o in sorted(self._list_offsets(self.starting).items())}}
@@ -403,16 +408,19 @@ class KafkaStreamReader(DataSourceStreamReader, SupportsTriggerAvailableNow):
         """Spark finished every offset below `end`: record it in the consumer group for lag monitors."""
         if not self.group_id:
             return
-        from confluent_kafka import Consumer, TopicPartition
+        from confluent_kafka import TopicPartition
+
+        from watchtower.kafka.clients import consumer_from, serve
 
         if end == self._last_committed:
             return
         try:
             if self._committer is None:
-                self._committer = Consumer({**self.conf, "group.id": self.group_id, "enable.auto.commit": False})
+                self._committer = consumer_from(self.conf, self.group_id, "spark-committer", **{"enable.auto.commit": False})
             offsets = [TopicPartition(self.topic, int(p), int(o)) for p, o in end.get(self.topic, {}).items()]
             if offsets:
                 self._committer.commit(offsets=offsets, asynchronous=False)
+            serve(self._committer)  # its queued logs and errors: a commit-only consumer never polls
             self._last_committed = end
         except Exception:  # the checkpoint is the source of truth; a failed group commit only delays lag
             log.warning("committing offsets to group %s failed", self.group_id, exc_info=True)

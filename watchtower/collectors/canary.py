@@ -29,6 +29,7 @@ from watchtower.collectors.redis_stream import connect, redis_errors
 from watchtower.contract import CANARY_PREFIX, canary_event, encode, key_of
 from watchtower.core.types import Kind, MetricSpec, Reading, Sample, labels
 from watchtower.core.units import Duration
+from watchtower.kafka.clients import producer_from
 
 
 class CanaryConfig(CollectorSection):
@@ -131,15 +132,15 @@ class CanaryCollector:
 
     def producer(self) -> Producer:
         if self._producer is None:
-            self._producer = Producer(
-                {
-                    **self._client_config,
-                    "client.id": "watchtower-canary",
+            self._producer = producer_from(
+                self._client_config,
+                "canary",
+                **{
                     "linger.ms": 0,
                     "enable.idempotence": False,
                     # A canary older than lost_after is worthless: let librdkafka give up on it by then.
                     "message.timeout.ms": int(self.config.lost_after * 1000),
-                }
+                },
             )
         return self._producer
 

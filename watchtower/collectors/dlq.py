@@ -28,6 +28,7 @@ from watchtower.collectors.base import BuildContext, CollectorKind, CollectorSec
 from watchtower.collectors.delta_counts import DeltaColumnCounter
 from watchtower.core.types import Kind, MetricSpec, Reading, Sample, labels
 from watchtower.core.units import Duration
+from watchtower.kafka.clients import admin_from, assigned_consumer, serve
 from watchtower.kafka.errors import StageError
 
 
@@ -137,21 +138,16 @@ class DlqCollector:
 
     def admin(self) -> AdminClient:
         if self._admin is None:
-            self._admin = AdminClient({**self._client_config, "client.id": "watchtower-dlq"})
+            self._admin = admin_from(self._client_config, "dlq")
         return self._admin
 
     def consumer(self) -> Consumer:
         if self._consumer is None:
-            self._consumer = Consumer(
-                {
-                    **self._client_config,
-                    "client.id": "watchtower-dlq-reader",
-                    "group.id": "watchtower-dlq-reader",  # never joins or commits: assign() only
-                    "enable.auto.commit": False,
-                    "enable.auto.offset.store": False,
-                    "enable.partition.eof": True,
-                    "fetch.wait.max.ms": 50,
-                }
+            self._consumer = assigned_consumer(  # never joins or commits: assign() only
+                self._client_config,
+                "watchtower-dlq-reader",
+                "dlq-reader",
+                **{"enable.partition.eof": True, "fetch.wait.max.ms": 50},
             )
         return self._consumer
 
@@ -162,6 +158,7 @@ class DlqCollector:
             samples += self._collect_topic(now, detail)
         if self._counter is not None:
             samples += self._collect_table(detail)
+        serve(self._admin)  # its queued logs and errors (an admin client never polls otherwise)
         return Reading(collector=self.name, at=now, samples=tuple(samples), detail=detail)
 
     # -- topic ----------------------------------------------------------------------------------------

@@ -8,6 +8,12 @@ Overrides are librdkafka keys; as keyword arguments, underscores stand for dots 
 Every client logs librdkafka's messages through `watchtower.kafka.librdkafka` (served on poll) and
 reports errors through `error_cb`, both with secrets removed. Creating a client does no network I/O
 that can fail; connection problems surface later through `error_cb` and operation results.
+
+Two ways in: from `KafkaConfig` (`admin`, `producer`, `consumer`), or from librdkafka settings already
+resolved (`*_from(conf, role, ...)`: collectors get them from the daemon's build context, Spark tasks
+from a pickled dict). Every confluent-kafka client in watchtower/ and pipelines/ is created here (a unit
+test checks). A client that never polls for messages (admin, ListOffsets- or commit-only consumers) is
+passed to `serve` after use, so the logs and errors queued for it are delivered and do not pile up.
 """
 
 from __future__ import annotations
@@ -76,6 +82,61 @@ def producer(cfg: KafkaConfig, bootstrap: str | None = None, **overrides: Any) -
 def consumer(cfg: KafkaConfig, bootstrap: str | None, group: str, **overrides: Any) -> Consumer:
     conf = client_config(cfg, bootstrap, "consumer", CONSUMER_DEFAULTS, **{"group.id": group, **overrides})
     return _create(Consumer, conf, "consumer")
+
+
+def resolved_config(
+    conf: Mapping[str, Any], role: str, defaults: Mapping[str, Any] = MappingProxyType({}), **overrides: Any
+) -> dict[str, Any]:
+    """`client_config` for settings already resolved to librdkafka keys (bootstrap.servers included)."""
+    merged: dict[str, Any] = {
+        "client.id": f"watchtower-{role}",
+        **defaults,
+        **conf,
+        **{dotted(k): v for k, v in overrides.items()},
+    }
+    merged.setdefault("error_cb", _error_logger(role, secret_values(merged)))
+    merged.setdefault("logger", librdkafka_log)
+    return merged
+
+
+def admin_from(conf: Mapping[str, Any], role: str = "admin", **overrides: Any) -> AdminClient:
+    return _create(AdminClient, resolved_config(_without_group(conf), role, **overrides), role)
+
+
+def producer_from(conf: Mapping[str, Any], role: str = "producer", **overrides: Any) -> Producer:
+    """A producer with librdkafka's defaults plus `overrides` (not the reference settings of `producer`)."""
+    return _create(Producer, resolved_config(_without_group(conf), role, **overrides), role)
+
+
+def consumer_from(conf: Mapping[str, Any], group: str, role: str = "consumer", **overrides: Any) -> Consumer:
+    conf = resolved_config(conf, role, CONSUMER_DEFAULTS, **{"group.id": group, **overrides})
+    return _create(Consumer, conf, role)
+
+
+ASSIGN_ONLY: Mapping[str, Any] = MappingProxyType({"enable.auto.commit": False, "enable.auto.offset.store": False})
+
+
+def assigned_consumer(conf: Mapping[str, Any], group: str, role: str, **overrides: Any) -> Consumer:
+    """A consumer that is only ever `assign`ed partitions (or asked for offsets): it never joins `group`
+    (librdkafka needs a group.id all the same) and never commits. No auto.offset.reset default: the
+    caller says what an out-of-range offset means for it."""
+    conf = resolved_config(conf, role, ASSIGN_ONLY, **{"group.id": group, **overrides})
+    return _create(Consumer, conf, role)
+
+
+def serve(*clients: Any) -> None:
+    """Deliver the queued log lines and error callbacks of clients that never poll for messages."""
+    for c in clients:
+        if c is not None:
+            try:
+                c.poll(0)
+            except (KafkaException, RuntimeError):  # a closed client has nothing left to serve
+                pass
+
+
+def _without_group(conf: Mapping[str, Any]) -> dict[str, Any]:
+    # A consumer's settings re-used for an admin or producer: group.id would only draw a warning.
+    return {k: v for k, v in conf.items() if k != "group.id"}
 
 
 def _create(kind: type, conf: dict[str, Any], role: str) -> Any:

@@ -79,3 +79,59 @@ def test_sasl_and_tls_keys_pass_through_with_the_secret():
 )
 def test_dotted(key, expected):
     assert dotted(key) == expected
+
+
+# ---- clients from settings already resolved (collectors, Spark tasks) ----------------------------------
+
+
+def test_resolved_config_adds_the_role_id_callbacks_and_spells_overrides():
+    from watchtower.kafka.clients import resolved_config
+
+    base = {"bootstrap.servers": "b:1", "sasl.password": "hunter2"}
+    conf = resolved_config(base, "lag", {"auto.offset.reset": "earliest"}, fetch_wait_max_ms=10)
+    assert conf["client.id"] == "watchtower-lag"
+    assert conf["auto.offset.reset"] == "earliest" and conf["fetch.wait.max.ms"] == 10
+    assert callable(conf["error_cb"]) and conf["logger"].name == "watchtower.kafka.librdkafka"
+    assert resolved_config({**base, "client.id": "mine"}, "lag")["client.id"] == "mine"
+    assert base == {"bootstrap.servers": "b:1", "sasl.password": "hunter2"}  # the caller's dict untouched
+
+
+def test_resolved_error_callback_redacts_the_secret(caplog):
+    from confluent_kafka import KafkaError
+
+    from watchtower.kafka.clients import resolved_config
+
+    conf = resolved_config({"bootstrap.servers": "b:1", "sasl.password": "hunter2"}, "canary")
+    with caplog.at_level("WARNING", logger="watchtower.kafka.clients"):
+        conf["error_cb"](KafkaError(KafkaError._AUTHENTICATION, "bad password hunter2 for svc"))
+    assert "hunter2" not in caplog.text and "kafka canary" in caplog.text
+
+
+def test_assigned_consumer_never_commits_and_keeps_no_offset_reset_default():
+    from watchtower.kafka.clients import ASSIGN_ONLY, assigned_consumer
+
+    c = assigned_consumer({"bootstrap.servers": "127.0.0.1:1"}, "probe-group", "lag-probe")
+    try:
+        assert dict(ASSIGN_ONLY) == {"enable.auto.commit": False, "enable.auto.offset.store": False}
+        assert c.assignment() == []  # an assign-only consumer: nothing joined, nothing assigned
+    finally:
+        c.close()
+
+
+def test_admin_and_producer_from_a_consumers_settings_drop_the_group(caplog):
+    from watchtower.kafka.clients import admin_from, producer_from, serve
+
+    conf = {"bootstrap.servers": "127.0.0.1:1", "group.id": "g"}
+    with caplog.at_level("WARNING"):
+        admin, producer = admin_from(conf, "spark-source"), producer_from(conf, "spark-dlq", linger_ms=0)
+        serve(admin, producer, None)  # delivers queued callbacks, tolerates an absent client
+    assert "group.id" not in caplog.text  # librdkafka warns about a group.id on a non-consumer
+    producer.flush(0)
+
+
+def test_a_bad_setting_is_a_kafka_client_error_naming_it():
+    from watchtower.kafka.clients import producer_from
+
+    with pytest.raises(KafkaClientError) as info:
+        producer_from({"bootstrap.servers": "b:1", "no.such.setting": 1}, "canary")
+    assert "no.such.setting" in str(info.value)

@@ -29,6 +29,7 @@ from watchtower.collectors.kafka_lag.config import KafkaLagConfig
 from watchtower.collectors.kafka_lag.probe import TimestampProbe
 from watchtower.collectors.kafka_lag.tracker import SPECS, ClusterView, GroupInfo, LagTracker, TimestampKey
 from watchtower.core.types import Reading
+from watchtower.kafka.clients import admin_from, assigned_consumer, serve
 from watchtower.kafka.errors import StageError
 
 _LIST_OFFSETS_THREADS = 8  # ListOffsets chunks in flight at once; the threads only wait on the broker
@@ -68,20 +69,13 @@ class KafkaLagCollector:
 
     def admin(self) -> AdminClient:
         if self._admin is None:
-            self._admin = AdminClient({**self._client_config, "client.id": "watchtower-lag"})
+            self._admin = admin_from(self._client_config, "lag")
         return self._admin
 
     def watermarks_client(self) -> Consumer:
         """A consumer used only for ListOffsets: it never subscribes, assigns or commits."""
         if self._watermarks is None:
-            self._watermarks = Consumer(
-                {
-                    **self._client_config,
-                    "client.id": "watchtower-lag-watermarks",
-                    "group.id": self.config.probe_group_id,
-                    "enable.auto.commit": False,
-                }
-            )
+            self._watermarks = assigned_consumer(self._client_config, self.config.probe_group_id, "lag-watermarks")
         return self._watermarks
 
     def _pool(self) -> ThreadPoolExecutor:
@@ -113,6 +107,7 @@ class KafkaLagCollector:
         self._timings = {}
         deadline = time.monotonic() + max(self.timeout * 3, self.interval * 0.8)
         view = self.read_view(now)
+        serve(self._admin, self._watermarks)  # their queued logs and errors (they never poll otherwise)
         with self._timed("observe"):
             wanted = self.tracker.observe(view, now)
         with self._timed("timestamps"):

@@ -28,6 +28,8 @@ from typing import Any
 
 from confluent_kafka import TIMESTAMP_NOT_AVAILABLE, Consumer, KafkaError, TopicPartition
 
+from watchtower.kafka.clients import assigned_consumer
+
 log = logging.getLogger(__name__)
 
 TimestampKey = tuple[str, int, int]  # (topic, partition, offset)
@@ -143,13 +145,11 @@ class TimestampProbe:
         self.last_error = message
 
     def _consumer(self) -> Consumer:
-        return Consumer(
-            {
-                **self._client_config,
-                "client.id": "watchtower-lag-probe",
-                "group.id": self._group_id,  # never joins or commits: assigned partitions only
-                "enable.auto.commit": False,
-                "enable.auto.offset.store": False,
+        return assigned_consumer(  # never joins or commits: assigned partitions only
+            self._client_config,
+            self._group_id,
+            "lag-probe",
+            **{
                 "enable.partition.eof": True,
                 "auto.offset.reset": "earliest",  # an offset deleted by retention: the first one left
                 # One record per partition is all we need, not a prefetch of the log.
