@@ -128,7 +128,7 @@ def test_live_group_state_and_gone_topic_drops_its_series(
     consumer.subscribe([keep])
     # Timestamps read before the topic is deleted: librdkafka 2.16 crashes (SIGSEGV) when a topic is
     # deleted under a consumer fetching from it, and the probe's sweep would otherwise still be running
-    # (see watchtower/collectors/lag_probe.py).
+    # (see watchtower/collectors/kafka_lag/probe.py).
     c = lag_collector(bootstrap, group, timestamp_wait=3)
     try:
         await_condition(
