@@ -89,3 +89,14 @@ def test_every_module_imports_on_its_own() -> None:
     )
     assert result.returncode == 0, result.stdout + result.stderr[-5000:]
     assert "failed: []" in result.stdout
+
+
+def test_loading_the_config_and_the_catalog_needs_no_extra() -> None:
+    """The collectors registry imports every collector module; pyarrow/deltalake wait for a table read."""
+    code = (
+        "import sys; from watchtower.settings import load_config; import watchtower.exposition.catalog; "
+        "load_config(None, env={}); print(sorted(m for m in ('pyarrow', 'deltalake', 'pyspark', 'pyflink') if m in sys.modules))"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "[]"

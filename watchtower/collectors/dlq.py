@@ -25,7 +25,6 @@ from confluent_kafka.admin import AdminClient, OffsetSpec
 from pydantic import Field
 
 from watchtower.collectors.base import BuildContext, CollectorKind, CollectorSection
-from watchtower.collectors.delta_counts import DeltaColumnCounter
 from watchtower.core.types import Kind, MetricSpec, Reading, Sample, labels
 from watchtower.core.units import Duration
 from watchtower.kafka.clients import admin_from, assigned_consumer, serve
@@ -134,7 +133,13 @@ class DlqCollector:
         self._first_assignment = True
         self._history: deque[tuple[float, float]] = deque()
         self.header_counts: Counter[str] = Counter()
-        self._counter = DeltaColumnCounter(self.table_path, "failure_reason") if self.table_path else None
+        self._counter = None
+        if self.table_path:
+            # deltalake and pyarrow are imported only when a collector reads a table: the registry imports
+            # this module whenever the config is loaded.
+            from watchtower.collectors.delta_counts import DeltaColumnCounter
+
+            self._counter = DeltaColumnCounter(self.table_path, "failure_reason")
 
     def admin(self) -> AdminClient:
         if self._admin is None:
