@@ -55,7 +55,8 @@ class AlertingConfig(BaseModel):
 
     enabled: bool = True
     # Rule files or directories of *.yaml rule files (not recursive); every rule name must be unique.
-    rules: tuple[Path, ...] = (Path("alerts"),)
+    # Not set: the default rules shipped inside the package (watchtower.rules.packaged); a list replaces them.
+    rules: tuple[Path, ...] | None = None
     # How often the rules are evaluated over the history. With collectors at 1-10 s, 1 s keeps detection
     # within one collection cycle of the data; an evaluation of the default rules costs milliseconds.
     interval: Duration = Field(default=1.0, gt=0)
@@ -74,8 +75,8 @@ class AlertingConfig(BaseModel):
 
     @field_validator("rules")
     @classmethod
-    def _some_rules(cls, v: tuple[Path, ...]) -> tuple[Path, ...]:
-        if not v:
+    def _some_rules(cls, v: tuple[Path, ...] | None) -> tuple[Path, ...] | None:
+        if v is not None and not v:
             raise ValueError(
                 "list at least one rule file or directory, e.g. [alerts/], or set enabled: false"
             )
