@@ -22,8 +22,8 @@ from typing import Any
 from confluent_kafka import OFFSET_BEGINNING, OFFSET_END, Consumer, KafkaError, KafkaException, TopicPartition
 from confluent_kafka.admin import AdminClient, OffsetSpec
 
-from watchtower.collectors.delta_counts import DeltaColumnCounter
 from watchtower.config.daemon import DlqConfig
+from watchtower.core.extras import MissingExtra, require_extra
 from watchtower.core.types import Kind, MetricSpec, Reading, Sample, labels
 from watchtower.kafka.errors import StageError
 
@@ -90,6 +90,23 @@ class DlqUnavailable(StageError):
 
 
 
+def table_counter(path: str | None, configured: bool) -> tuple[Any, str | None]:
+    """The DLQ table's row counter and, when there is none, why. It reads parquet with pyarrow (the `spark`
+    extra): without it the default table is skipped (a core install runs no Spark job to write it) and a
+    configured one is an error (MissingExtra)."""
+    if not path:
+        return None, None
+    try:
+        require_extra("spark", "pyarrow", what="counting the DLQ Delta table (daemon.collectors.dlq.table)")
+    except MissingExtra as exc:
+        if configured:
+            raise
+        return None, str(exc)
+    from watchtower.collectors.delta_counts import DeltaColumnCounter
+
+    return DeltaColumnCounter(path, "failure_reason"), None
+
+
 class DlqCollector:
     """Collector `dlq`. Kafka clients and the Delta table are opened on first use; `close()` releases them."""
 
@@ -116,7 +133,7 @@ class DlqCollector:
         self._first_assignment = True
         self._history: deque[tuple[float, float]] = deque()
         self.header_counts: Counter[str] = Counter()
-        self._counter = DeltaColumnCounter(self.table_path, "failure_reason") if self.table_path else None
+        self._counter, self.table_skipped = table_counter(self.table_path, configured=config.table is not None)
 
     def admin(self) -> AdminClient:
         if self._admin is None:
@@ -145,6 +162,8 @@ class DlqCollector:
             samples += self._collect_topic(now, detail)
         if self._counter is not None:
             samples += self._collect_table(detail)
+        elif self.table_skipped:
+            detail["table"] = {"path": self.table_path, "skipped": self.table_skipped}
         return Reading(collector=self.name, at=now, samples=tuple(samples), detail=detail)
 
     # -- topic ----------------------------------------------------------------------------------------
