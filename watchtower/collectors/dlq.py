@@ -9,7 +9,8 @@ Per cycle:
           the beginning of partitions that appear later. Reading to the end also gives the fetch
           response's high watermark, which corrects tansu's under-reporting ListOffsets (docs/stack.md).
   table   `DeltaColumnCounter` keeps the rows by `failure_reason` from the log's add actions and the
-          new files only (see delta_counts.py for why that and not a scan).
+          new files only (see delta_counts.py for why that and not a scan). It reads parquet with pyarrow,
+          from the `spark` extra: on a core install the default table is skipped (see `table_counter`).
 """
 
 from __future__ import annotations

@@ -3,7 +3,7 @@
 Notifiers are named instances with a `kind` (slack, webhook, memory), as Burrow's notifier modules are:
 
     alerting:
-      rules: [alerts/]
+      rules: [alerts/]        # unset: the default rules packaged with watchtower (watchtower.rules.packaged)
       interval: 1s
       notifiers:
         slack-oncall: {kind: slack, token: xoxb-..., channel: C0DEFAULT}
