@@ -20,10 +20,11 @@ import sys
 import threading
 import time
 from dataclasses import asdict, dataclass, replace
-from pathlib import Path
-from typing import IO
+from pathlib import Path, PurePath
+from typing import IO, Any
 
 import orjson
+from pydantic import SecretStr
 
 from pipelines.workers.enricher import WorkerSettings
 from watchtower.config.models import KafkaConfig, WorkersConfig
@@ -36,13 +37,26 @@ LOG_ENV = "WATCHTOWER_WORKER_LOG"  # "<level> <format>"
 SUPERVISE_INTERVAL = 0.25
 
 
+def _revealed(value: Any) -> Any:
+    """orjson's fallback for what a model dump keeps as objects. A secret's value is written out: this JSON
+    goes only into the worker's environment (never its command line or a log), and the worker reads it
+    back into SecretStr fields, masked again everywhere else."""
+    if isinstance(value, SecretStr):
+        return value.get_secret_value()
+    if isinstance(value, PurePath):
+        return str(value)
+    raise TypeError(f"cannot hand {type(value).__name__} to a worker")
+
+
 def settings_to_json(s: WorkerSettings) -> str:
+    """The settings for a worker's environment, secrets included (kafka.sasl_password, every kafka.secrets value).
+
+    Not `model_dump(mode="json")`: that writes each SecretStr as '**********'.
+    """
     doc = asdict(s)
-    doc["kafka"] = s.kafka.model_dump(mode="json", exclude={"sasl_password"})
-    if s.kafka.sasl_password is not None:
-        doc["kafka"]["sasl_password"] = s.kafka.sasl_password.get_secret_value()
-    doc["workers"] = s.workers.model_dump(mode="json")
-    return orjson.dumps(doc).decode()
+    doc["kafka"] = s.kafka.model_dump()
+    doc["workers"] = s.workers.model_dump()
+    return orjson.dumps(doc, default=_revealed).decode()
 
 
 def settings_from_json(text: str) -> WorkerSettings:

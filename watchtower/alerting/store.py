@@ -7,7 +7,7 @@ or neither happened. A restarted daemon therefore neither pages again for an ale
 
 Layout (all under `prefix`):
     state                      the lifecycle state, JSON
-    silences                   hash  id -> silence JSON
+    silences, silences:ends, silences:version   the silences (see silence_store.py)
     outbox:q:<sink>:<group>    list  items of one incident for one notifier, oldest first
     outbox:due                 zset  member [sink, group] -> when its head may be tried next
     threads                    hash  [sink, group] -> thread_ref JSON (where the incident's thread is)
@@ -30,6 +30,7 @@ import redis
 
 from watchtower.alerting.codec import notification_from_dict, notification_to_dict
 from watchtower.alerting.model import Notification, NotificationKind
+from watchtower.alerting.silence_store import SilenceStore
 from watchtower.alerting.silences import Silence
 
 
@@ -114,6 +115,7 @@ class AlertStore:
         self.sinks = tuple(sinks)
         self._update_head = client.register_script(_UPDATE_HEAD)
         self._settle_head = client.register_script(_SETTLE_HEAD)
+        self.silence_store = SilenceStore(client, prefix)
 
     @classmethod
     def from_url(cls, url: str, **kwargs: Any) -> AlertStore:
@@ -262,32 +264,26 @@ class AlertStore:
     # ------------------------------------------------------------------------------------ silences
 
     def add_silence(self, silence: Silence) -> Silence:
-        self.r.hset(self._k("silences"), silence.id, orjson.dumps(silence.to_dict()))
-        return silence
+        return self.silence_store.put(silence)
 
     def silences(self, now: float | None = None, include_expired: bool = False) -> list[Silence]:
-        """Silences sorted by start; expired ones only with `include_expired`."""
+        """Silences sorted by start; ended ones (kept for the retention, see silence_store.py) only with
+        `include_expired`. Without it, the cached read the evaluation makes every cycle."""
         now = time.time() if now is None else now
-        all_ = [Silence.from_dict(orjson.loads(raw)) for raw in self.r.hvals(self._k("silences"))]
-        keep = [s for s in all_ if include_expired or s.ends_at > now]
+        keep = self.silence_store.all(now) if include_expired else self.silence_store.active(now)
         return sorted(keep, key=lambda s: (s.starts_at, s.id))
 
     def get_silence(self, silence_id: str) -> Silence | None:
-        raw = self.r.hget(self._k("silences"), silence_id)
-        return None if raw is None else Silence.from_dict(orjson.loads(raw))
+        return self.silence_store.get(silence_id)
 
     def expire_silence(self, silence_id: str, now: float | None = None) -> Silence | None:
-        """End a silence now (it stays listed with --all); None when there is no such id."""
+        """End a silence now (it stays listed with --all for the retention); None when there is no such id."""
         now = time.time() if now is None else now
         s = self.get_silence(silence_id)
         if s is None:
             return None
-        ended = replace(s, ends_at=min(s.ends_at, now))
-        self.r.hset(self._k("silences"), s.id, orjson.dumps(ended.to_dict()))
-        return ended
+        return self.silence_store.put(replace(s, ends_at=min(s.ends_at, now)))
 
     def prune_silences(self, older_than: float, now: float | None = None) -> int:
         """Forget silences that ended more than `older_than` seconds ago."""
-        now = time.time() if now is None else now
-        old = [s.id for s in self.silences(now, include_expired=True) if s.ends_at < now - older_than]
-        return self.r.hdel(self._k("silences"), *old) if old else 0
+        return self.silence_store.prune(time.time() if now is None else now, older_than)

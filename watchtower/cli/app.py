@@ -55,6 +55,10 @@ def config_check(ctx: typer.Context) -> None:
     """Validate the config file and the environment overrides; print the effective config (secrets masked)."""
     cfg = ctx_of(ctx).config
     console.print_json(cfg.model_dump_json(indent=2))
+    if cfg.alerting.rules is None:
+        from watchtower.rules.packaged import packaged_rules
+
+        console.print(f"alerting.rules is not set: the packaged default rules in {packaged_rules()}", highlight=False)
     console.print("[green]config OK[/]")
 
 

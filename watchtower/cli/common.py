@@ -7,6 +7,7 @@ from pathlib import Path
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 
 from watchtower.config import ConfigError
 from watchtower.logging import setup_logging
@@ -40,5 +41,5 @@ def ctx_of(ctx: typer.Context) -> Context:
 
 def fail(message: str, code: int = 1) -> None:
     """Stop a command with a one-line explanation, never a traceback."""
-    console.print(f"[bold red]error:[/] {message}", highlight=False)
+    console.print(f"[bold red]error:[/] {escape(message)}", highlight=False)  # [spark] is not markup
     raise typer.Exit(code)

@@ -30,6 +30,12 @@ def demo(
     (a second Ctrl-C stops at once). With --duration S --report FILE it does the same by itself and
     writes whether produced = sink + DLQ + late + deduplicated.
     """
+    from watchtower.core.extras import MissingExtra, require_extra
+
+    try:
+        require_extra("spark", "pyspark", "pyarrow", what="watchtower demo (it runs the Spark job)")
+    except MissingExtra as exc:
+        fail(str(exc), 2)
     from watchtower.demo.display import live_table, status_line
     from watchtower.demo.runner import DemoOptions, DemoRun
     from watchtower.stack import StackError

@@ -36,6 +36,12 @@ def spark(
     until_idle: float = typer.Option(None, "--until-idle", help="Exit after this many seconds without new input."),
 ) -> None:
     """Run the Spark Structured Streaming job until SIGTERM / Ctrl-C (or idle / available-now)."""
+    from watchtower.core.extras import MissingExtra, require_extra
+
+    try:
+        require_extra("spark", "pyspark", "pyarrow", what="the Spark job")
+    except MissingExtra as exc:
+        fail(str(exc), 2)
     cfg = ctx_of(ctx).config
     servers, url = _endpoints(ctx, bootstrap, redis_url)
     from pipelines.spark.job import SparkJob, local_session

@@ -9,7 +9,8 @@ Per cycle:
           the beginning of partitions that appear later. Reading to the end also gives the fetch
           response's high watermark, which corrects tansu's under-reporting ListOffsets (docs/stack.md).
   table   `DeltaColumnCounter` keeps the rows by `failure_reason` from the log's add actions and the
-          new files only (see delta_counts.py for why that and not a scan).
+          new files only (see delta_counts.py for why that and not a scan). It reads parquet with pyarrow,
+          from the `spark` extra: on a core install the default table is skipped (see `table_counter`).
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from confluent_kafka.admin import AdminClient, OffsetSpec
 from pydantic import Field
 
 from watchtower.collectors.base import BuildContext, CollectorKind, CollectorSection
+from watchtower.core.extras import MissingExtra, require_extra
 from watchtower.core.types import Kind, MetricSpec, Reading, Sample, labels
 from watchtower.core.units import Duration
 from watchtower.kafka.clients import admin_from, assigned_consumer, serve
@@ -107,6 +109,23 @@ class DlqUnavailable(StageError):
 
 
 
+def table_counter(path: str | None, configured: bool) -> tuple[Any, str | None]:
+    """The DLQ table's row counter and, when there is none, why. It reads parquet with pyarrow (the `spark`
+    extra): without it the default table is skipped (a core install runs no Spark job to write it) and a
+    configured one is an error (MissingExtra)."""
+    if not path:
+        return None, None
+    try:
+        require_extra("spark", "pyarrow", what="counting the DLQ Delta table (daemon.collectors.dlq.table)")
+    except MissingExtra as exc:
+        if configured:
+            raise
+        return None, str(exc)
+    from watchtower.collectors.delta_counts import DeltaColumnCounter
+
+    return DeltaColumnCounter(path, "failure_reason"), None
+
+
 class DlqCollector:
     """Collector `dlq`. Kafka clients and the Delta table are opened on first use; `close()` releases them."""
 
@@ -133,13 +152,7 @@ class DlqCollector:
         self._first_assignment = True
         self._history: deque[tuple[float, float]] = deque()
         self.header_counts: Counter[str] = Counter()
-        self._counter = None
-        if self.table_path:
-            # deltalake and pyarrow are imported only when a collector reads a table: the registry imports
-            # this module whenever the config is loaded.
-            from watchtower.collectors.delta_counts import DeltaColumnCounter
-
-            self._counter = DeltaColumnCounter(self.table_path, "failure_reason")
+        self._counter, self.table_skipped = table_counter(self.table_path, configured=config.table is not None)
 
     def admin(self) -> AdminClient:
         if self._admin is None:
@@ -163,6 +176,8 @@ class DlqCollector:
             samples += self._collect_topic(now, detail)
         if self._counter is not None:
             samples += self._collect_table(detail)
+        elif self.table_skipped:
+            detail["table"] = {"path": self.table_path, "skipped": self.table_skipped}
         serve(self._admin)  # its queued logs and errors (an admin client never polls otherwise)
         return Reading(collector=self.name, at=now, samples=tuple(samples), detail=detail)
 

@@ -1,7 +1,7 @@
 """Load one YAML file, overlay environment variables, validate, and explain failures by field and line.
 
 Environment overrides: `WATCHTOWER__PIPELINE__TOPIC=orders` sets `pipeline.topic` (double underscore
-separates levels). `REDIS_URL` and `KAFKA_BOOTSTRAP_SERVERS` are honoured as the usual shorthands.
+separates levels); list and mapping values are given as JSON. See watchtower.config.env.
 """
 
 from __future__ import annotations
@@ -13,31 +13,12 @@ from typing import Any, TypeVar
 
 from pydantic import BaseModel, ValidationError
 
+from watchtower.config.env import ENV_PREFIX, EnvOverrides, env_overrides
 from watchtower.config.yaml_source import ConfigError, compose_with_lines, line_of
 
-ENV_PREFIX = "WATCHTOWER__"
-
-__all__ = ["ConfigError", "load_model"]
+__all__ = ["ENV_PREFIX", "ConfigError", "load_model"]
 
 M = TypeVar("M", bound=BaseModel)
-
-
-def _env_overrides(env: Mapping[str, str]) -> dict[str, Any]:
-    out: dict[str, Any] = {}
-    for name, value in env.items():
-        if not name.startswith(ENV_PREFIX):
-            continue
-        parts = [p.lower() for p in name[len(ENV_PREFIX):].split("__") if p]
-        cursor = out
-        for p in parts[:-1]:
-            cursor = cursor.setdefault(p, {})
-        if parts:
-            cursor[parts[-1]] = value
-    if env.get("REDIS_URL"):
-        out.setdefault("redis", {}).setdefault("url", env["REDIS_URL"])
-    if env.get("KAFKA_BOOTSTRAP_SERVERS"):
-        out.setdefault("kafka", {}).setdefault("bootstrap_servers", env["KAFKA_BOOTSTRAP_SERVERS"])
-    return out
 
 
 def _merge(base: dict[str, Any], over: Mapping[str, Any]) -> dict[str, Any]:
@@ -50,7 +31,7 @@ def _merge(base: dict[str, Any], over: Mapping[str, Any]) -> dict[str, Any]:
     return merged
 
 
-def _describe(err: Mapping[str, Any], source: str, lines: Mapping[tuple[str, ...], int], from_env: set[tuple[str, ...]]) -> str:
+def _describe(err: Mapping[str, Any], source: str, lines: Mapping[tuple[str, ...], int], env: EnvOverrides) -> str:
     loc = tuple(str(p) for p in err["loc"])
     dotted = ".".join(loc) or "(top level)"
     msg = err["msg"].removeprefix("Value error, ")
@@ -58,8 +39,10 @@ def _describe(err: Mapping[str, Any], source: str, lines: Mapping[tuple[str, ...
         msg = "unknown setting; check the spelling or remove it"
     elif err["type"] == "missing":
         msg = "required; add it"
-    if loc in from_env:
-        where = f"environment {ENV_PREFIX}{'__'.join(p.upper() for p in loc)}"
+    variable = env.variable(loc)
+    if variable is not None:
+        where = f"environment {variable}"
+        msg += env.explain(variable, err["type"])
     else:
         line = line_of(loc, lines)
         where = f"{source}:{line}" if line else source
@@ -84,18 +67,8 @@ def load_model(model: type[M], path: str | Path | None = None, env: Mapping[str,
         if not isinstance(loaded, dict):
             raise ConfigError([f"{source}:1: the file must be a mapping of sections (kafka:, redis:, pipeline: ...)"])
         data = loaded
-    overrides = _env_overrides(env)
-    from_env: set[tuple[str, ...]] = set()
-
-    def collect(d: Mapping[str, Any], prefix: tuple[str, ...]) -> None:
-        for k, v in d.items():
-            if isinstance(v, Mapping):
-                collect(v, (*prefix, k))
-            else:
-                from_env.add((*prefix, k))
-
-    collect(overrides, ())
+    overrides = env_overrides(env)
     try:
-        return model.model_validate(_merge(data, overrides))
+        return model.model_validate(_merge(data, overrides.values))
     except ValidationError as exc:
-        raise ConfigError([_describe(e, source, lines, from_env) for e in exc.errors()]) from None
+        raise ConfigError([_describe(e, source, lines, overrides) for e in exc.errors()]) from None

@@ -7,7 +7,7 @@ adding a collector or a notifier kind changes neither this file nor the root con
 nothing here connects anywhere.
 
     alerting:
-      rules: [alerts/]
+      rules: [alerts/]        # unset: the default rules packaged with watchtower (watchtower.rules.packaged)
       interval: 1s
       notifiers:
         slack-oncall: {kind: slack, token: xoxb-..., channel: C0DEFAULT}
@@ -49,7 +49,8 @@ class DaemonConfig(_Model):
 class AlertingConfig(_Model):
     enabled: bool = True
     # Rule files or directories of *.yaml rule files (not recursive); every rule name must be unique.
-    rules: tuple[Path, ...] = (Path("alerts"),)
+    # Not set: the default rules shipped inside the package (watchtower.rules.packaged); a list replaces them.
+    rules: tuple[Path, ...] | None = None
     # How often the rules are evaluated over the history. With collectors at 1-10 s, 1 s keeps detection
     # within one collection cycle of the data; an evaluation of the default rules costs milliseconds.
     interval: Duration = Field(default=1.0, gt=0)
@@ -68,8 +69,8 @@ class AlertingConfig(_Model):
 
     @field_validator("rules")
     @classmethod
-    def _some_rules(cls, v: tuple[Path, ...]) -> tuple[Path, ...]:
-        if not v:
+    def _some_rules(cls, v: tuple[Path, ...] | None) -> tuple[Path, ...] | None:
+        if v is not None and not v:
             raise ValueError(
                 "list at least one rule file or directory, e.g. [alerts/], or set enabled: false"
             )

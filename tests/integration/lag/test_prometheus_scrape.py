@@ -1,12 +1,12 @@
-"""The /metrics output against the real Prometheus tools (skipped when they are not installed)."""
+"""The /metrics output against the real Prometheus tools (a missing tool fails the test: see tests/binaries.py)."""
 
 from __future__ import annotations
 
-import shutil
 import subprocess
 
 import httpx
 import pytest
+from binaries import require_binary
 from lag_helpers import await_condition, commit, produce
 
 from watchtower.config.models import KafkaConfig
@@ -18,10 +18,7 @@ pytestmark = [pytest.mark.integration, pytest.mark.prometheus]
 
 
 def need(binary: str) -> str:
-    path = shutil.which(binary)
-    if path is None:
-        pytest.skip(f"{binary} is not on PATH: install it (apt-get install -y prometheus) to run this test")
-    return path
+    return require_binary(binary, "prometheus")
 
 
 @pytest.fixture
