@@ -157,7 +157,9 @@ def _labels(rule: RuleBase, severity: str | None = None) -> dict[str, str]:
 
 
 def _annotations(rule: RuleBase, dashboard_url: str = "") -> dict[str, str]:
-    out = {"summary": f"{rule.name}: {{{{ $value | humanize }}}} for {{{{ $labels }}}}"}
+    bound = rule.factor if isinstance(rule, GrowthRule) else bound_of(rule)
+    limit = f" (bound {bound:.10g})" if bound is not None else ""
+    out = {"summary": f"{rule.name}: {{{{ $value | humanize }}}}{limit}"}
     if rule.runbook:
         out["runbook_url"] = rule.runbook
     if dashboard_url or rule.dashboard:
