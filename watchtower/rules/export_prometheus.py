@@ -307,7 +307,8 @@ def alertmanager_config(ruleset: RuleSet, *, channel: str = "#alerts", webhook_f
             {
                 "receiver": f"slack-{s}",
                 "matchers": [f'severity="{s}"'],
-                "group_by": ["watchtower_rule", *rc.group_by] if rc.group_by else ["watchtower_rule"],
+                # watchtower's pseudo-label `rule` is the alert label watchtower_rule here.
+                "group_by": list(dict.fromkeys(["watchtower_rule", *("watchtower_rule" if g == "rule" else g for g in rc.group_by)])),
                 "group_wait": duration(rc.group_wait),
                 "group_interval": duration(max(rc.group_interval, 1)),
                 "repeat_interval": duration(rc.repeat_interval),

@@ -216,3 +216,19 @@ def test_every_exported_kind_passes_promtool_unit_tests(exported: Path) -> None:
     r = subprocess.run([need("promtool"), "test", "rules", str(path)], capture_output=True, text=True, timeout=120, cwd=exported.parent)
     assert r.returncode == 0, r.stdout + r.stderr
     assert "SUCCESS" in r.stdout
+
+
+def test_amtool_accepts_the_alertmanager_export(tmp_path: Path) -> None:
+    from watchtower.rules.export_prometheus import alertmanager_config, alertmanager_yaml
+
+    ruleset = load_rules(REPO / "alerts")
+    out = tmp_path / "alertmanager.yml"
+    out.write_text(alertmanager_yaml(ruleset, channel="#sla"))
+    r = subprocess.run([need("amtool"), "check-config", str(out)], capture_output=True, text=True, timeout=60)
+    assert r.returncode == 0, r.stdout + r.stderr
+    cfg = alertmanager_config(ruleset)
+    assert {r["name"] for r in cfg["receivers"]} == {"slack-page", "slack-ticket", "slack-info"}
+    oncall = next(c for c in cfg["route"]["routes"] if c.get("matchers") == ['route="oncall"'])
+    page = next(c for c in oncall["routes"] if c["receiver"] == "slack-page")
+    assert page["group_by"] == ["watchtower_rule"] and page["group_wait"] == "10s" and page["repeat_interval"] == "1h"
+    assert all("api_url" not in s for r in cfg["receivers"] for s in r["slack_configs"])  # the URL stays in a file
