@@ -361,7 +361,7 @@ GROUPS: tuple[Group, ...] = (
           health_rows, ("daemon", "alerting")),
 )
 
-# Sources whose metrics only exist during an incident, or in a setup with a component; each board says why.
+# Catalog sources drawn as annotations on every board (their gauges > 0), not as panels.
 ANNOTATION_SOURCES = ("chaos",)
 
 

@@ -22,7 +22,6 @@ from watchtower.dashboards.layout import DATASOURCE_VAR, VARIABLES, Board, Panel
 
 DATASOURCE = models.DataSourceRef(type_val="prometheus", uid=f"${{{DATASOURCE_VAR}}}")
 WIDTH, HEIGHT = 8, 8
-SCHEMA_VERSION = 39
 
 
 def _thresholds(bounds: tuple[float, ...]) -> db.ThresholdsConfig:
@@ -109,9 +108,7 @@ def dashboard(board: Board) -> models.Dashboard:
 
 
 def to_json(board: Board) -> str:
-    d = json.loads(json.dumps(dashboard(board), cls=JSONEncoder))
-    d["schemaVersion"] = SCHEMA_VERSION
-    return json.dumps(d, indent=2, sort_keys=True) + "\n"
+    return json.dumps(dashboard(board), cls=JSONEncoder, indent=2, sort_keys=True) + "\n"
 
 
 def decode(path: str | Path) -> models.Dashboard:
