@@ -87,3 +87,35 @@ class MicroBatches:
             close()
         self.writer.dlq_producer = None  # drop the producer before the session's broker goes away
         self.consumer.close()
+
+
+class SparkRun:
+    """The real Spark job (pipelines.spark.job.SparkJob) in a thread of this process, on a local session."""
+
+    def __init__(self, pipeline, bootstrap: str, redis_url: str) -> None:
+        from pipelines.spark.job import SparkJob, local_session
+
+        self.session = local_session(shuffle_partitions=2)
+        self.job = SparkJob(pipeline, {"bootstrap.servers": bootstrap}, redis_url)
+        self.error: BaseException | None = None
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="spark-job", daemon=True)
+
+    @property
+    def batches(self) -> int:
+        return 0 if self.job.writer is None or self.job.writer.last_batch is None else self.job.writer.last_batch + 1
+
+    def start(self) -> SparkRun:
+        self._thread.start()
+        return self
+
+    def _run(self) -> None:
+        try:
+            self.job.run(self.session, self._stop)
+        except BaseException as exc:  # noqa: BLE001 - surfaced by the test through .error
+            self.error = exc
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join(120)
+        self.session.stop()

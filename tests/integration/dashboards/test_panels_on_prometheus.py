@@ -27,12 +27,13 @@ from pathlib import Path
 
 import pytest
 from kafka_support import commit_offsets
-from micro_batches import MicroBatches
+from micro_batches import MicroBatches, SparkRun
 from prometheus_server import Prometheus, wait_for
 from slack_fake import TOKEN, FakeSlack
 from watchtower_process import WatchtowerProcess
 
-from watchtower.dashboards.layout import Board, Panel, dashboards, metrics_in
+from watchtower.config.models import PipelineConfig
+from watchtower.dashboards.layout import Board, dashboards, metrics_in
 from watchtower.dashboards.links import rule_link
 from watchtower.exposition.catalog import SOURCES
 from watchtower.rules.config import RuleSet, load_rules
@@ -47,16 +48,25 @@ GRAFANA = "http://grafana.test:3000"
 # Metrics that only the Spark job's progress listener or the Flink collector (a running Flink job) produce.
 SPARK_ONLY = {s.name for s in SOURCES["spark_progress"]}
 FLINK_ONLY = {s.name for s in SOURCES["flink"]}
+SPARK_REASON = "Spark job (its StreamingQueryListener writes the progress stream): proven by the spark variant"
+FLINK_REASON = "Flink job (the Flink collector reads a running job's REST API)"
 NEEDS_COMPONENT = {
-    # panel key -> reason
-    **{m: "Spark job (its StreamingQueryListener writes the progress stream)" for m in SPARK_ONLY},
-    **{m: "Flink job (the Flink collector reads a running job's REST API)" for m in FLINK_ONLY - SPARK_ONLY},
-    "rule:throughput-below-floor": "Spark or Flink job (watchtower_records_in_per_second)",
-    "rule:checkpoint-duration-high": "Spark or Flink job (watchtower_checkpoint_duration_seconds)",
-    "rule:checkpoints-failing": "Flink job (watchtower_checkpoints_failed_total)",
-    "rule:checkpoint-duration-rising": "Spark or Flink job (watchtower_checkpoint_duration_seconds)",
+    # job variant -> panel key -> reason
+    "batch-body": {
+        **dict.fromkeys(SPARK_ONLY, SPARK_REASON),
+        **dict.fromkeys(FLINK_ONLY - SPARK_ONLY, FLINK_REASON),
+        "rule:throughput-below-floor": SPARK_REASON,
+        "rule:checkpoint-duration-high": SPARK_REASON,
+        "rule:checkpoints-failing": FLINK_REASON,
+        "rule:checkpoint-duration-rising": SPARK_REASON,
+    },
+    "spark": {
+        **dict.fromkeys(FLINK_ONLY - SPARK_ONLY, FLINK_REASON),
+        "rule:checkpoints-failing": FLINK_REASON,
+    },
 }
-MAX_NEEDS_COMPONENT = 26  # the Spark and Flink rows and the four rules on their metrics; nothing else
+# The spark variant leaves the Flink-only row and the one rule on a Flink-only metric.
+MAX_NEEDS_COMPONENT = {"batch-body": 26, "spark": 12}
 
 
 def rules_dir(tmp: Path, topic: str, stopped_group: str) -> Path:
@@ -98,28 +108,31 @@ def substituted(expr: str) -> str:
     return expr.replace("$__rate_interval", RATE_INTERVAL)
 
 
-def panel_needs(panel: Panel) -> str | None:
-    return NEEDS_COMPONENT.get(panel.key)
+@pytest.fixture(params=["batch-body", pytest.param("spark", marks=pytest.mark.spark)])
+def job_kind(request) -> str:
+    return request.param
 
 
 @pytest.fixture
-def stack(tmp_path: Path, bootstrap: str, redis_url: str, fake_slack: FakeSlack, topic_factory, group_factory):
+def stack(tmp_path: Path, bootstrap: str, redis_url: str, fake_slack: FakeSlack, topic_factory, group_factory, job_kind: str):
     topic, dlq_topic = topic_factory("dash", partitions=2), topic_factory("dash-dlq")
     pipeline_group, stopped_group = group_factory("dash-job"), group_factory("dash-stopped")
+    progress_stream = f"wt:dash:progress:{topic}"
     commit_offsets(bootstrap, stopped_group, {(topic, 0): 0, (topic, 1): 0})  # it will never move again
     rules = rules_dir(tmp_path, topic, stopped_group)
     data_dir = tmp_path / "data"
     config = {
         "kafka": {"bootstrap_servers": bootstrap},
         "redis": {"url": redis_url},
-        "pipeline": {"topic": topic, "dlq_topic": dlq_topic, "data_dir": str(data_dir), "partitions": 2},
+        "pipeline": {"topic": topic, "dlq_topic": dlq_topic, "data_dir": str(data_dir), "partitions": 2,
+                     "consumer_group": pipeline_group, "progress_stream": progress_stream, "trigger_interval": 0.5},
         "daemon": {
             "collectors": {
                 "kafka_lag": {"interval": "1s", "timeout": "2s", "groups_allow": [pipeline_group, stopped_group], "group_topics_refresh": 0},
                 "e2e_latency": {"interval": "1s"},
                 "canary": {"enabled": True, "interval": "1s", "lost_after": "20s"},
                 "dlq": {"interval": "1s", "rate_window": "30s"},
-                "spark_progress": {"enabled": False},
+                "spark_progress": {"enabled": job_kind == "spark", "interval": "1s"},
             }
         },
         "alerting": {
@@ -144,11 +157,14 @@ def stack(tmp_path: Path, bootstrap: str, redis_url: str, fake_slack: FakeSlack,
         stdout=subprocess.DEVNULL,
         stderr=(tmp_path / "generator.log").open("wb"),
     )
-    job = MicroBatches(bootstrap, redis_url, topic, dlq_topic, pipeline_group, data_dir).start()
+    if job_kind == "spark":
+        job = SparkRun(PipelineConfig.model_validate(config["pipeline"]), bootstrap, redis_url).start()
+    else:
+        job = MicroBatches(bootstrap, redis_url, topic, dlq_topic, pipeline_group, data_dir).start()
     wt.start()
     prom.start()
     try:
-        yield wt, prom, ruleset, topic, stopped_group, job, tmp_path / "generator.log"
+        yield wt, prom, ruleset, topic, stopped_group, job, tmp_path / "generator.log", job_kind
     finally:
         generator.terminate()
         generator.wait(20)
@@ -158,7 +174,8 @@ def stack(tmp_path: Path, bootstrap: str, redis_url: str, fake_slack: FakeSlack,
 
 
 def test_every_panel_returns_series_and_the_breach_fires_both_rules(stack, fake_slack: FakeSlack) -> None:
-    wt, prom, ruleset, topic, stopped_group, job, generator_log = stack
+    wt, prom, ruleset, topic, stopped_group, job, generator_log, job_kind = stack
+    expected_needs = NEEDS_COMPONENT[job_kind]
     started = time.monotonic()
 
     def diag() -> str:
@@ -200,10 +217,11 @@ def test_every_panel_returns_series_and_the_breach_fires_both_rules(stack, fake_
     shown = RuleSet(tuple(r for r in ruleset.rules if r.name != "test-never-data"), ruleset.routes, ruleset.files)
     boards: list[Board] = dashboards(shown)
     targets = [(b, p, t) for b in boards for p in b.panels() for t in p.targets]
-    needs = {p.key: panel_needs(p) for b in boards for p in b.panels() if panel_needs(p)}
-    spark_flink = {p.key for b in boards for p in b.panels() if all(m.removesuffix("_bucket") in SPARK_ONLY | FLINK_ONLY for t in p.targets for m in metrics_in(t.expr))}
-    assert set(needs) == spark_flink, "NEEDS_COMPONENT must list exactly the panels on Spark/Flink-only metrics"
-    assert len(needs) <= MAX_NEEDS_COMPONENT
+    needs = {p.key: expected_needs[p.key] for b in boards for p in b.panels() if p.key in expected_needs}
+    absent = FLINK_ONLY - SPARK_ONLY if job_kind == "spark" else SPARK_ONLY | FLINK_ONLY
+    only_absent = {p.key for b in boards for p in b.panels() if all(m in absent for t in p.targets for m in metrics_in(t.expr))}
+    assert set(needs) == only_absent == set(expected_needs), "NEEDS_COMPONENT lists exactly the panels on metrics of a missing component"
+    assert len(needs) <= MAX_NEEDS_COMPONENT[job_kind]
 
     pending = [(b, p, t) for b, p, t in targets if p.key not in needs]
     proven = []
@@ -220,6 +238,6 @@ def test_every_panel_returns_series_and_the_breach_fires_both_rules(stack, fake_
     assert not missing, "panels without data:\n" + "\n".join(missing) + "\n" + diag()
     assert job.error is None, job.error
     print(
-        f"\nproven: {len(proven)} targets of {len({(b.uid, p.key) for b, p, t in targets if p.key not in needs})} panels "
+        f"\n[{job_kind}] proven: {len(proven)} targets of {len({(b.uid, p.key) for b, p, t in targets if p.key not in needs})} panels "
         f"on {len(boards)} boards; needs_component: {len(needs)} panels; {time.monotonic() - started:.0f}s"
     )
