@@ -1,4 +1,4 @@
-"""The Spark job's foreachBatch body (pipelines.spark.batch.BatchWriter) driven by a plain Kafka consumer.
+"""The jobs the panel proof runs: the Spark job's foreachBatch body (pipelines.spark.batch.BatchWriter) driven by a plain Kafka consumer.
 
 What the reference pipeline writes, without starting Spark: the e2e latency stream and canary keys in
 Redis, dead letters on the DLQ topic, the Delta tables (dlq rows by reason). The consumer group commits
@@ -7,9 +7,14 @@ after each batch, as the job's source does, so its lag is real.
 
 from __future__ import annotations
 
+import os
+import signal
+import subprocess
+import sys
 import threading
 from pathlib import Path
 
+import httpx
 import pyarrow as pa
 import redis
 from confluent_kafka import Consumer
@@ -19,8 +24,10 @@ from pipelines.spark.delta_sinks import DeltaSinks
 from pipelines.spark.kafka_dlq import DlqProducer
 from pipelines.spark.kafka_source import ARROW_SCHEMA
 from pipelines.spark.redis_sink import RedisSink
+from watchtower.stack.process import wait_until
 
 MIN = 60_000
+REPO = Path(__file__).resolve().parents[3]
 
 
 class MicroBatches:
@@ -119,3 +126,46 @@ class SparkRun:
         self._stop.set()
         self._thread.join(120)
         self.session.stop()
+
+
+class FlinkReferenceJob:
+    """`python -m pipelines.flink.job` (its own generated source, a local mini-cluster with REST) in its own
+    process group, so its JVM and Python workers go with it (as tests/integration/flink does)."""
+
+    STARTUP = 180.0  # a cold JVM plus Python workers on two busy cores
+
+    def __init__(self, port: int, log: Path, name: str) -> None:
+        self.port, self.log, self.name = port, log, name
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    @property
+    def rest_url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def start(self) -> FlinkReferenceJob:
+        cmd = [sys.executable, "-m", "pipelines.flink.job", "--rest-port", str(self.port), "--job-name", self.name,
+               "--checkpoint-interval", "1", "--rate", "50", "--late-ratio", "0.05"]
+        with self.log.open("ab") as out:
+            self.proc = subprocess.Popen(cmd, cwd=REPO, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
+        wait_until(self._running, self.STARTUP, f"Flink job {self.name} RUNNING (log: {self.log})", 0.5)
+        return self
+
+    def _running(self) -> bool:
+        assert self.proc is not None
+        if self.proc.poll() is not None:
+            raise RuntimeError(f"the Flink job exited with {self.proc.returncode}; see {self.log}")
+        try:
+            jobs = httpx.get(f"{self.rest_url}/jobs/overview", timeout=1).json()["jobs"]
+        except (httpx.HTTPError, ValueError, KeyError):
+            return False
+        return any(j["name"] == self.name and j["state"] == "RUNNING" for j in jobs)
+
+    def stop(self) -> None:
+        if self.proc is None:
+            return
+        try:
+            os.killpg(self.proc.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+        self.proc.wait(10)
+        self.proc = None

@@ -27,7 +27,7 @@ from pathlib import Path
 
 import pytest
 from kafka_support import commit_offsets
-from micro_batches import MicroBatches, SparkRun
+from micro_batches import FlinkReferenceJob, MicroBatches, SparkRun
 from prometheus_server import Prometheus, wait_for
 from slack_fake import TOKEN, FakeSlack
 from watchtower_process import WatchtowerProcess
@@ -38,6 +38,7 @@ from watchtower.dashboards.links import rule_link
 from watchtower.exposition.catalog import SOURCES
 from watchtower.rules.config import RuleSet, load_rules
 from watchtower.rules.export_prometheus import prometheus_yaml
+from watchtower.stack.process import free_port
 
 pytestmark = [pytest.mark.integration, pytest.mark.prometheus]
 
@@ -60,13 +61,9 @@ NEEDS_COMPONENT = {
         "rule:checkpoints-failing": FLINK_REASON,
         "rule:checkpoint-duration-rising": SPARK_REASON,
     },
-    "spark": {
-        **dict.fromkeys(FLINK_ONLY - SPARK_ONLY, FLINK_REASON),
-        "rule:checkpoints-failing": FLINK_REASON,
-    },
+    "spark-flink": {},  # the real Spark job and the Flink reference job: every panel must draw
 }
-# The spark variant leaves the Flink-only row and the one rule on a Flink-only metric.
-MAX_NEEDS_COMPONENT = {"batch-body": 26, "spark": 12}
+MAX_NEEDS_COMPONENT = {"batch-body": 26, "spark-flink": 0}
 
 
 def rules_dir(tmp: Path, topic: str, stopped_group: str) -> Path:
@@ -108,7 +105,7 @@ def substituted(expr: str) -> str:
     return expr.replace("$__rate_interval", RATE_INTERVAL)
 
 
-@pytest.fixture(params=["batch-body", pytest.param("spark", marks=pytest.mark.spark)])
+@pytest.fixture(params=["batch-body", pytest.param("spark-flink", marks=[pytest.mark.spark, pytest.mark.flink])])
 def job_kind(request) -> str:
     return request.param
 
@@ -121,6 +118,9 @@ def stack(tmp_path: Path, bootstrap: str, redis_url: str, fake_slack: FakeSlack,
     commit_offsets(bootstrap, stopped_group, {(topic, 0): 0, (topic, 1): 0})  # it will never move again
     rules = rules_dir(tmp_path, topic, stopped_group)
     data_dir = tmp_path / "data"
+    flink = None
+    if job_kind == "spark-flink":
+        flink = FlinkReferenceJob(free_port(), tmp_path / "flink.log", f"wt-dash-{uuid.uuid4().hex[:6]}")
     config = {
         "kafka": {"bootstrap_servers": bootstrap},
         "redis": {"url": redis_url},
@@ -132,7 +132,7 @@ def stack(tmp_path: Path, bootstrap: str, redis_url: str, fake_slack: FakeSlack,
                 "e2e_latency": {"interval": "1s"},
                 "canary": {"enabled": True, "interval": "1s", "lost_after": "20s"},
                 "dlq": {"interval": "1s", "rate_window": "30s"},
-                "spark_progress": {"enabled": job_kind == "spark", "interval": "1s"},
+                "spark_progress": {"enabled": job_kind == "spark-flink", "interval": "1s"},
             }
         },
         "alerting": {
@@ -145,6 +145,8 @@ def stack(tmp_path: Path, bootstrap: str, redis_url: str, fake_slack: FakeSlack,
             },
         },
     }
+    if flink is not None:
+        config["flink"] = {"rest_url": flink.rest_url, "job_name": flink.name, "collect_interval": "1s", "request_timeout": "5s"}
     (tmp_path / "wt").mkdir()
     wt = WatchtowerProcess(tmp_path / "wt", config)
     ruleset = load_rules(rules)
@@ -157,7 +159,9 @@ def stack(tmp_path: Path, bootstrap: str, redis_url: str, fake_slack: FakeSlack,
         stdout=subprocess.DEVNULL,
         stderr=(tmp_path / "generator.log").open("wb"),
     )
-    if job_kind == "spark":
+    if flink is not None:
+        flink.start()
+    if job_kind == "spark-flink":
         job = SparkRun(PipelineConfig.model_validate(config["pipeline"]), bootstrap, redis_url).start()
     else:
         job = MicroBatches(bootstrap, redis_url, topic, dlq_topic, pipeline_group, data_dir).start()
@@ -169,6 +173,8 @@ def stack(tmp_path: Path, bootstrap: str, redis_url: str, fake_slack: FakeSlack,
         generator.terminate()
         generator.wait(20)
         job.stop()
+        if flink is not None:
+            flink.stop()
         prom.stop()
         wt.stop()
 
@@ -218,7 +224,7 @@ def test_every_panel_returns_series_and_the_breach_fires_both_rules(stack, fake_
     boards: list[Board] = dashboards(shown)
     targets = [(b, p, t) for b in boards for p in b.panels() for t in p.targets]
     needs = {p.key: expected_needs[p.key] for b in boards for p in b.panels() if p.key in expected_needs}
-    absent = FLINK_ONLY - SPARK_ONLY if job_kind == "spark" else SPARK_ONLY | FLINK_ONLY
+    absent = set() if job_kind == "spark-flink" else SPARK_ONLY | FLINK_ONLY
     only_absent = {p.key for b in boards for p in b.panels() if all(m in absent for t in p.targets for m in metrics_in(t.expr))}
     assert set(needs) == only_absent == set(expected_needs), "NEEDS_COMPONENT lists exactly the panels on metrics of a missing component"
     assert len(needs) <= MAX_NEEDS_COMPONENT[job_kind]
