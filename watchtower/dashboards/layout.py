@@ -374,12 +374,20 @@ def _annotations(sources: dict[str, tuple[MetricSpec, ...]]) -> tuple[Target, ..
     return tuple(out)
 
 
+def catalog_sources() -> dict[str, tuple[MetricSpec, ...]]:
+    """The metric catalog by source, in catalog order (only `all_specs()` is relied on)."""
+    from watchtower.exposition.catalog import all_specs
+
+    out: dict[str, list[MetricSpec]] = {}
+    for source, spec in all_specs():
+        out.setdefault(source, []).append(spec)
+    return {k: tuple(v) for k, v in out.items()}
+
+
 def dashboards(ruleset: RuleSet, sources: dict[str, tuple[MetricSpec, ...]] | None = None) -> list[Board]:
     """Every board: the fixed groups, then one generic board per catalog source no group covers."""
     if sources is None:
-        from watchtower.exposition.catalog import SOURCES
-
-        sources = dict(SOURCES)
+        sources = catalog_sources()
     bounds = rule_bounds(ruleset)
     annotations = _annotations(sources)
     boards = []

@@ -33,9 +33,8 @@ from slack_fake import TOKEN, FakeSlack
 from watchtower_process import WatchtowerProcess
 
 from watchtower.config.models import PipelineConfig
-from watchtower.dashboards.layout import Board, dashboards, metrics_in
+from watchtower.dashboards.layout import Board, catalog_sources, dashboards, metrics_in
 from watchtower.dashboards.links import rule_link
-from watchtower.exposition.catalog import SOURCES
 from watchtower.rules.config import RuleSet, load_rules
 from watchtower.rules.export_prometheus import prometheus_yaml
 from watchtower.stack.process import free_port
@@ -47,8 +46,8 @@ RATE_INTERVAL = "15s"
 GRAFANA = "http://grafana.test:3000"
 
 # Metrics that only the Spark job's progress listener or the Flink collector (a running Flink job) produce.
-SPARK_ONLY = {s.name for s in SOURCES["spark_progress"]}
-FLINK_ONLY = {s.name for s in SOURCES["flink"]}
+SPARK_ONLY = {s.name for s in catalog_sources()["spark_progress"]}
+FLINK_ONLY = {s.name for s in catalog_sources()["flink"]}
 SPARK_REASON = "Spark job (its StreamingQueryListener writes the progress stream): proven by the spark variant"
 FLINK_REASON = "Flink job (the Flink collector reads a running job's REST API)"
 NEEDS_COMPONENT = {

@@ -18,9 +18,9 @@ from grafana_foundation_sdk.models import prometheus as prom_models
 
 from watchtower.core.types import Kind, MetricSpec
 from watchtower.dashboards import render
-from watchtower.dashboards.layout import dashboards, metrics_in
+from watchtower.dashboards.layout import catalog_sources, dashboards, metrics_in
 from watchtower.dashboards.links import rule_link
-from watchtower.exposition.catalog import SOURCES, all_specs
+from watchtower.exposition.catalog import all_specs
 from watchtower.rules.config import load_rules
 from watchtower.rules.export_prometheus import export
 
@@ -149,7 +149,7 @@ def test_a_new_catalog_source_gets_a_board_and_a_chaos_source_annotations(rulese
     # Specs made up for this test only: how the scaling and chaos collectors will appear once they exist.
     scaling = (MetricSpec("watchtower_test_desired_replicas", Kind.GAUGE, "Replicas the policy wants.", ("job",)),)
     chaos = (MetricSpec("watchtower_test_chaos_running", Kind.GAUGE, "1 while an experiment runs.", ("experiment",)),)
-    boards = dashboards(ruleset, {**SOURCES, "scaling": scaling, "chaos": chaos})
+    boards = dashboards(ruleset, {**catalog_sources(), "scaling": scaling, "chaos": chaos})
     new = next(b for b in boards if b.uid == "watchtower-scaling")
     [p] = list(new.panels())
     assert p.targets[0].expr == 'watchtower_test_desired_replicas{job=~"$job"}' and "job" in new.variables
