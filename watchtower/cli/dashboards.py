@@ -59,7 +59,14 @@ def build(
     typer.echo(f"wrote {len(paths)} dashboards ({panels} panels) and provisioning/ to {out}")
 
 
-def _token() -> SecretStr | None:
+def _token(token_file: Path | None) -> SecretStr | None:
+    """From --token-file (a mounted secret), else WATCHTOWER_GRAFANA_TOKEN or GRAFANA_TOKEN; never printed."""
+    if token_file is not None:
+        try:
+            return SecretStr(token_file.read_text().strip())
+        except OSError as exc:
+            console.print(f"[bold red]--token-file {token_file}[/]: cannot read it ({exc.strerror}); check the path")
+            raise typer.Exit(2) from None
     for name in TOKEN_ENV:
         if os.environ.get(name):
             return SecretStr(os.environ[name])
@@ -72,17 +79,18 @@ def push(
     source: Annotated[Path, typer.Option("--dir", help="Directory of built dashboards.")] = Path("dashboards"),
     folder: Annotated[str, typer.Option(help="Folder uid (created when missing).")] = "watchtower",
     dry_run: Annotated[bool, typer.Option("--dry-run", help="Print what would change; send nothing.")] = False,
+    token_file: Annotated[Path | None, typer.Option(help="File holding the API token (e.g. a mounted secret).")] = None,
 ) -> None:
     """Create the folder and upsert each dashboard by UID; unchanged ones are not sent (no version bump).
 
-    The API token comes from WATCHTOWER_GRAFANA_TOKEN or GRAFANA_TOKEN and is never printed.
+    The API token comes from --token-file, WATCHTOWER_GRAFANA_TOKEN or GRAFANA_TOKEN and is never printed.
     """
     try:
         from watchtower.dashboards import push as p
     except ImportError as exc:
         raise _sdk_missing(exc) from None
     try:
-        api = p.connect(url, _token())
+        api = p.connect(url, _token(token_file))
         boards = p.load_dir(source)
         folder_state = p.ensure_folder(api, folder, folder, dry_run=dry_run)
         plan = p.plan_push(api, boards, folder)

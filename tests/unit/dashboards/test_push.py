@@ -98,3 +98,12 @@ def test_a_wrong_token_fails_cleanly_without_printing_it(fake_grafana: FakeGrafa
     assert "401" in result.output and "push failed" in result.output
     assert wrong not in result.output
     assert fake_grafana.dashboards == {}
+
+
+def test_the_token_can_come_from_a_file(fake_grafana: FakeGrafana, built: Path, tmp_path: Path) -> None:
+    secret = tmp_path / "grafana-token"
+    secret.write_text(TOKEN + "\n")
+    result = CliRunner().invoke(app, ["dashboards", "push", "--url", fake_grafana.url, "--dir", str(built), "--token-file", str(secret)], env={})
+    assert result.exit_code == 0, result.output
+    assert all(r.headers["authorization"] == f"Bearer {TOKEN}" for r in fake_grafana.requests)
+    assert TOKEN not in result.output
