@@ -1,5 +1,6 @@
 """What the dashboards show, as plain data: dashboards, rows, panels and their PromQL, built from the metric
-catalog and the rule set. No Grafana SDK here, so the daemon can derive each rule's panel link from it.
+catalog and the rule set. No Grafana SDK here (render.py turns boards into JSON with it); the links the
+rule loader stamps on each rule come from links.py, which this module shares its ids with.
 
     dashboards(ruleset) -> [Board]        one function per panel group (`*_rows`), see GROUPS
     links.rule_link(base_url, name) -> URL  the panel that draws the rule against its bound
