@@ -91,9 +91,10 @@ class AlertingCollector(PromCollector):
         yield duration
 
         rule_errors = self._family("watchtower_alert_rule_errors_total")
-        for rule, n in sorted(ev.rule_errors.items()):
+        # Every rule from the start (at 0), so the series exists before the first error (a rate can see it).
+        for rule in sorted({r.name for r in ev.ruleset.rules} | set(ev.rule_errors)):
             rule_errors.samples.append(
-                PromSample("watchtower_alert_rule_errors_total", {"rule": rule}, float(n), None, None)
+                PromSample("watchtower_alert_rule_errors_total", {"rule": rule}, float(ev.rule_errors.get(rule, 0)), None, None)
             )
         yield rule_errors
 

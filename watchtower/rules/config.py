@@ -13,6 +13,13 @@
         severity: page
         route: oncall
 
+    grafana:                     # optional: each rule without `dashboard:` links to its panel there
+      url: http://localhost:3000
+
+Every selector's metric and label names are checked against the metric catalog (a typo is an error naming
+the closest name), and each rule gets a `<name>:no-data` alert when its selectors match nothing for
+`stale_after` (watchtower.rules.no_data).
+
 `load_rules(path)` takes a file or a directory (every *.yaml / *.yml in it, not recursive) and raises
 ConfigError listing every problem; `check_rules(path)` returns the problems instead.
 """
@@ -31,8 +38,10 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from watchtower.alerting.lifecycle import LifecycleConfig, RoutePolicy, RuleTiming
 from watchtower.alerting.model import RuleResult
 from watchtower.config.yaml_source import ConfigError, compose_with_lines, line_of
+from watchtower.core.dashboard_links import rule_link
 from watchtower.core.types import Reading
 from watchtower.core.units import Duration
+from watchtower.rules import catalog_check, no_data
 from watchtower.rules.base import RuleBase
 from watchtower.rules.kinds import KINDS
 from watchtower.rules.series import indexed
@@ -59,7 +68,10 @@ class RuleSet:
 
     def lifecycle_config(self) -> LifecycleConfig:
         return LifecycleConfig(
-            rules={r.name: RuleTiming(for_=r.for_, keep_firing_for=r.keep_firing_for, route=r.route) for r in self.rules},
+            rules={
+                **{no_data.name_of(r): no_data.timing(r) for r in self.rules},
+                **{r.name: RuleTiming(for_=r.for_, keep_firing_for=r.keep_firing_for, route=r.route) for r in self.rules},
+            },
             routes={name: RoutePolicy(tuple(rc.group_by), rc.group_wait, rc.group_interval, rc.repeat_interval) for name, rc in self.routes.items()},
         )
 
@@ -73,6 +85,7 @@ def evaluate_all(rules: Sequence[RuleBase], history: Sequence[Reading], now: flo
     """Evaluate every rule; a rule that raises is reported (name -> error) and left out, the others go on.
 
     Pass the failed names as `skipped_rules` to the lifecycle step so their alerts keep their state.
+    Each rule's `<name>:no-data` result comes after the rules' own (watchtower.rules.no_data).
     """
     results: list[RuleResult] = []
     failed: dict[str, str] = {}
@@ -82,6 +95,7 @@ def evaluate_all(rules: Sequence[RuleBase], history: Sequence[Reading], now: flo
             results.extend(rule.evaluate(history, now))
         except Exception as exc:  # a buggy rule must not stop the others
             failed[rule.name] = f"{type(exc).__name__}: {exc}"
+    results.extend(no_data.evaluate(rules, history, now))
     return results, failed
 
 
@@ -158,8 +172,9 @@ def _check_file(
         problems.append(f"{source}:1: a rule file is a mapping with rules: (a list) and optionally routes:")
         return
     for key in data:
-        if key not in ("rules", "routes"):
-            problems.append(f"{at((str(key),))}: {key}: unknown section; a rule file has only rules: and routes:")
+        if key not in ("rules", "routes", "grafana"):
+            problems.append(f"{at((str(key),))}: {key}: unknown section; a rule file has only rules:, routes: and grafana:")
+    grafana_url = _grafana_url(data.get("grafana"), at, problems)
 
     raw_routes = data.get("routes") or {}
     if not isinstance(raw_routes, dict):
@@ -183,10 +198,15 @@ def _check_file(
     if not isinstance(raw_rules, list):
         problems.append(f"{at(('rules',))}: rules: must be a list of rules (each item starts with '- name: ...')")
         return
+    known = catalog_check.catalog()
     for i, raw in enumerate(raw_rules):
         rule = _check_rule(i, raw, at, problems)
         if rule is None:
             continue
+        for path, msg in catalog_check.problems(rule, known):
+            problems.append(f"{at(('rules', str(i), *path))}: rules.{i}.{msg}")
+        if grafana_url and not rule.dashboard:
+            rule = rule.model_copy(update={"dashboard": rule_link(grafana_url, rule.name)})
         loc = ("rules", str(i), "name")
         if rule.name in defined:
             problems.append(f"{at(loc)}: rules.{i}.name: {rule.name!r} is already defined at {defined[rule.name]}; rule names must be unique")
@@ -194,6 +214,16 @@ def _check_file(
         defined[rule.name] = at(loc)
         route_refs.append((rule.route, at(("rules", str(i), "route"))))
         rules.append(rule)
+
+
+def _grafana_url(section: Any, at: Any, problems: list[str]) -> str:
+    if section is None:
+        return ""
+    url = section.get("url") if isinstance(section, dict) else None
+    if not isinstance(url, str) or not url.startswith(("http://", "https://")) or set(section) != {"url"}:
+        problems.append(f"{at(('grafana',))}: grafana: takes only url: (http://... or https://..., the Grafana the dashboards live in)")
+        return ""
+    return url
 
 
 def _check_rule(i: int, raw: Any, at: Any, problems: list[str]) -> RuleBase | None:

@@ -83,7 +83,7 @@ def test_broken_file_reports_every_problem_with_line_and_fix(tmp_path):
          "x.yaml:6: rules.0.severity: Input should be 'page', 'ticket' or 'info'"),
         ("routes:\n  oncall:\n    group_wait: soon\nrules: []\n",
          "x.yaml:3: routes.oncall.group_wait: 'soon' is not a duration"),
-        ("alerts:\n  - name: x\n", "x.yaml:1: alerts: unknown section; a rule file has only rules: and routes:"),
+        ("alerts:\n  - name: x\n", "x.yaml:1: alerts: unknown section; a rule file has only rules:, routes: and grafana:"),
         ("rules: [\n", "x.yaml:2: not valid YAML"),
         ("", "x.yaml:1: the file is empty; add a rules: list"),
         ("rules:\n  - name: slo\n    kind: burn_rate\n    total: t\n    objective: 0.99\n",
@@ -102,7 +102,7 @@ def test_missing_path_and_empty_directory(tmp_path):
 
 def test_directory_merges_files_and_routes(tmp_path):
     write(tmp_path, "routes:\n  oncall: {group_by: [group], group_wait: 10s}\nrules: []\n", "a.yaml")
-    write(tmp_path, "rules:\n  - {name: x, kind: threshold, selector: m, bound: 1, for: 1m, keep_firing_for: 2m, route: oncall}\n", "b.yml")
+    write(tmp_path, "rules:\n  - {name: x, kind: threshold, selector: watchtower_consumer_lag_messages, bound: 1, for: 1m, keep_firing_for: 2m, route: oncall}\n", "b.yml")
     ruleset = load_rules(tmp_path)
     cfg = ruleset.lifecycle_config()
     assert cfg.timing("x") == RuleTiming(for_=60, keep_firing_for=120, route="oncall")

@@ -1,0 +1,1 @@
+"""Grafana dashboards as code: `layout` (what to show, pure), `render` (the Grafana SDK), `push`, `provisioning`."""
