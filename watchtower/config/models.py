@@ -122,6 +122,7 @@ class WorkersConfig(_Model):
 # Imported here, not at the top: these modules import `Duration` from this one.
 from watchtower.config.alerting import AlertingConfig  # noqa: E402
 from watchtower.config.flink import FlinkConfig  # noqa: E402
+from watchtower.config.ha import HAConfig  # noqa: E402
 
 
 class WatchtowerConfig(_Model):
@@ -133,6 +134,7 @@ class WatchtowerConfig(_Model):
     workers: WorkersConfig = Field(default_factory=WorkersConfig)
     daemon: DaemonConfig = Field(default_factory=DaemonConfig)
     alerting: AlertingConfig = Field(default_factory=AlertingConfig)
+    ha: HAConfig = Field(default_factory=HAConfig)
     # Unset: no Flink collector. Set (even `flink: {}`): `watchtower run` watches that JobManager.
     flink: FlinkConfig | None = None
     log_level: str = "INFO"

@@ -38,6 +38,7 @@ from watchtower.alerting.lifecycle import LifecycleState, step
 from watchtower.alerting.model import Alert
 from watchtower.alerting.store import AlertStore
 from watchtower.core.history import History
+from watchtower.core.leader import AlwaysLeader, LeaderGate
 from watchtower.core.types import Kind, MetricSpec
 from watchtower.daemon.runner import DURATION_BUCKETS, with_duration
 from watchtower.notify.dispatcher import Dispatcher
@@ -141,8 +142,12 @@ class AlertEvaluator:
         interval: float = 1.0,
         startup_grace: float = 60.0,
         clock: Callable[[], float] = time.time,
+        gate: LeaderGate | None = None,
     ) -> None:
         self.ruleset = ruleset
+        # Several daemons (ha.enabled): only the lease holder moves the alert state on and queues pages.
+        self.gate: LeaderGate = gate or AlwaysLeader()
+        self._fenced = gate is not None and not isinstance(gate, AlwaysLeader)
         self.lifecycle = ruleset.lifecycle_config()
         self.history = history
         self.store = store
@@ -225,6 +230,10 @@ class AlertEvaluator:
         return error is None
 
     def _cycle(self, now: float) -> None:
+        token = self.gate.holds()
+        if token is None:
+            self._state = None  # the leader moves the state on: reload it when this daemon leads
+            return
         if self._state is None:
             raw = self.store.load_state()
             self._state = LifecycleState() if raw is None else self._restore(raw)
@@ -246,7 +255,7 @@ class AlertEvaluator:
             skipped_rules=frozenset(skipped),
         )
         queued = notes if self.store.sinks else []  # no notifier configured: state only
-        self.store.commit(state.to_dict(), queued, now)
+        self.store.commit(state.to_dict(), queued, now, token if self._fenced else None)
         self._state = state
         for n in notes:
             log.info(
