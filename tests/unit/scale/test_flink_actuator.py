@@ -20,6 +20,12 @@ from watchtower.scale.actuators.flink import (
 from watchtower.scale.base import ActuatorError
 
 JID = "a1b2c3"
+# What Flink 2.3's DefaultScheduler answers to GET/PUT resource-requirements (seen on the mini-cluster).
+REFUSAL = (
+    "<Exception on server side:\njava.lang.UnsupportedOperationException: The DefaultScheduler does not support "
+    "changing the parallelism without a job restart. This feature is currently only expected to work with the "
+    "AdaptiveScheduler.\n\tat org.apache.flink.runtime.scheduler.SchedulerNG.requestJobResourceRequirements(SchedulerNG.java:225)"
+)
 V1, V2 = "cbc357ccb763df2852fee8c4fc7d55f2", "90bea66de1c231edf33913ecd54406c1"
 
 
@@ -44,7 +50,7 @@ class FakeJobManager:
             return httpx.Response(200, json={"jid": JID, "vertices": [{"id": v, "parallelism": p} for v, p in self.parallelism.items()]})
         if path == f"/jobs/{JID}/resource-requirements":
             if not self.adaptive:
-                return httpx.Response(500, json={"errors": ["Internal server error.", "<Exception on server side: java.lang.UnsupportedOperationException ..."]})
+                return httpx.Response(500, json={"errors": ["Internal server error.", REFUSAL]})
             if method == "GET":
                 return httpx.Response(200, json={v: {"parallelism": {"lowerBound": 1, "upperBound": p}} for v, p in self.parallelism.items()})
             assert request.headers["content-type"] == "application/json"
@@ -78,6 +84,8 @@ def test_refused_without_fallback_config_is_an_error_naming_the_fix() -> None:
     result = actuator(fake).apply(2)
     assert not result.ok and result.applied is None
     assert "refused the in-place rescale" in result.error and "savepoint_dir" in result.error
+    assert "DefaultScheduler does not support changing the parallelism" in result.error
+    assert "SchedulerNG.java" not in result.error  # the exception, not its stack
     assert not any(p.endswith("/stop") for _, p, _ in fake.requests)  # no savepoint without a way back
 
 

@@ -167,11 +167,14 @@ def requirements_for(current: dict[str, Any], replicas: int) -> dict[str, Any]:
 
 
 def _errors(r: httpx.Response) -> str:
+    """Flink's `errors` list, reduced to the exception line (its entries are multi-line stack traces)."""
     try:
-        errs = r.json().get("errors", [])
+        errs = [str(e) for e in r.json().get("errors", [])]
     except ValueError:
         errs = []
-    text = " ".join(str(e).splitlines()[0] for e in errs) if errs else r.text[:200]
+    lines = [ln.strip() for e in errs for ln in e.splitlines()]
+    cause = [ln for ln in lines if "Exception: " in ln] or [ln for ln in lines if ln and not ln.startswith("at ")]
+    text = " ".join(cause[:2]) if cause else r.text[:200]
     return text[:300] or r.reason_phrase
 
 
