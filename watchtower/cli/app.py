@@ -12,6 +12,7 @@ from watchtower.cli.demo import demo as demo_command
 from watchtower.cli.pipeline import pipeline_app
 from watchtower.cli.rules import rules_app
 from watchtower.cli.run import run as run_command
+from watchtower.cli.scaling import scaling_app
 from watchtower.cli.silence import silence_app
 from watchtower.cli.stack import stack_app
 
@@ -28,6 +29,7 @@ app.add_typer(pipeline_app, name="pipeline")
 app.add_typer(rules_app, name="rules")
 app.add_typer(stack_app, name="stack")
 app.add_typer(silence_app, name="silence")
+app.add_typer(scaling_app, name="scaling")
 
 
 @app.callback()
