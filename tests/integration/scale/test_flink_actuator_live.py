@@ -91,3 +91,35 @@ def test_rescale_in_place_is_seen_in_flinks_rest_api(job: AdaptiveJob) -> None:
         assert actuator.current() == 1
     finally:
         actuator.close()
+
+
+def test_default_scheduler_refuses_so_stop_with_savepoint_and_restart(tmp_path: Path) -> None:
+    """Without the adaptive scheduler Flink refuses the in-place rescale; the actuator stops the job with a
+    savepoint and runs the restart command, which submits it again from that savepoint at the new parallelism."""
+    port = free_port()
+    job = AdaptiveJob(port, tmp_path / "job.log")
+    cmd = [sys.executable, "-m", "pipelines.flink.job", "--rest-port", str(port), "--job-name", JOB, "--rate", "50"]
+    with (tmp_path / "job.log").open("ab") as out:
+        job.proc = subprocess.Popen(cmd + ["--parallelism", "1"], cwd=REPO, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
+    restart = cmd + ["--slots", "2", "--from-savepoint", "{savepoint}", "--parallelism", "{parallelism}"]
+    actuator = build("flink-reference", Config(
+        kind="flink", rest_url=job.rest_url, job_name=JOB, timeout=10,
+        savepoint_dir=(tmp_path / "savepoints").as_uri(), restart_command=restart, savepoint_timeout=120,
+    ))
+    try:
+        wait_until(lambda: job.vertex_parallelism() is not None, STARTUP, f"{JOB} RUNNING", 0.5)
+        old_jid = actuator.job_id()
+        result = actuator.apply(2)
+        assert result.ok and result.how == "savepoint-restart", result
+        assert actuator.restarted is not None
+        job.proc.wait(60)  # the first launcher returns once its job stopped with the savepoint
+        job.proc = actuator.restarted  # the restarted launcher owns the job now
+        wait_until(lambda: (p := job.vertex_parallelism()) and set(p.values()) == {2}, STARTUP, "the job back at 2", 0.5)
+        new_jid = actuator.job_id()
+        assert new_jid != old_jid
+        restored = httpx.get(f"{job.rest_url}/jobs/{new_jid}/checkpoints", timeout=5).json()["latest"]["restored"]
+        assert restored["is_savepoint"] and restored["external_path"].startswith((tmp_path / "savepoints").as_uri().replace("file://", "file:"))
+        assert list((tmp_path / "savepoints").iterdir())  # the savepoint is on disk
+    finally:
+        actuator.close()
+        job.stop()

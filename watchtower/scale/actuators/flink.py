@@ -55,6 +55,7 @@ class FlinkActuator:
         self.config = config
         self._transport = transport
         self._client: httpx.Client | None = None
+        self.restarted: subprocess.Popen | None = None  # the last restart_command run (it owns the new job)
 
     # -- HTTP ---------------------------------------------------------------------------------------
 
@@ -151,7 +152,7 @@ class FlinkActuator:
         assert self.config.restart_command
         argv = [a.replace("{savepoint}", savepoint).replace("{parallelism}", str(replicas)) for a in self.config.restart_command]
         try:  # the command submits the job again and may keep running (a local mini-cluster launcher)
-            subprocess.Popen(argv, stdin=subprocess.DEVNULL, start_new_session=True)
+            self.restarted = subprocess.Popen(argv, stdin=subprocess.DEVNULL, start_new_session=True)
         except OSError as exc:
             raise ActuatorError(f"flink target {self.name}: restart_command failed to start: {exc}") from None
 
