@@ -186,6 +186,10 @@ class RedisLease:
                 self._lose(f"redis error: {type(exc).__name__}")
                 log.debug("lease step failed", extra={"error": str(exc)})
                 wait = min(1.0, self.lease / 3)
+            except Exception:  # a bug here must not leave a leader that no longer renews: step down, go on
+                self._lose("lease keeper error")
+                log.exception("lease keeper step failed")
+                wait = min(1.0, self.lease / 3)
             if self._stop.wait(wait):
                 break
 
