@@ -8,6 +8,9 @@ Every `interval` (one APScheduler job of its own, like a collector: max_instance
     store.commit(state, notes)                               state + outbox in one MULTI/EXEC
     dispatcher.wake()                                        delivery happens on the dispatcher's thread
 
+With `ha:` (several daemons) a cycle runs only while the lease gate holds a token, and the commit carries
+it (refused once a newer leader has written); a follower keeps no state and restores it when it leads.
+
 The in-memory state is only ever the last committed one: a cycle whose commit fails leaves it as it was,
 so the next cycle recomputes the same step (same idempotency keys) instead of skipping a message.
 
