@@ -17,6 +17,7 @@ from pathlib import Path
 from pydantic import BaseModel, ConfigDict, Field
 
 from watchtower.config.flink import FlinkConfig
+from watchtower.config.ha import HAConfig
 from watchtower.config.loader import load_model
 from watchtower.config.models import (
     GeneratorConfig,
@@ -42,6 +43,7 @@ class WatchtowerConfig(_Model):
     workers: WorkersConfig = Field(default_factory=WorkersConfig)
     daemon: DaemonConfig = Field(default_factory=DaemonConfig)
     alerting: AlertingConfig = Field(default_factory=AlertingConfig)
+    ha: HAConfig = Field(default_factory=HAConfig)
     # Unset: no Flink collector. Set (even `flink: {}`): `watchtower run` watches that JobManager.
     flink: FlinkConfig | None = None
     log_level: str = "INFO"

@@ -142,6 +142,10 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     p.add_argument("--late-by", type=float, default=30.0, help="seconds a late generated event lags")
     p.add_argument("--malformed-ratio", type=float, default=0.01)
     p.add_argument("--parallelism", type=int, default=1)
+    p.add_argument("--scheduler", choices=["default", "adaptive"], default="default",
+                   help="adaptive: the job can be rescaled in place (PUT /jobs/:jid/resource-requirements)")
+    p.add_argument("--slots", type=int, default=None, help="task slots of the mini-cluster's task manager")
+    p.add_argument("--from-savepoint", default=None, help="start from this savepoint (a rescale by restart)")
     p.add_argument("--print", action="store_true", help="print window results instead of discarding them")
     return p.parse_args(argv)
 
@@ -163,6 +167,12 @@ def flink_configuration(args: argparse.Namespace) -> Any:
     conf.set_string("restart-strategy.fixed-delay.delay", "2 s")
     if args.checkpoint_dir:
         conf.set_string("execution.checkpointing.dir", args.checkpoint_dir)
+    if args.scheduler == "adaptive":
+        conf.set_string("jobmanager.scheduler", "adaptive")
+    if args.slots:  # spare slots are what an in-place rescale up grows into
+        conf.set_string("taskmanager.numberOfTaskSlots", str(args.slots))
+    if args.from_savepoint:
+        conf.set_string("execution.savepoint.path", args.from_savepoint)
     return conf
 
 

@@ -24,10 +24,13 @@ from pathlib import Path, PurePath
 from typing import IO, Any
 
 import orjson
+from confluent_kafka import ConsumerGroupState, KafkaException
+from confluent_kafka.admin import AdminClient
 from pydantic import SecretStr
 
 from pipelines.workers.enricher import WorkerSettings
 from watchtower.config.models import KafkaConfig, WorkersConfig
+from watchtower.kafka import admin as make_admin
 
 log = logging.getLogger(__name__)
 
@@ -35,6 +38,8 @@ SETTINGS_ENV = "WATCHTOWER_WORKER_SETTINGS"
 PARENT_ENV = "WATCHTOWER_WORKER_PARENT"
 LOG_ENV = "WATCHTOWER_WORKER_LOG"  # "<level> <format>"
 SUPERVISE_INTERVAL = 0.25
+SETTLE_POLL = 0.2
+SETTLE_FOR = 1.0  # seconds of Stable before a worker may leave
 
 
 def _revealed(value: Any) -> Any:
@@ -96,6 +101,7 @@ class WorkerPool:
         self._closing = threading.Event()
         self._thread: threading.Thread | None = None
         self._log_file: IO[bytes] | None = None
+        self._admin_client: AdminClient | None = None
 
     # -- public API ---------------------------------------------------------------------------------
 
@@ -119,7 +125,8 @@ class WorkerPool:
             return [s.process.pid for _, s in sorted(self._slots.items()) if not s.stopping]
 
     def scale(self, count: int, timeout: float = 30.0) -> None:
-        """Run exactly `count` workers: start new ones, or stop the newest (they commit and leave the group)."""
+        """Run exactly `count` workers: start new ones, or stop the newest (they commit and leave the group,
+        one at a time, each into a settled group: see `_wait_settled`)."""
         if count < 0:
             raise ValueError("worker count must be 0 or more")
         with self._lock:
@@ -147,6 +154,7 @@ class WorkerPool:
         if self._log_file is not None:
             self._log_file.close()
             self._log_file = None
+        self._admin_client = None  # AdminClient has no close(); dropping it ends its threads
 
     def __enter__(self) -> WorkerPool:
         return self.start() if self._thread is None else self
@@ -177,17 +185,57 @@ class WorkerPool:
         log.info("worker started", extra={"worker": index, "pid": proc.pid})
 
     def _terminate(self, slots: list[_Slot], timeout: float) -> None:
-        for slot in slots:  # all at once, so they leave the group together: one rebalance, not N
+        """Stop `slots` one at a time, each into a settled group (see `_wait_settled` for why)."""
+        for slot in slots:
+            with self._lock:
+                members = sum(1 for s in self._slots.values() if s.process.poll() is None)
+            if members > 1:  # the last member leaving cannot strand anyone
+                self._wait_settled(timeout)
             if slot.process.poll() is None:
                 slot.process.send_signal(signal.SIGTERM)
-        deadline = time.monotonic() + timeout
-        for slot in slots:
             try:
-                slot.process.wait(max(0.0, deadline - time.monotonic()))
+                slot.process.wait(timeout)  # returns once close() has had its LeaveGroup answered
             except subprocess.TimeoutExpired:
                 log.warning("worker ignored SIGTERM; killing it", extra={"worker": slot.index, "pid": slot.process.pid})
                 slot.process.kill()
                 slot.process.wait()
+
+    def _wait_settled(self, timeout: float) -> bool:
+        """Wait until the group has been Stable for SETTLE_FOR, so the next worker leaves a formed group.
+
+        Why: the embedded broker (tansu 0.6) forgets to drop the group leader when the leader's LeaveGroup
+        arrives while the group is rebalancing (its `leave` in the Forming state removes the member but keeps
+        `state.leader`). Every later JoinGroup then names the departed member as leader, the survivors sync
+        as followers, get REBALANCE_IN_PROGRESS and rejoin, forever: their partitions are never reassigned.
+        Leaving all at once, or while a scale-up's rebalance was still running, hit it whenever the leader
+        was among the leavers (docs/pipeline.md). A LeaveGroup in the Formed (Stable) state is handled right.
+        Stable must hold for a while because a cooperative rebalance has a second round right after the
+        first. tansu's DescribeGroups lists no members, so the state is all there is to go on.
+        """
+        admin = self._admin()
+        deadline = time.monotonic() + timeout
+        state, stable_since = None, None
+        while time.monotonic() < deadline:
+            try:
+                desc = admin.describe_consumer_groups([self.settings.group], request_timeout=5)[self.settings.group].result()
+                state = desc.state
+            except KafkaException as exc:
+                state = f"describe failed: {exc}"
+            now = time.monotonic()
+            if state == ConsumerGroupState.STABLE:
+                stable_since = stable_since or now
+                if now - stable_since >= SETTLE_FOR:
+                    return True
+            else:
+                stable_since = None
+            time.sleep(SETTLE_POLL)
+        log.warning("group did not settle before the next worker leaves", extra={"group": self.settings.group, "state": str(state)})
+        return False
+
+    def _admin(self) -> AdminClient:
+        if self._admin_client is None:
+            self._admin_client = make_admin(self.settings.kafka, self.settings.bootstrap)
+        return self._admin_client
 
     def _supervise(self) -> None:
         while not self._closing.wait(SUPERVISE_INTERVAL):

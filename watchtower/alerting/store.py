@@ -70,6 +70,10 @@ class OutboxItem:
         )
 
 
+class StaleLeaderError(RuntimeError):
+    """A write carried an older leader token than one the store has already seen."""
+
+
 @dataclass(frozen=True, slots=True)
 class DeadLetter:
     item: OutboxItem
@@ -86,6 +90,19 @@ local head = redis.call('LINDEX', KEYS[1], 0)
 if not head or cjson.decode(head)['id'] ~= ARGV[1] then return 0 end
 redis.call('LSET', KEYS[1], 0, ARGV[2])
 if ARGV[3] ~= '' then redis.call('ZADD', KEYS[2], ARGV[3], ARGV[4]) end
+return 1
+"""
+
+# Fenced claim: as _UPDATE_HEAD, but first refuse a token older than the highest the outbox has seen
+# (KEYS[3]); returns -1 then. Only the current leader of several daemons sends.
+_CLAIM_HEAD = """
+local seen = tonumber(redis.call('GET', KEYS[3]) or '0')
+local token = tonumber(ARGV[5])
+if token < seen then return -1 end
+if token > seen then redis.call('SET', KEYS[3], ARGV[5]) end
+local head = redis.call('LINDEX', KEYS[1], 0)
+if not head or cjson.decode(head)['id'] ~= ARGV[1] then return 0 end
+redis.call('LSET', KEYS[1], 0, ARGV[2])
 return 1
 """
 
@@ -116,6 +133,7 @@ class AlertStore:
         self._update_head = client.register_script(_UPDATE_HEAD)
         self._settle_head = client.register_script(_SETTLE_HEAD)
         self.silence_store = SilenceStore(client, prefix)
+        self._claim_head = client.register_script(_CLAIM_HEAD)
 
     @classmethod
     def from_url(cls, url: str, **kwargs: Any) -> AlertStore:
@@ -143,12 +161,17 @@ class AlertStore:
         return None if raw is None else orjson.loads(raw)
 
     def commit(
-        self, state: Any, notifications: Sequence[Notification], now: float | None = None
+        self,
+        state: Any,
+        notifications: Sequence[Notification],
+        now: float | None = None,
+        token: int | None = None,
     ) -> list[OutboxItem]:
         """Save the lifecycle state and enqueue the notifications it produced, atomically.
 
         `state` is anything JSON can hold (the lifecycle's serialized state). Each notification is
-        queued once per sink, behind earlier messages of the same incident.
+        queued once per sink, behind earlier messages of the same incident. With a leader's fencing `token`
+        the commit is refused (StaleLeaderError, or redis.WatchError on a race) once a newer leader wrote.
         """
         now = time.time() if now is None else now
         if notifications and not self.sinks:
@@ -159,6 +182,14 @@ class AlertStore:
             for sink in self.sinks
         ]
         with self.r.pipeline(transaction=True) as p:
+            if token is not None:  # one of several daemons: refuse a commit from a deposed leader
+                p.watch(self._k("outbox:fence"))
+                seen = int(p.get(self._k("outbox:fence")) or 0)
+                if token < seen:
+                    raise StaleLeaderError(f"leader token {token} is older than {seen}: another daemon leads")
+                p.multi()
+                if token > seen:
+                    p.set(self._k("outbox:fence"), token)
             p.set(self._k("state"), orjson.dumps(state))
             for item in items:
                 p.rpush(self._queue(item.sink, item.notification.group_key), item.to_json())
@@ -215,6 +246,26 @@ class AlertStore:
         started = replace(item, attempts=item.attempts + 1)
         self.update_head(started)
         return started
+
+    def claim(self, item: OutboxItem, token: int | None) -> OutboxItem | None:
+        """`start_attempt` for one of several daemons: fenced by the leader's `token`.
+
+        Returns the item with its attempt counted, or None when the claim is refused: a newer leader has
+        claimed before (the token is stale) or the head changed. `token=None` (a single daemon) is unfenced.
+        """
+        if token is None:
+            return self.start_attempt(item)
+        started = replace(item, attempts=item.attempts + 1)
+        group = item.notification.group_key
+        got = self._claim_head(
+            keys=[self._queue(item.sink, group), self._k("outbox:due"), self._k("outbox:fence")],
+            args=[item.id, started.to_json(), "", "", token],
+        )
+        return started if got == 1 else None
+
+    def outbox_fence(self) -> int:
+        """The highest leader token that has claimed from the outbox (0: none)."""
+        return int(self.r.get(self._k("outbox:fence")) or 0)
 
     def ack(self, item: OutboxItem, thread_ref: dict[str, str], now: float | None = None) -> bool:
         """Delivered: remove the item and remember where the incident's thread is, in one step.

@@ -13,6 +13,7 @@ from watchtower.cli.demo import demo as demo_command
 from watchtower.cli.pipeline import pipeline_app
 from watchtower.cli.rules import rules_app
 from watchtower.cli.run import run as run_command
+from watchtower.cli.scaling import scaling_app
 from watchtower.cli.silence import silence_app
 from watchtower.cli.stack import stack_app
 
@@ -30,6 +31,7 @@ app.add_typer(rules_app, name="rules")
 app.add_typer(stack_app, name="stack")
 app.add_typer(silence_app, name="silence")
 app.add_typer(dashboards_app, name="dashboards")
+app.add_typer(scaling_app, name="scaling")
 
 
 @app.callback()

@@ -62,11 +62,18 @@ def run(
     if not collectors:
         fail("no collector is enabled: enable one under daemon.collectors", 2)
     history = History(daemon_cfg.history_size)
+    lease = None
+    if cfg.ha.enabled:
+        if not redis_url:
+            fail("ha.enabled keeps its lease in Redis: set redis.url (or REDIS_URL)", 2)
+        from watchtower.daemon.leader import build_lease
+
+        lease = build_lease(cfg.ha, redis_url)
     alerting = None
     if cfg.alerting.enabled:
         assert redis_url
         try:
-            alerting = build_alerting(cfg.alerting, history, redis_url)
+            alerting = build_alerting(cfg.alerting, history, redis_url, gate=lease)
         except ConfigError as exc:
             console.print("[bold red]Invalid alert rules[/]")
             for problem in exc.problems:
@@ -80,7 +87,12 @@ def run(
         daemon = Daemon(collectors, daemon_cfg, history=history, alerting=alerting)
     except OSError as exc:
         fail(f"cannot start: {exc}")
+    if lease is not None:
+        lease.start()
     try:
         daemon.serve(stop)
     except OSError as exc:  # the port is taken, typically
         fail(f"cannot serve on {daemon_cfg.http.host}:{daemon_cfg.http.port}: {exc}")
+    finally:
+        if lease is not None:
+            lease.stop()

@@ -23,6 +23,7 @@ from watchtower.config.flink import FlinkConfig
 from watchtower.config.models import KafkaConfig, PipelineConfig
 from watchtower.config.yaml_source import ConfigError
 from watchtower.core.history import History
+from watchtower.core.leader import LeaderGate
 from watchtower.daemon.config import AlertingConfig, DaemonConfig
 from watchtower.daemon.evaluation import AlertEvaluator
 from watchtower.daemon.runner import CollectorRunner
@@ -57,7 +58,9 @@ def build_collectors(
     return registry.build(daemon.collectors, ctx)
 
 
-def build_alerting(config: AlertingConfig, history: History, redis_url: str) -> AlertEvaluator:
+def build_alerting(
+    config: AlertingConfig, history: History, redis_url: str, gate: LeaderGate | None = None
+) -> AlertEvaluator:
     """The rules, the store, the notifiers and the dispatcher; no connection is made here.
 
     Raises ConfigError listing every problem of the rule files.
@@ -88,12 +91,13 @@ def build_alerting(config: AlertingConfig, history: History, redis_url: str) -> 
             backoff_base=config.backoff_base,
             backoff_cap=config.backoff_cap,
             give_up_after=config.give_up_after,
+            gate=gate,
         )
         if notifiers
         else None
     )
     return AlertEvaluator(
-        ruleset, history, store, dispatcher, interval=config.interval, startup_grace=config.startup_grace
+        ruleset, history, store, dispatcher, interval=config.interval, startup_grace=config.startup_grace, gate=gate
     )
 
 

@@ -8,6 +8,9 @@ Every `interval` (one APScheduler job of its own, like a collector: max_instance
     store.commit(state, notes)                               state + outbox in one MULTI/EXEC
     dispatcher.wake()                                        delivery happens on the dispatcher's thread
 
+With `ha:` (several daemons) a cycle runs only while the lease gate holds a token, and the commit carries
+it (refused once a newer leader has written); a follower keeps no state and restores it when it leads.
+
 The in-memory state is only ever the last committed one: a cycle whose commit fails leaves it as it was,
 so the next cycle recomputes the same step (same idempotency keys) instead of skipping a message.
 
@@ -39,6 +42,7 @@ from watchtower.alerting.model import Alert
 from watchtower.alerting.store import AlertStore
 from watchtower.core.health import EvaluationHealth
 from watchtower.core.history import History
+from watchtower.core.leader import AlwaysLeader, LeaderGate
 from watchtower.notify.dispatcher import Dispatcher
 from watchtower.rules.config import RuleSet, evaluate_all
 from watchtower.rules.series import HistoryIndex
@@ -58,8 +62,12 @@ class AlertEvaluator:
         interval: float = 1.0,
         startup_grace: float = 60.0,
         clock: Callable[[], float] = time.time,
+        gate: LeaderGate | None = None,
     ) -> None:
         self.ruleset = ruleset
+        # Several daemons (ha.enabled): only the lease holder moves the alert state on and queues pages.
+        self.gate: LeaderGate = gate or AlwaysLeader()
+        self._fenced = gate is not None and not isinstance(gate, AlwaysLeader)
         self.lifecycle = ruleset.lifecycle_config()
         self.history = history
         self.store = store
@@ -142,6 +150,10 @@ class AlertEvaluator:
         return error is None
 
     def _cycle(self, now: float) -> None:
+        token = self.gate.holds()
+        if token is None:
+            self._state = None  # the leader moves the state on: reload it when this daemon leads
+            return
         if self._state is None:
             raw = self.store.load_state()
             self._state = LifecycleState() if raw is None else self._restore(raw)
@@ -163,7 +175,7 @@ class AlertEvaluator:
             skipped_rules=frozenset(skipped),
         )
         queued = notes if self.store.sinks else []  # no notifier configured: state only
-        self.store.commit(state.to_dict(), queued, now)
+        self.store.commit(state.to_dict(), queued, now, token if self._fenced else None)
         self._state = state
         for n in notes:
             log.info(

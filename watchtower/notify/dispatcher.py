@@ -24,6 +24,7 @@ from dataclasses import replace
 
 from watchtower.alerting.model import DeliveryResult, DeliveryStatus
 from watchtower.alerting.store import AlertStore, OutboxItem
+from watchtower.core.leader import AlwaysLeader, LeaderGate
 from watchtower.notify.base import Notifier, backoff, retry
 
 log = logging.getLogger(__name__)
@@ -42,6 +43,7 @@ class Dispatcher:
         max_per_queue: int = 20,
         clock: Callable[[], float] = time.time,
         rng: random.Random | None = None,
+        gate: LeaderGate | None = None,
     ) -> None:
         missing = set(store.sinks) - set(notifiers)
         if missing:
@@ -55,6 +57,9 @@ class Dispatcher:
         self.max_per_queue = max_per_queue
         self.clock = clock
         self.rng = rng or random.Random()
+        # Several daemons: only the lease holder sends, and its claims carry the fencing token.
+        self.gate: LeaderGate = gate or AlwaysLeader()
+        self._fenced = gate is not None and not isinstance(gate, AlwaysLeader)
         self.counts: Counter[str] = (
             Counter()
         )  # delivered, retried, failed, dead_lettered, errors (per sink too)
@@ -118,6 +123,8 @@ class Dispatcher:
     def run_once(self) -> int:
         """Deliver what is due now; returns how many items were delivered. Safe to call from tests."""
         done = 0
+        if self.gate.holds() is None:
+            return 0  # a follower: the leader delivers
         for sink, group_key in self.store.due(self.clock()):
             notifier = self.notifiers.get(sink)
             if notifier is None:  # a queue left by a notifier since removed from the config
@@ -131,7 +138,15 @@ class Dispatcher:
             item = self.store.head(sink, group_key)
             if item is None:
                 break
-            item = self.store.start_attempt(item)
+            token = self.gate.holds()
+            if token is None:
+                break
+            claimed = self.store.claim(item, token if self._fenced else None)
+            if claimed is None:
+                self._count(sink, "fenced")
+                log.warning("outbox claim refused: another daemon leads now", extra={"notifier": sink})
+                break
+            item = claimed
             result = self._send(notifier, item)
             now = self.clock()
             if result.status is DeliveryStatus.DELIVERED:
