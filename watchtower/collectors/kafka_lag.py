@@ -52,6 +52,7 @@ class KafkaLagCollector:
         self.name = name
         self.config = config
         self.interval = config.interval
+        self.interval_policy = config.interval_policy  # the runner adapts the interval when enabled
         self.timeout = config.timeout
         self._client_config = dict(client_config)
         self._admin: AdminClient | None = None

@@ -11,6 +11,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
 
+from watchtower.collectors.interval_policy import IntervalPolicyConfig
 from watchtower.core.units import Duration
 
 
@@ -73,6 +74,8 @@ class KafkaLagConfig(CollectorSection):
     # Groups seen before are asked for the partitions of the topics they had offsets in (cheap, chunked);
     # this often they are asked for everything, which is how a group starting on a new topic is found.
     group_topics_refresh: Duration = Field(default=60.0, ge=0)
+    # Off: a cycle every `interval`. On: the interval follows the cycle's cost (collectors/interval_policy.py).
+    interval_policy: IntervalPolicyConfig = IntervalPolicyConfig()
 
     @field_validator("groups_allow", "groups_deny", "topics_deny")
     @classmethod

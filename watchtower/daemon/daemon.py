@@ -23,6 +23,7 @@ from watchtower.config.daemon import DaemonConfig
 from watchtower.config.flink import FlinkConfig
 from watchtower.config.models import KafkaConfig, PipelineConfig
 from watchtower.core.history import History
+from watchtower.core.signal import ReadingSignal
 from watchtower.daemon.evaluation import AlertEvaluator
 from watchtower.daemon.runner import CollectorRunner
 from watchtower.daemon.tracing import build_tracer_provider
@@ -122,7 +123,14 @@ def build_alerting(config: AlertingConfig, history: History, redis_url: str) -> 
         else None
     )
     return AlertEvaluator(
-        ruleset, history, store, dispatcher, interval=config.interval, startup_grace=config.startup_grace
+        ruleset,
+        history,
+        store,
+        dispatcher,
+        interval=config.interval,
+        startup_grace=config.startup_grace,
+        on_readings=config.evaluate_on_readings,
+        busy=config.busy,
     )
 
 
@@ -144,9 +152,17 @@ class Daemon:
         self.tracer_provider: TracerProvider = build_tracer_provider(
             self.config.service_name, self.config.otlp_endpoint, span_processors
         )
+        # Each collector's new reading is announced here; the alert evaluator evaluates on it at once.
+        self.readings = ReadingSignal()
         self.runner = CollectorRunner(
-            self.collectors, self.history, self.tracer_provider.get_tracer("watchtower.daemon"), clock
+            self.collectors,
+            self.history,
+            self.tracer_provider.get_tracer("watchtower.daemon"),
+            clock,
+            readings=self.readings,
         )
+        if alerting is not None and alerting.on_readings:
+            alerting.listen(self.readings)
         self.registry = CollectorRegistry(auto_describe=False)
         self.registry.register(
             SnapshotCollector(self.history, {c.name: c.specs for c in self.collectors}, self.runner.health)
