@@ -139,6 +139,12 @@ class KafkaLagCollector:
         wait = min(self.config.timestamp_wait, deadline - time.monotonic())
         if wanted and wait > 0:
             probe.wait(wanted, wait)
+        # Offsets interpolation cannot place (a group just seen, a daemon just started) would have no lag
+        # in seconds at all: wait for those records within this cycle (lag_estimate.py).
+        unplaced = self.tracker.unplaced(wanted)
+        wait = min(self.config.first_timestamp_wait, deadline - time.monotonic())
+        if unplaced and wait > 0:
+            probe.wait(unplaced, wait)
         fetched = probe.take()
         detail = {"pending": probe.pending, "errors": probe.errors, "last_error": probe.last_error}
         return fetched, detail

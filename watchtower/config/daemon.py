@@ -65,6 +65,10 @@ class KafkaLagConfig(CollectorSection):
     # asked for; one not read by then is interpolated for that cycle and read from the record for the
     # next. 0: lag in messages never waits for a timestamp (the first cycle of a new offset interpolates).
     timestamp_wait: Duration = Field(default=0.0, ge=0)
+    # ...except for an offset interpolation cannot place (older than anything the collector has seen: a
+    # group just seen, a daemon just started): its age is unknown without the record, and an unknown age
+    # is never reported as 0, so the cycle waits this long at most for that record (then: no sample).
+    first_timestamp_wait: Duration = Field(default=1.0, ge=0)
     offset_table_size: int = Field(
         default=128, ge=4, description="(offset, wall time) points kept per partition"
     )
