@@ -1,8 +1,9 @@
 """When the alert evaluator runs, and what: a pure function of monotonic times, tested with a table.
 
 Two triggers:
-* the **timer**, every `interval`: every rule, so what only time moves (`for`, `keep_firing_for`,
-  group and repeat intervals, no data / staleness) advances even when no reading arrives;
+* the **timer**, every `interval`: the lifecycle step and every rule no reading ran within the last
+  interval, so what only time moves (`for`, `keep_firing_for`, group and repeat intervals, no data /
+  staleness) advances even when no reading arrives;
 * **readings**: a collector published a reading; the rules that read its metrics run at once. Readings that
   arrive while an evaluation runs, or while the loop waits, are coalesced into the next one.
 

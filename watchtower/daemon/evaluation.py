@@ -1,7 +1,8 @@
 """The daemon's alerting loop: rules over the history, the lifecycle step, one Redis commit, then delivery.
 
-One thread of its own runs a cycle on two triggers (`eval_schedule`): every `interval` (the timer: every
-rule, so `for`, `keep_firing_for`, group and repeat intervals and no-data move with time), and as soon as a
+One thread of its own runs a cycle on two triggers (`eval_schedule`): every `interval` (the timer: the
+lifecycle step, so `for`, `keep_firing_for`, group and repeat intervals move with time, and every rule no
+reading ran within the last interval, so no-data and staleness do too), and as soon as a
 collector publishes a reading on the `ReadingSignal` (only the rules that read that collector's metrics;
 the others keep their last results; a burst of readings is one cycle, and reading-driven cycles take at
 most `busy` of the thread's time). A cycle:
@@ -179,6 +180,7 @@ class AlertEvaluator:
         self._reads = [metrics_read(r) for r in ruleset.rules]
         self._results: dict[str, list[RuleResult]] = {}  # rule -> its last results (kept when it did not run)
         self._failed: dict[str, str] = {}  # rule -> error, as of the rule's last run
+        self._last_run: dict[str, float] = {}  # rule -> monotonic time of its last committed run
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
 
@@ -275,7 +277,11 @@ class AlertEvaluator:
     def _rules_for(self, fresh: set[str] | None) -> list:
         rules = self.ruleset.rules
         if fresh is None:
-            return list(rules)
+            # The timer: every rule that no reading ran within the last interval (the lifecycle step
+            # below moves `for`, keep_firing_for and the group timers whether or not a rule runs).
+            # A rule its readings keep running is not evaluated a second time per interval.
+            since = time.monotonic() - self.interval
+            return [r for r in rules if self._last_run.get(r.name, float("-inf")) < since]
         snap = self.history.snapshot().readings
         metrics = frozenset(s.metric for c in fresh if c in snap for s in snap[c].samples)
         return [rules[i] for i in affected_rules(self._reads, metrics)]
@@ -286,9 +292,10 @@ class AlertEvaluator:
             self._state = LifecycleState() if raw is None else self._restore(raw)
             log.info("alert state restored", extra={"alerts": len(self._state.alerts)})
         run = self._rules_for(fresh)
-        if not run:
+        if not run and fresh is not None:
             return
-        view = self._index.view(self.history.all())
+        ran_at = time.monotonic()
+        view = self._index.view(self.history.all()) if run else []
         new, new_failed = evaluate_all(run, view, now)
         # The rules that did not run keep their last results (and their failing status).
         ran = {r.name for r in run}
@@ -318,6 +325,7 @@ class AlertEvaluator:
         self.store.commit(state.to_dict(), queued, now)
         self._state = state
         self._results, self._failed = cached, failed
+        self._last_run.update((r.name, ran_at) for r in run)
         for n in notes:
             log.info(
                 "alert notification",
