@@ -229,10 +229,9 @@ class AlertEvaluator:
                         pending[name] = max(at, pending.get(name, at))
                 continue
             if p.action == "timer":
-                if self.readings is not None:
-                    self.readings.take()  # the full cycle reads them too
-                pending.clear()
-                self.run_once()
+                fresh = set(pending) | (set(self.readings.take()) if self.readings is not None else set())
+                pending = {}
+                self.run_once(fresh, timer=True)  # the readings waiting on the busy bound ride along
                 due, missed = next_tick(due, time.monotonic(), self.interval)
                 if missed:
                     self.health = replace(self.health, overruns=self.health.overruns + missed)
@@ -243,24 +242,25 @@ class AlertEvaluator:
 
     # --------------------------------------------------------------------------------- a cycle
 
-    def run_once(self, fresh: set[str] | None = None) -> bool:
+    def run_once(self, fresh: set[str] | None = None, *, timer: bool | None = None) -> bool:
         """One evaluation cycle. Never raises; returns whether it committed.
 
-        `fresh`: the collectors whose new readings started it; only the rules reading their metrics run
-        (None: the timer's cycle, every rule).
+        `fresh`: collectors with new readings; the rules reading their metrics run. `timer` (the default
+        when nothing is fresh): also every rule no reading ran within the last interval.
         """
+        timer = fresh is None if timer is None else timer
         with self._lock:
             now = self.clock()
             started = time.monotonic()
             error: Exception | None = None
             try:
-                self._cycle(now, fresh)
+                self._cycle(now, fresh or set(), timer)
             except Exception as exc:  # noqa: BLE001 - Redis away, say: the next cycle tries again
                 error = exc
             duration = time.monotonic() - started
             before = self.health
             h = replace(before.observe(duration), cycles=before.cycles + 1)
-            if fresh is not None:
+            if not timer:
                 h = replace(h, reading_cycles=h.reading_cycles + 1)
             if error is None:
                 h = replace(h, ok=True, last_success_at=self.clock())
@@ -274,25 +274,28 @@ class AlertEvaluator:
                 log.warning("alert evaluation failing", extra={"error": h.last_error})
         return error is None
 
-    def _rules_for(self, fresh: set[str] | None) -> list:
+    def _rules_for(self, fresh: set[str], timer: bool) -> list:
         rules = self.ruleset.rules
-        if fresh is None:
-            # The timer: every rule that no reading ran within the last interval (the lifecycle step
-            # below moves `for`, keep_firing_for and the group timers whether or not a rule runs).
-            # A rule its readings keep running is not evaluated a second time per interval.
+        chosen: set[int] = set()
+        if fresh:
+            snap = self.history.snapshot().readings
+            metrics = frozenset(s.metric for c in fresh if c in snap for s in snap[c].samples)
+            chosen.update(affected_rules(self._reads, metrics))
+        if timer:
+            # Every rule no reading ran within the last interval (the lifecycle step moves `for`,
+            # keep_firing_for and the group timers whether or not a rule runs). A rule its readings
+            # keep running is not evaluated a second time per interval.
             since = time.monotonic() - self.interval
-            return [r for r in rules if self._last_run.get(r.name, float("-inf")) < since]
-        snap = self.history.snapshot().readings
-        metrics = frozenset(s.metric for c in fresh if c in snap for s in snap[c].samples)
-        return [rules[i] for i in affected_rules(self._reads, metrics)]
+            chosen.update(i for i, r in enumerate(rules) if self._last_run.get(r.name, float("-inf")) < since)
+        return [rules[i] for i in sorted(chosen)]
 
-    def _cycle(self, now: float, fresh: set[str] | None = None) -> None:
+    def _cycle(self, now: float, fresh: set[str], timer: bool) -> None:
         if self._state is None:
             raw = self.store.load_state()
             self._state = LifecycleState() if raw is None else self._restore(raw)
             log.info("alert state restored", extra={"alerts": len(self._state.alerts)})
-        run = self._rules_for(fresh)
-        if not run and fresh is not None:
+        run = self._rules_for(fresh, timer)
+        if not run and not timer:
             return
         ran_at = time.monotonic()
         view = self._index.view(self.history.all()) if run else []
