@@ -49,7 +49,7 @@ from watchtower_process import WatchtowerProcess  # noqa: E402
 
 from watchtower.core.units import parse_duration  # noqa: E402
 from watchtower.stack.broker import EmbeddedBroker  # noqa: E402
-from watchtower.stack.process import free_port  # noqa: E402
+from watchtower.stack.process import _kill_me_with_parent, free_port  # noqa: E402
 from watchtower.stack.redis_server import LocalRedis  # noqa: E402
 
 BOUND = 50
@@ -143,6 +143,7 @@ def start_prometheus(work: Path, profile: dict, wt_port: int, am_port: int) -> t
         ],
         stdout=open(work / "prometheus.log", "wb"),  # noqa: SIM115 - the child owns it
         stderr=subprocess.STDOUT,
+        preexec_fn=_kill_me_with_parent,  # an interrupted bench leaves nothing behind
     )
     return proc, port
 
@@ -181,6 +182,7 @@ def start_alertmanager(work: Path, profile: dict, hook_port: int) -> tuple[subpr
         ],
         stdout=open(work / "alertmanager.log", "wb"),  # noqa: SIM115
         stderr=subprocess.STDOUT,
+        preexec_fn=_kill_me_with_parent,
     )
     return proc, port
 
