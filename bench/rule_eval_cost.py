@@ -164,7 +164,7 @@ def run_loop(args, h: list[Reading], rs: list) -> None:
     print(
         f"| {len(cycles)} | {sum(1 for c in cycles if c[2])} | {health.overruns} | {busy:.0%} "
         f"| {statistics.median(durations):.3f} / {max(durations):.3f} "
-        f"| {statistics.median(latency):.3f} / {q(latency, n=20)[18]:.3f} / {max(latency):.3f} |"
+        f"| {statistics.median(latency):.3f} / {q(latency, n=20, method='inclusive')[18]:.3f} / {max(latency):.3f} |"
     )
 
 
