@@ -35,6 +35,8 @@ from watchtower.core.types import Kind, MetricSpec
 
 log = logging.getLogger(__name__)
 
+_HISTORY_WANTED = 300.0  # seconds of readings the default rule windows look back over
+
 DURATION_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
 
 RUNNER_SPECS: tuple[MetricSpec, ...] = (
@@ -127,6 +129,16 @@ class CollectorRunner:
             cfg = getattr(c, "interval_policy", None)
             if isinstance(cfg, IntervalPolicyConfig) and cfg.enabled:
                 self._policies[name] = (cfg, policy_start(cfg, c.interval))
+                covers = history.size * cfg.min_interval
+                if covers < _HISTORY_WANTED:
+                    # Rules look back minutes (growth, time_to_breach, consumer_status: 5 m by default).
+                    log.warning(
+                        "at its fastest interval the history covers only %.0f s of %s: set "
+                        "daemon.history_size to at least %d",
+                        covers,
+                        name,
+                        int(_HISTORY_WANTED / cfg.min_interval),
+                    )
         self.tracer = tracer or trace.get_tracer(__name__)
         self.clock = clock
         self._lock = threading.Lock()

@@ -111,3 +111,16 @@ def test_an_enabled_interval_policy_follows_the_cost_and_reschedules(spans: InMe
     assert r.health()["c"].interval == pytest.approx(0.05)
     assert r.health()["plain"].interval == 2.0  # no policy: untouched
     assert plain.calls <= 2
+
+
+def test_a_fast_interval_policy_with_a_short_history_is_warned_about(caplog: pytest.LogCaptureFixture) -> None:
+    from watchtower.collectors.interval_policy import IntervalPolicyConfig
+
+    c = ScriptedCollector("lag", interval=1.0)
+    c.interval_policy = IntervalPolicyConfig(enabled=True, min_interval=0.25)  # type: ignore[attr-defined]
+    caplog.set_level(logging.WARNING, logger="watchtower.daemon.runner")
+    CollectorRunner([c], History(360))
+    assert any("daemon.history_size to at least 1200" in r.getMessage() for r in caplog.records)
+    caplog.clear()
+    CollectorRunner([c], History(1200))
+    assert not caplog.records
