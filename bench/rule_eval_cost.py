@@ -106,10 +106,10 @@ def run_loop(args, h: list[Reading], rs: list) -> None:
     cycles: list[tuple[float, float, bool]] = []  # (start, end, reading-driven), monotonic
 
     class Timed(AlertEvaluator):
-        def run_once(self, fresh=None):  # type: ignore[no-untyped-def]
+        def run_once(self, fresh=None, *, timer=None):  # type: ignore[no-untyped-def]
             t0 = time.monotonic()
-            ok = super().run_once(fresh)
-            cycles.append((t0, time.monotonic(), fresh is not None))
+            ok = super().run_once(fresh, timer=timer)
+            cycles.append((t0, time.monotonic(), not timer))
             return ok
 
     work = Path(tempfile.mkdtemp(prefix="wt-eval-loop-"))

@@ -215,6 +215,14 @@ class AlertEvaluator:
         self.store.close()
 
     def _loop(self) -> None:
+        while not self._stop.is_set():
+            try:
+                self._run_loop()
+            except Exception:  # a bug here must not end alerting silently: log it, start the loop over
+                log.exception("alert evaluation loop failed, restarting it")
+                self._stop.wait(self.interval)
+
+    def _run_loop(self) -> None:
         due = time.monotonic()  # the timer's next tick: the first cycle runs at once
         ready_at = due  # a reading-driven cycle may start from here on (the busy bound)
         pending: dict[str, float] = {}
