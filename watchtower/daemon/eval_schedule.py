@@ -7,10 +7,11 @@ Two triggers:
 * **readings**: a collector published a reading; the rules that read its metrics run at once. Readings that
   arrive while an evaluation runs, or while the loop waits, are coalesced into the next one.
 
-Reading-driven evaluations are bounded so a fast collector cannot starve the loop (or the CPU): after an
-evaluation that took `d` seconds the next reading-driven one waits `d * (1 - busy) / busy` (at least
-`min_gap`), so they take at most a `busy` share of the evaluator's time. The timer is never delayed by them;
-timer ticks missed because an evaluation ran past them are counted (overruns), not made up.
+Rule evaluations are bounded so a fast collector (or a costly rule set) cannot starve the loop or the
+CPU: after an evaluation that took `d` seconds the next one that runs rules waits `d * (1 - busy) / busy`
+(at least `min_gap`), so they take at most about a `busy` share of the evaluator's time. The timer is
+never delayed: a tick inside that pause steps the lifecycle on the last results (cheap) and runs no rule.
+Timer ticks missed because an evaluation ran past them are counted (overruns), not made up.
 """
 
 from __future__ import annotations

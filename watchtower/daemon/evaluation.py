@@ -237,12 +237,22 @@ class AlertEvaluator:
                         pending[name] = max(at, pending.get(name, at))
                 continue
             if p.action == "timer":
-                fresh = set(pending) | (set(self.readings.take()) if self.readings is not None else set())
-                pending = {}
-                self.run_once(fresh, timer=True)  # the readings waiting on the busy bound ride along
+                if self.readings is not None:
+                    for name, at in self.readings.take().items():
+                        pending[name] = max(at, pending.get(name, at))
+                # Within the busy budget the timer's cycle runs rules: the stale ones and those of the
+                # readings waiting (they ride along). Past it, the timer only steps the lifecycle (`for`,
+                # group timers) on the last results and the readings wait for the budget.
+                with_rules = now >= ready_at
+                fresh = set(pending) if with_rules else set()
+                if with_rules:
+                    pending = {}
+                self.run_once(fresh, timer=True, rules=with_rules)
                 due, missed = next_tick(due, time.monotonic(), self.interval)
                 if missed:
                     self.health = replace(self.health, overruns=self.health.overruns + missed)
+                if not with_rules:
+                    continue  # a step alone does not move the budget
             else:
                 fresh, pending = set(pending), {}
                 self.run_once(fresh)
@@ -250,11 +260,14 @@ class AlertEvaluator:
 
     # --------------------------------------------------------------------------------- a cycle
 
-    def run_once(self, fresh: set[str] | None = None, *, timer: bool | None = None) -> bool:
+    def run_once(
+        self, fresh: set[str] | None = None, *, timer: bool | None = None, rules: bool = True
+    ) -> bool:
         """One evaluation cycle. Never raises; returns whether it committed.
 
         `fresh`: collectors with new readings; the rules reading their metrics run. `timer` (the default
-        when nothing is fresh): also every rule no reading ran within the last interval.
+        when nothing is fresh): also every rule no reading ran within the last interval. `rules=False`:
+        no rule runs, the lifecycle steps on the last results (the timer past the busy budget).
         """
         timer = fresh is None if timer is None else timer
         with self._lock:
@@ -262,7 +275,7 @@ class AlertEvaluator:
             started = time.monotonic()
             error: Exception | None = None
             try:
-                self._cycle(now, fresh or set(), timer)
+                self._cycle(now, fresh or set(), timer, rules)
             except Exception as exc:  # noqa: BLE001 - Redis away, say: the next cycle tries again
                 error = exc
             duration = time.monotonic() - started
@@ -297,12 +310,12 @@ class AlertEvaluator:
             chosen.update(i for i, r in enumerate(rules) if self._last_run.get(r.name, float("-inf")) < since)
         return [rules[i] for i in sorted(chosen)]
 
-    def _cycle(self, now: float, fresh: set[str], timer: bool) -> None:
+    def _cycle(self, now: float, fresh: set[str], timer: bool, rules: bool = True) -> None:
         if self._state is None:
             raw = self.store.load_state()
             self._state = LifecycleState() if raw is None else self._restore(raw)
             log.info("alert state restored", extra={"alerts": len(self._state.alerts)})
-        run = self._rules_for(fresh, timer)
+        run = self._rules_for(fresh, timer) if rules else []
         if not run and not timer:
             return
         ran_at = time.monotonic()
