@@ -65,6 +65,7 @@ class Receiver:
 
     def __init__(self) -> None:
         self.arrivals: list[tuple[float, str, str]] = []  # (wall time, path, firing|resolved)
+        self.evaluated: dict[float, float] = {}  # watchtower arrival -> created_at (the evaluation's now)
         self.lock = threading.Lock()
         receiver = self
 
@@ -78,6 +79,8 @@ class Receiver:
                     kind = body.get("status", "")
                 with receiver.lock:
                     receiver.arrivals.append((at, self.path, kind))
+                    if self.path == "/watchtower" and "created_at" in body:
+                        receiver.evaluated[at] = float(body["created_at"])
                 self.send_response(200)
                 self.send_header("Content-Length", "0")
                 self.end_headers()
@@ -289,9 +292,14 @@ def run_profile(
                 "wt_resolve": wt_res and wt_res - caught_up,
                 "pam_resolve": pam_res and pam_res - caught_up,
             }
+            if wt_at is not None and wt_at in receiver.evaluated:
+                # Split of watchtower's time: breach -> the evaluation that paged (lag cycle wait + cycle),
+                # and that evaluation -> the webhook (rules, commit, dispatcher, HTTP).
+                row["wt_breach_to_eval"] = receiver.evaluated[wt_at] - start
+                row["wt_eval_to_hook"] = wt_at - receiver.evaluated[wt_at]
             for k, v in row.items():
                 if v is not None:
-                    out[k].append(v)
+                    out.setdefault(k, []).append(v)
             shown = ", ".join(f"{k} {v:.3f}" if v is not None else f"{k} TIMEOUT" for k, v in row.items())
             print(f"[{name}] trial {i + 1}/{trials}: {shown}  load {os.getloadavg()[0]:.2f}", flush=True)
     finally:
@@ -411,6 +419,12 @@ rules:
                 f"| {name} | watchtower p95 below Prometheus p50? | | {'yes' if wf[1] < pf[0] else 'NO'} "
                 f"({wf[1]:.3f} vs {pf[0]:.3f}) | |"
             )
+            if r.get("wt_eval_to_hook"):
+                a, b = stats(r["wt_breach_to_eval"]), stats(r["wt_eval_to_hook"])
+                print(
+                    f"| {name} | watchtower split: breach -> paging evaluation / evaluation -> webhook | "
+                    f"| {a[0]:.3f} / {a[1]:.3f} / {a[2]:.3f} | {b[0]:.3f} / {b[1]:.3f} / {b[2]:.3f} |"
+                )
     finally:
         if wt is not None:
             wt.stop()
