@@ -3,6 +3,7 @@
     .venv/bin/python bench/detection_vs_prometheus.py                         # 20 tuned trials, 1 s lag interval
     .venv/bin/python bench/detection_vs_prometheus.py --adaptive              # lag interval follows its cost
     .venv/bin/python bench/detection_vs_prometheus.py --trials 0 --default-trials 3   # upstream defaults
+    .venv/bin/python bench/detection_vs_prometheus.py --restart-prometheus    # new Prometheus timers per trial
 
 One embedded broker, one local redis-server, `watchtower run` (a subprocess), a real Prometheus
 (`/usr/bin/prometheus`) scraping watchtower's `/metrics` and a real Alertmanager
@@ -265,13 +266,20 @@ def run_profile(
         wait_ready(prom_url + "/-/ready", prom, "prometheus")
         producer, consumer = state["producer"], state["consumer"]
         for i in range(trials):
+            if state["restart"] and i > 0:
+                # A new Prometheus per trial: its scrape and evaluation timers start at a new phase
+                # against watchtower's lag cycle (within one process that phase is fixed for the run).
+                stop(prom)
+                prom, prom_port = start_prometheus(d, profile, wt.port, am_port)
+                prom_url = f"http://127.0.0.1:{prom_port}"
+                wait_ready(prom_url + "/-/ready", prom, "prometheus")
             for _ in range(BOUND):
                 producer.produce(TOPIC, b"x", partition=0)
             assert producer.flush(15) == 0
             state["hwm"] += BOUND
             # Both see lag 50 (not a breach), and Prometheus has evaluated it once more.
             until(lambda: wt_lag(wt) == BOUND, 60, "watchtower lag at the bound")
-            until(lambda: prom_lag(prom_url) == BOUND, 3 * scrape + 30, "Prometheus lag at the bound")
+            until(lambda u=prom_url: prom_lag(u) == BOUND, 3 * scrape + 30, "Prometheus lag at the bound")
             time.sleep(evaluation)
             time.sleep(rng.uniform(0, profile["period"]))  # a random phase against every timer
             start = time.time()
@@ -316,6 +324,11 @@ def main() -> None:
     ap.add_argument("--adaptive", action="store_true", help="lag interval follows its cost (min 250 ms)")
     ap.add_argument("--cost-ratio", type=float, default=0.1, help="with --adaptive")
     ap.add_argument("--seed", type=int, default=None)
+    ap.add_argument(
+        "--restart-prometheus",
+        action="store_true",
+        help="a new Prometheus per trial, so its timers' phase against watchtower's varies too",
+    )
     args = ap.parse_args()
     interval = parse_duration(args.lag_interval)
     rng = random.Random(args.seed)
@@ -379,7 +392,13 @@ rules:
         }
         wt = WatchtowerProcess(work, cfg).start()
         until(lambda: wt_lag(wt) == 0.0, 60, "watchtower to see the group")
-        state = {"rng": rng, "producer": producer, "consumer": consumer, "hwm": 0}
+        state = {
+            "rng": rng,
+            "producer": producer,
+            "consumer": consumer,
+            "hwm": 0,
+            "restart": args.restart_prometheus,
+        }
         results = {}
         for name, n in (("tuned", args.trials), ("default", args.default_trials)):
             if n > 0:
