@@ -14,13 +14,25 @@ with `--ruleset`, the rules of that file (alerts/default.yaml selects every part
 Reported, as in the daemon (one HistoryIndex kept across evaluations, a view per evaluation): the first
 evaluation (every reading encoded, every selector matched against every series) and the steady state, where
 each evaluation sees one new reading and the oldest one leaves (`--repeat` of them).
+
+    .venv/bin/python bench/rule_eval_cost.py --loop 60 --reading-every 1s   # the daemon's evaluation loop
+
+`--loop SECONDS` runs the daemon's own evaluation loop (`AlertEvaluator`, a local redis-server for the
+store, timer `--interval`) while a publisher appends the next synthetic reading to the history every
+`--reading-every` and announces it, as the collector runner does: every reading affects every rule. It
+reports how many readings were published, how many cycles ran (timer / reading-driven), the timer ticks
+missed (overruns), the share of the time the evaluator was busy, and publish -> end of the cycle that
+read it. Reading-driven cycles are held to `--busy` of the loop's time, so a fast collector cannot starve it.
 """
 
 from __future__ import annotations
 
 import argparse
 import statistics
+import tempfile
+import threading
 import time
+from pathlib import Path
 
 from watchtower.core.types import Reading, Sample
 from watchtower.rules.config import evaluate_all, load_rules
@@ -80,6 +92,83 @@ def rules(n: int) -> list:
     return made
 
 
+def run_loop(args, h: list[Reading], rs: list) -> None:
+    """The daemon's evaluation loop under a stream of readings; see the module docstring."""
+    from watchtower.alerting.store import AlertStore
+    from watchtower.core.history import History
+    from watchtower.core.signal import ReadingSignal
+    from watchtower.core.units import parse_duration
+    from watchtower.daemon.evaluation import AlertEvaluator
+    from watchtower.rules.config import RuleSet
+    from watchtower.stack.redis_server import LocalRedis
+
+    every = parse_duration(args.reading_every)
+    cycles: list[tuple[float, float, bool, bool]] = []  # (start, end, reading-driven, ran rules)
+
+    class Timed(AlertEvaluator):
+        def run_once(self, fresh=None, *, timer=None, rules=True):  # type: ignore[no-untyped-def]
+            t0 = time.monotonic()
+            ok = super().run_once(fresh, timer=timer, rules=rules)
+            cycles.append((t0, time.monotonic(), not timer, rules))
+            return ok
+
+    work = Path(tempfile.mkdtemp(prefix="wt-eval-loop-"))
+    redis_server = LocalRedis(workdir=work / "redis", die_with_parent=True).start()
+    history, signal = History(args.readings), ReadingSignal()
+    base = time.time() - args.readings * every
+    for i, r in enumerate(h[: args.readings]):  # the history as the daemon would hold it
+        history.append(Reading(r.collector, base + i * every, r.samples))
+    store = AlertStore.from_url(redis_server.url, sinks=())
+    ev = Timed(RuleSet(tuple(rs)), history, store, interval=args.interval, startup_grace=0, readings=signal, busy=args.busy)
+    published: list[float] = []
+    stop = threading.Event()
+
+    def publisher() -> None:
+        i = args.readings
+        while not stop.wait(every):
+            r = h[i % len(h)]
+            at = time.time()
+            history.append(Reading(r.collector, at, r.samples))
+            published.append(time.monotonic())
+            signal.publish(r.collector, at)
+            i += 1
+
+    t = threading.Thread(target=publisher, daemon=True)
+    began = time.monotonic()
+    ev.start()
+    t.start()
+    try:
+        time.sleep(args.loop)
+    finally:
+        stop.set()
+        t.join()
+        ev.stop()
+        redis_server.stop()
+    span = time.monotonic() - began
+    busy = sum(c[1] - c[0] for c in cycles) / span
+    durations = [c[1] - c[0] for c in cycles if c[3]]  # cycles that ran rules
+    latency = []
+    for p in published:
+        ends = [c[1] for c in cycles if c[0] >= p and c[3]]
+        if ends:
+            latency.append(min(ends) - p)
+    health = ev.health
+    print(
+        f"\nloop {args.loop:g} s, timer {args.interval:g} s, a reading every {every:g} s, busy share {args.busy:g}: "
+        f"{len(published)} readings, {len(cycles)} cycles ({sum(1 for c in cycles if c[2])} reading-driven, "
+        f"{sum(1 for c in cycles if not c[2])} timer, of which {sum(1 for c in cycles if not c[3])} only stepped "
+        f"the lifecycle: past the busy budget), timer overruns {health.overruns}, errors {health.errors}"
+    )
+    q = statistics.quantiles
+    print("| cycles | reading-driven | timer overruns | evaluator busy | cycle with rules p50 / max s | reading -> evaluated p50 / p95 / max s |")
+    print("|---:|---:|---:|---:|---|---|")
+    print(
+        f"| {len(cycles)} | {sum(1 for c in cycles if c[2])} | {health.overruns} | {busy:.0%} "
+        f"| {statistics.median(durations):.3f} / {max(durations):.3f} "
+        f"| {statistics.median(latency):.3f} / {q(latency, n=20, method='inclusive')[18]:.3f} / {max(latency):.3f} |"
+    )
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--rules", type=int, default=1000)
@@ -87,6 +176,10 @@ def main() -> None:
     ap.add_argument("--partitions", type=int, default=10_000)
     ap.add_argument("--readings", type=int, default=30, help="history length (10 s apart)")
     ap.add_argument("--repeat", type=int, default=5, help="steady-state evaluations (one new reading each)")
+    ap.add_argument("--loop", type=float, default=0, help="run the daemon's evaluation loop this many seconds")
+    ap.add_argument("--reading-every", default="1s", help="with --loop: a new reading this often")
+    ap.add_argument("--interval", type=float, default=1.0, help="with --loop: the evaluation timer, s")
+    ap.add_argument("--busy", type=float, default=0.5, help="with --loop: reading-driven share of the loop")
     args = ap.parse_args()
 
     t = time.perf_counter()
@@ -98,6 +191,10 @@ def main() -> None:
         f"{len(rs)} rules, {args.partitions} partitions, {args.readings} readings, {samples:,} samples "
         f"(built in {built:.1f} s)"
     )
+
+    if args.loop:
+        run_loop(args, h, rs)
+        return
 
     index = HistoryIndex()
     walls, results = [], 0

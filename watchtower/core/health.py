@@ -43,6 +43,12 @@ RUNNER_SPECS: tuple[MetricSpec, ...] = (
         ("collector",),
     ),
     MetricSpec(
+        "watchtower_collector_interval_seconds",
+        Kind.GAUGE,
+        "The collector's interval in use (follows its cost when its interval_policy is enabled).",
+        ("collector",),
+    ),
+    MetricSpec(
         "watchtower_collector_last_success_timestamp_seconds",
         Kind.GAUGE,
         "Wall time of the last successful cycle.",
@@ -104,6 +110,16 @@ ALERTING_SPECS: tuple[MetricSpec, ...] = (
         "Evaluation cycles skipped because the previous one was still running.",
     ),
     MetricSpec(
+        "watchtower_alert_reading_evaluations_total",
+        Kind.COUNTER,
+        "Evaluation cycles started by fresh readings (only the rules reading them ran), not by the timer.",
+    ),
+    MetricSpec(
+        "watchtower_alert_readings_total",
+        Kind.COUNTER,
+        "Readings published by the collectors; several coalesce into one reading-driven cycle.",
+    ),
+    MetricSpec(
         "watchtower_alert_evaluation_duration_seconds",
         Kind.HISTOGRAM,
         "Wall time of evaluation cycles: every rule, the lifecycle step and the Redis commit.",
@@ -153,6 +169,7 @@ class EvaluationHealth:
     cycles: int = 0
     errors: int = 0
     overruns: int = 0
+    reading_cycles: int = 0  # cycles started by readings (the rest by the timer)
     ok: bool | None = None  # None until the first cycle ends
     last_success_at: float | None = None
     last_error: str | None = None

@@ -24,6 +24,7 @@ from watchtower.config.models import KafkaConfig, PipelineConfig
 from watchtower.config.yaml_source import ConfigError
 from watchtower.core.history import History
 from watchtower.core.leader import LeaderGate
+from watchtower.core.signal import ReadingSignal
 from watchtower.daemon.config import AlertingConfig, DaemonConfig
 from watchtower.daemon.evaluation import AlertEvaluator
 from watchtower.daemon.runner import CollectorRunner
@@ -97,7 +98,15 @@ def build_alerting(
         else None
     )
     return AlertEvaluator(
-        ruleset, history, store, dispatcher, interval=config.interval, startup_grace=config.startup_grace, gate=gate
+        ruleset,
+        history,
+        store,
+        dispatcher,
+        interval=config.interval,
+        startup_grace=config.startup_grace,
+        on_readings=config.evaluate_on_readings,
+        busy=config.busy,
+        gate=gate,
     )
 
 
@@ -119,9 +128,17 @@ class Daemon:
         self.tracer_provider: TracerProvider = build_tracer_provider(
             self.config.service_name, self.config.otlp_endpoint, span_processors
         )
+        # Each collector's new reading is announced here; the alert evaluator evaluates on it at once.
+        self.readings = ReadingSignal()
         self.runner = CollectorRunner(
-            self.collectors, self.history, self.tracer_provider.get_tracer("watchtower.daemon"), clock
+            self.collectors,
+            self.history,
+            self.tracer_provider.get_tracer("watchtower.daemon"),
+            clock,
+            readings=self.readings,
         )
+        if alerting is not None and alerting.on_readings:
+            alerting.listen(self.readings)
         self.registry = CollectorRegistry(auto_describe=False)
         self.registry.register(
             SnapshotCollector(self.history, {c.name: c.specs for c in self.collectors}, self.runner.health)

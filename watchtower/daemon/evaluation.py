@@ -1,6 +1,11 @@
 """The daemon's alerting loop: rules over the history, the lifecycle step, one Redis commit, then delivery.
 
-Every `interval` (one APScheduler job of its own, like a collector: max_instances=1, coalesce):
+One thread of its own runs a cycle on two triggers (`eval_schedule`): every `interval` (the timer: the
+lifecycle step, so `for`, `keep_firing_for`, group and repeat intervals move with time, and every rule no
+reading ran within the last interval, so no-data and staleness do too), and as soon as a
+collector publishes a reading on the `ReadingSignal` (only the rules that read that collector's metrics;
+the others keep their last results; a burst of readings is one cycle, and reading-driven cycles take at
+most `busy` of the thread's time). A cycle:
 
     restore the lifecycle state from the AlertStore (once; retried each cycle until Redis answers)
     results, errors = evaluate_all(rules, history, now)      pure; a raising rule is left out and named
@@ -29,22 +34,19 @@ import time
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import replace
-from datetime import UTC, datetime
 from typing import Any
 
-from apscheduler.events import EVENT_JOB_MAX_INSTANCES, JobExecutionEvent
-from apscheduler.executors.pool import ThreadPoolExecutor
-from apscheduler.schedulers.background import BackgroundScheduler
-from apscheduler.triggers.interval import IntervalTrigger
-
 from watchtower.alerting.lifecycle import LifecycleState, step
-from watchtower.alerting.model import Alert
+from watchtower.alerting.model import Alert, RuleResult
 from watchtower.alerting.store import AlertStore
 from watchtower.core.health import EvaluationHealth
 from watchtower.core.history import History
 from watchtower.core.leader import AlwaysLeader, LeaderGate
+from watchtower.core.signal import ReadingSignal
+from watchtower.daemon.eval_schedule import next_tick, plan, reading_gap
 from watchtower.notify.dispatcher import Dispatcher
 from watchtower.rules.config import RuleSet, evaluate_all
+from watchtower.rules.reads import affected_rules, metrics_read
 from watchtower.rules.series import HistoryIndex
 
 log = logging.getLogger(__name__)
@@ -61,6 +63,9 @@ class AlertEvaluator:
         *,
         interval: float = 1.0,
         startup_grace: float = 60.0,
+        readings: ReadingSignal | None = None,
+        on_readings: bool = True,
+        busy: float = 0.5,
         clock: Callable[[], float] = time.time,
         gate: LeaderGate | None = None,
     ) -> None:
@@ -82,61 +87,116 @@ class AlertEvaluator:
         self._index = HistoryIndex()
         self._started_at: float | None = None
         self._lock = threading.Lock()  # one cycle at a time, also when a test calls run_once directly
-        self._scheduler: BackgroundScheduler | None = None
+        self.readings = readings
+        self.on_readings = on_readings  # whether the daemon should hand it its ReadingSignal
+        self.busy = busy
+        reading_gap(0.0, busy)  # validates busy
+        self._reads = [metrics_read(r) for r in ruleset.rules]
+        self._results: dict[str, list[RuleResult]] = {}  # rule -> its last results (kept when it did not run)
+        self._failed: dict[str, str] = {}  # rule -> error, as of the rule's last run
+        self._last_run: dict[str, float] = {}  # rule -> monotonic time of its last committed run
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
 
     # ------------------------------------------------------------------------------ start / stop
 
+    def listen(self, readings: ReadingSignal) -> None:
+        """Evaluate on the readings published there (call before `start`)."""
+        self.readings = readings
+
     def start(self) -> AlertEvaluator:
-        """Start delivery, then the evaluation job (first cycle at once); returns at once."""
-        if self._scheduler is not None:
+        """Start delivery, then the evaluation thread (first cycle at once); returns at once."""
+        if self._thread is not None:
             return self
-        self._started_at = self.clock()
         if self.dispatcher is not None:
-            self.dispatcher.start()  # delivers what a previous run left in the outbox
-        scheduler = BackgroundScheduler(
-            executors={"default": ThreadPoolExecutor(max_workers=1)},
-            job_defaults={"max_instances": 1, "coalesce": True, "misfire_grace_time": None},
-            timezone="UTC",
-        )
-        scheduler.add_listener(self._on_overrun, EVENT_JOB_MAX_INSTANCES)
-        scheduler.add_job(
-            self.run_once,
-            IntervalTrigger(seconds=self.interval, timezone="UTC"),
-            id=JOB_ID,
-            name=JOB_ID,
-            next_run_time=datetime.now(UTC),
-        )
-        self._scheduler = scheduler
-        scheduler.start()
+            self.dispatcher.start()
+        self._started_at = self.clock()
+        self._stop.clear()
+        self._thread = threading.Thread(target=self._loop, name="watchtower-alert-evaluation", daemon=True)
+        self._thread.start()
         return self
 
     def stop(self) -> None:
         """Stop evaluating (waits for a running cycle), flush the outbox once more, close the store."""
-        if self._scheduler is not None:
-            self._scheduler.shutdown(wait=True)
-            self._scheduler = None
+        if self._thread is not None:
+            self._stop.set()
+            if self.readings is not None:
+                self.readings.poke()
+            self._thread.join()
+            self._thread = None
         if self.dispatcher is not None:
             self.dispatcher.stop()
         self.store.close()
 
-    def _on_overrun(self, event: JobExecutionEvent) -> None:
-        self.health = replace(self.health, overruns=self.health.overruns + 1)
+    def _loop(self) -> None:
+        while not self._stop.is_set():
+            try:
+                self._run_loop()
+            except Exception:  # a bug here must not end alerting silently: log it, start the loop over
+                log.exception("alert evaluation loop failed, restarting it")
+                self._stop.wait(self.interval)
+
+    def _run_loop(self) -> None:
+        due = time.monotonic()  # the timer's next tick: the first cycle runs at once
+        ready_at = due  # a reading-driven cycle may start from here on (the busy bound)
+        pending: dict[str, float] = {}
+        while not self._stop.is_set():
+            now = time.monotonic()
+            p = plan(now, next_tick=due, pending=bool(pending), ready_at=ready_at)
+            if p.action == "wait":
+                if self.readings is None:
+                    self._stop.wait(p.wait)
+                else:
+                    for name, at in self.readings.wait(p.wait).items():
+                        pending[name] = max(at, pending.get(name, at))
+                continue
+            if p.action == "timer":
+                if self.readings is not None:
+                    for name, at in self.readings.take().items():
+                        pending[name] = max(at, pending.get(name, at))
+                # Within the busy budget the timer's cycle runs rules: the stale ones and those of the
+                # readings waiting (they ride along). Past it, the timer only steps the lifecycle (`for`,
+                # group timers) on the last results and the readings wait for the budget.
+                with_rules = now >= ready_at
+                fresh = set(pending) if with_rules else set()
+                if with_rules:
+                    pending = {}
+                self.run_once(fresh, timer=True, rules=with_rules)
+                due, missed = next_tick(due, time.monotonic(), self.interval)
+                if missed:
+                    self.health = replace(self.health, overruns=self.health.overruns + missed)
+                if not with_rules:
+                    continue  # a step alone does not move the budget
+            else:
+                fresh, pending = set(pending), {}
+                self.run_once(fresh)
+            ready_at = time.monotonic() + reading_gap(self.health.last_duration or 0.0, self.busy)
 
     # --------------------------------------------------------------------------------- a cycle
 
-    def run_once(self) -> bool:
-        """One evaluation cycle. Never raises; returns whether it committed."""
+    def run_once(
+        self, fresh: set[str] | None = None, *, timer: bool | None = None, rules: bool = True
+    ) -> bool:
+        """One evaluation cycle. Never raises; returns whether it committed.
+
+        `fresh`: collectors with new readings; the rules reading their metrics run. `timer` (the default
+        when nothing is fresh): also every rule no reading ran within the last interval. `rules=False`:
+        no rule runs, the lifecycle steps on the last results (the timer past the busy budget).
+        """
+        timer = fresh is None if timer is None else timer
         with self._lock:
             now = self.clock()
             started = time.monotonic()
             error: Exception | None = None
             try:
-                self._cycle(now)
+                self._cycle(now, fresh or set(), timer, rules)
             except Exception as exc:  # noqa: BLE001 - Redis away, say: the next cycle tries again
                 error = exc
             duration = time.monotonic() - started
             before = self.health
             h = replace(before.observe(duration), cycles=before.cycles + 1)
+            if not timer:
+                h = replace(h, reading_cycles=h.reading_cycles + 1)
             if error is None:
                 h = replace(h, ok=True, last_success_at=self.clock())
             else:
@@ -149,7 +209,22 @@ class AlertEvaluator:
                 log.warning("alert evaluation failing", extra={"error": h.last_error})
         return error is None
 
-    def _cycle(self, now: float) -> None:
+    def _rules_for(self, fresh: set[str], timer: bool) -> list:
+        rules = self.ruleset.rules
+        chosen: set[int] = set()
+        if fresh:
+            snap = self.history.snapshot().readings
+            metrics = frozenset(s.metric for c in fresh if c in snap for s in snap[c].samples)
+            chosen.update(affected_rules(self._reads, metrics))
+        if timer:
+            # Every rule no reading ran within the last interval (the lifecycle step moves `for`,
+            # keep_firing_for and the group timers whether or not a rule runs). A rule its readings
+            # keep running is not evaluated a second time per interval.
+            since = time.monotonic() - self.interval
+            chosen.update(i for i, r in enumerate(rules) if self._last_run.get(r.name, float("-inf")) < since)
+        return [rules[i] for i in sorted(chosen)]
+
+    def _cycle(self, now: float, fresh: set[str], timer: bool, rules: bool = True) -> None:
         token = self.gate.holds()
         if token is None:
             self._state = None  # the leader moves the state on: reload it when this daemon leads
@@ -158,10 +233,24 @@ class AlertEvaluator:
             raw = self.store.load_state()
             self._state = LifecycleState() if raw is None else self._restore(raw)
             log.info("alert state restored", extra={"alerts": len(self._state.alerts)})
-        view = self._index.view(self.history.all())
-        results, failed = evaluate_all(self.ruleset.rules, view, now)
+        run = self._rules_for(fresh, timer) if rules else []
+        if not run and not timer:
+            return
+        ran_at = time.monotonic()
+        view = self._index.view(self.history.all()) if run else []
+        new, new_failed = evaluate_all(run, view, now)
+        # The rules that did not run keep their last results (and their failing status).
+        ran = {r.name for r in run}
+        fresh_results: dict[str, list[RuleResult]] = {name: [] for name in ran - set(new_failed)}
+        for r in new:
+            fresh_results.setdefault(r.rule, []).append(r)
+        cached = {**{k: v for k, v in self._results.items() if k not in ran}, **fresh_results}
+        failed = {**{k: v for k, v in self._failed.items() if k not in ran}, **new_failed}
+        results = [r for name in cached for r in cached[name]]
+        self.rule_errors.update(new_failed.keys())  # evaluations in which the rule raised
         self._note_rule_errors(failed)
-        skipped = set(failed)
+        # A rule that never ran (the first cycles failed before it) must not read as "not breaching".
+        skipped = set(failed) | ({rule.name for rule in self.ruleset.rules} - set(cached))
         if self._started_at is not None and now - self._started_at < self.startup_grace:
             with_data = {r.rule for r in results if not r.no_data}
             skipped |= {rule.name for rule in self.ruleset.rules} - with_data
@@ -177,6 +266,8 @@ class AlertEvaluator:
         queued = notes if self.store.sinks else []  # no notifier configured: state only
         self.store.commit(state.to_dict(), queued, now, token if self._fenced else None)
         self._state = state
+        self._results, self._failed = cached, failed
+        self._last_run.update((r.name, ran_at) for r in run)
         for n in notes:
             log.info(
                 "alert notification",
@@ -201,7 +292,6 @@ class AlertEvaluator:
 
     def _note_rule_errors(self, failed: dict[str, str]) -> None:
         for name, err in failed.items():
-            self.rule_errors[name] += 1
             if name not in self._failing_rules:
                 log.warning("rule failing, its alerts keep their state", extra={"rule": name, "error": err})
         for name in set(self._failing_rules) - set(failed):
@@ -242,6 +332,8 @@ class AlertEvaluator:
                 "cycles": h.cycles,
                 "errors": h.errors,
                 "overruns": h.overruns,
+                "reading_cycles": h.reading_cycles,
+                "readings": self.readings.published if self.readings is not None else 0,
                 "last_success_at": h.last_success_at,
                 "last_error": h.last_error,
                 "last_duration_seconds": h.last_duration,

@@ -1,7 +1,10 @@
 """Runs every collector on its own interval and keeps score of its health.
 
 Each collector is one APScheduler job (max_instances=1, coalesce) on a thread pool with a thread per
-collector, so a slow or hanging collector only delays itself. A cycle that raises marks the collector
+collector, so a slow or hanging collector only delays itself. A collector with an enabled
+`interval_policy` (collectors/interval_policy.py) is rescheduled when the interval its cost asks for
+changes. Every successful reading goes into the history and is announced on the `ReadingSignal`, which the
+alert evaluator waits on. A cycle that raises marks the collector
 down; the change (up -> down, down -> up) is logged once, errors are counted, and the next cycle simply
 tries again, so recovery needs nothing but the component coming back.
 """
@@ -23,10 +26,15 @@ from opentelemetry import trace
 from opentelemetry.trace import Status, StatusCode, Tracer
 
 from watchtower.collectors.base import Collector
+from watchtower.collectors.interval_policy import IntervalPolicyConfig, IntervalState, next_interval
+from watchtower.collectors.interval_policy import start as policy_start
 from watchtower.core.health import CollectorHealth
 from watchtower.core.history import History
+from watchtower.core.signal import ReadingSignal
 
 log = logging.getLogger(__name__)
+
+_HISTORY_WANTED = 300.0  # seconds of readings the default rule windows look back over
 
 class CollectorRunner:
     def __init__(
@@ -35,16 +43,37 @@ class CollectorRunner:
         history: History,
         tracer: Tracer | None = None,
         clock: Callable[[], float] = time.time,
+        readings: ReadingSignal | None = None,
     ):
         self.collectors = {c.name: c for c in collectors}
         self.history = history
+        self.readings = readings
+        self._policies: dict[str, tuple[IntervalPolicyConfig, IntervalState]] = {}
+        for name, c in self.collectors.items():
+            cfg = getattr(c, "interval_policy", None)
+            if isinstance(cfg, IntervalPolicyConfig) and cfg.enabled:
+                self._policies[name] = (cfg, policy_start(cfg, c.interval))
+                covers = history.size * cfg.min_interval
+                if covers < _HISTORY_WANTED:
+                    # Rules look back minutes (growth, time_to_breach, consumer_status: 5 m by default).
+                    log.warning(
+                        "at its fastest interval the history covers only %.0f s of %s: set "
+                        "daemon.history_size to at least %d",
+                        covers,
+                        name,
+                        int(_HISTORY_WANTED / cfg.min_interval),
+                    )
         self.tracer = tracer or trace.get_tracer(__name__)
         self.clock = clock
         self._lock = threading.Lock()
-        self._health = {n: CollectorHealth(n, c.interval) for n, c in self.collectors.items()}
+        self._health = {n: CollectorHealth(n, self._interval(n)) for n in self.collectors}
         self._scheduler: BackgroundScheduler | None = None
         # apscheduler warns on every skipped run of a slow job; we count those instead.
         logging.getLogger("apscheduler.scheduler").setLevel(logging.ERROR)
+
+    def _interval(self, name: str) -> float:
+        policy = self._policies.get(name)
+        return policy[1].interval if policy is not None else self.collectors[name].interval
 
     def health(self) -> dict[str, CollectorHealth]:
         return dict(self._health)
@@ -76,8 +105,11 @@ class CollectorRunner:
 
         if reading is not None:
             self.history.append(reading)
+            if self.readings is not None:
+                self.readings.publish(name, reading.at)
         else:
             self.history.forget(name)
+        self._adapt(name, duration)
         at = self.clock()
         with self._lock:
             before = self._health[name]
@@ -102,6 +134,28 @@ class CollectorRunner:
                 log.warning("collector down", extra={"collector": name, "error": h.last_error})
         return error is None
 
+    def _adapt(self, name: str, duration: float) -> None:
+        """Feed the cycle's cost to the collector's interval policy; reschedule when the interval changes."""
+        policy = self._policies.get(name)
+        if policy is None:
+            return
+        cfg, state = policy
+        new = next_interval(state, duration, cfg)
+        self._policies[name] = (cfg, new)
+        if new.interval == state.interval:
+            return
+        self._update(name, lambda h: replace(h, interval=new.interval))
+        scheduler = self._scheduler
+        if scheduler is not None:
+            try:
+                scheduler.reschedule_job(name, trigger=IntervalTrigger(seconds=new.interval, timezone="UTC"))
+            except Exception:  # noqa: BLE001 - stopping: the job is gone
+                return
+        log.info(
+            "collector interval changed",
+            extra={"collector": name, "interval": new.interval, "cost": round(new.cost, 4)},
+        )
+
     def _on_overrun(self, event: JobExecutionEvent) -> None:
         if event.job_id in self._health:
             self._update(event.job_id, lambda h: replace(h, overruns=h.overruns + 1))
@@ -116,10 +170,10 @@ class CollectorRunner:
             timezone="UTC",
         )
         scheduler.add_listener(self._on_overrun, EVENT_JOB_MAX_INSTANCES)
-        for name, c in self.collectors.items():
+        for name in self.collectors:
             scheduler.add_job(
                 self.run_once,
-                IntervalTrigger(seconds=c.interval, timezone="UTC"),
+                IntervalTrigger(seconds=self._interval(name), timezone="UTC"),
                 args=[name],
                 id=name,
                 name=name,

@@ -70,6 +70,8 @@ class AlertingCollector(PromCollector):
             ("watchtower_alert_evaluations_total", h.cycles),
             ("watchtower_alert_evaluation_errors_total", h.errors),
             ("watchtower_alert_evaluation_overruns_total", h.overruns),
+            ("watchtower_alert_reading_evaluations_total", h.reading_cycles),
+            ("watchtower_alert_readings_total", ev.readings.published if ev.readings is not None else 0),
         ):
             m = self._family(name)
             m.samples.append(PromSample(name, {}, float(value), None, None))

@@ -79,9 +79,10 @@ class SnapshotCollector(PromCollector):
             family("watchtower_collector_cycles_total"),
             family("watchtower_collector_overruns_total"),
         )
-        duration, last_success = (
+        duration, last_success, interval = (
             family("watchtower_collector_duration_seconds"),
             family("watchtower_collector_last_success_timestamp_seconds"),
+            family("watchtower_collector_interval_seconds"),
         )
         for name, h in sorted(health.items()):
             lbl = {"collector": name}
@@ -94,6 +95,9 @@ class SnapshotCollector(PromCollector):
             )
             overruns.samples.append(
                 PromSample("watchtower_collector_overruns_total", lbl, float(h.overruns), None, None)
+            )
+            interval.samples.append(
+                PromSample("watchtower_collector_interval_seconds", lbl, float(h.interval), None, None)
             )
             if h.last_success_at is not None:
                 last_success.samples.append(
@@ -124,6 +128,6 @@ class SnapshotCollector(PromCollector):
             duration.samples.append(
                 PromSample("watchtower_collector_duration_seconds_sum", lbl, h.duration_sum, None, None)
             )
-        yield from (up, errors, cycles, overruns, duration)
+        yield from (up, errors, cycles, overruns, interval, duration)
         if last_success.samples:
             yield last_success

@@ -79,7 +79,9 @@ class Dispatcher:
         return self
 
     def wake(self) -> None:
-        """Deliver now rather than at the next poll (call after `store.commit`)."""
+        """Deliver now rather than at the next poll (call after `store.commit`): the evaluator does, so
+        a committed notification goes out at once and `poll_interval` only paces retries and queues
+        another process committed."""
         self._wake.set()
 
     def stop(self, timeout: float = 10.0) -> None:
@@ -101,13 +103,16 @@ class Dispatcher:
 
     def _loop(self) -> None:
         while not self._stop.is_set():
+            # Cleared *before* the pass: a wake() that lands during the pass (or just after it) makes the
+            # next wait return at once. Clearing after the wait could swallow it, leaving a queued
+            # notification to the next poll.
+            self._wake.clear()
             try:
                 self.run_once()
             except Exception:  # Redis down, say: keep the loop, try again next poll
                 self.counts["errors"] += 1
                 log.exception("outbox pass failed")
             self._wake.wait(self._sleep_time())
-            self._wake.clear()
 
     def _sleep_time(self) -> float:
         try:

@@ -32,12 +32,13 @@ def test_lag_in_messages_does_not_wait_for_the_timestamp_probe(
     written = time.time() - 300
     produce(bootstrap, topic, {0: 4}, timestamp_ms=int(written * 1000))
     commit(bootstrap, group, {(topic, 0): 1})
-    c = lag_collector(bootstrap, group, timestamp_wait=0)
+    c = lag_collector(bootstrap, group, timestamp_wait=0, first_timestamp_wait=0)
     try:
         first = c.collect(time.time())
-        # Exact lag in messages at once; lag in seconds interpolated while the probe reads the record.
+        # Exact lag in messages at once; no lag in seconds (never a 0) while the probe reads the record.
         assert value(first, "watchtower_consumer_lag_messages", group=group, topic=topic, partition=0) == 3.0
-        assert first.detail["lag_seconds_methods"] == {"interpolation": 1}
+        assert value(first, "watchtower_consumer_lag_seconds", group=group, topic=topic, partition=0) is None
+        assert first.detail["lag_seconds_methods"] == {"pending": 1}
         assert first.detail["timings"]["timestamps"] < 0.5
         now = time.time()
         later = _cycle_with_timestamps(c, group, topic)

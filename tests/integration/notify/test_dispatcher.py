@@ -184,3 +184,23 @@ def test_background_loop_delivers_and_stops_promptly(store: AlertStore) -> None:
     started = time.time()
     d.stop()
     assert len(mem.delivered) == 1 and time.time() - started < 1
+
+
+def test_a_woken_dispatcher_delivers_each_commit_without_waiting_for_a_poll(store: AlertStore) -> None:
+    """poll_interval is a minute: every delivery below must come from wake(), none from a poll."""
+    import time
+
+    mem = MemoryNotifier("mem")
+    d = Dispatcher(store, {"mem": mem}, poll_interval=60.0).start()
+    try:
+        for i in range(20):
+            n = note(group_key=f"wake-{i}")
+            store.commit({}, [n], now=time.time())
+            d.wake()
+            deadline = time.monotonic() + 10.0
+            while n.idempotency_key not in mem.keys():
+                assert time.monotonic() < deadline, f"commit {i} was not delivered after wake()"
+                time.sleep(0.005)
+    finally:
+        d.stop()
+    assert len(mem.keys()) == 20

@@ -78,3 +78,49 @@ def test_a_hanging_collector_does_not_delay_the_others(spans: InMemorySpanExport
         r.stop()
     assert slow.wait_calls(1)
     assert slow.closed and fast.closed
+
+
+def test_a_successful_reading_is_announced_a_failed_one_is_not(spans: InMemorySpanExporter) -> None:
+    from watchtower.core.signal import ReadingSignal
+
+    c = ScriptedCollector("c")
+    signal = ReadingSignal()
+    provider = TracerProvider()
+    r = CollectorRunner([c], History(10), provider.get_tracer("test"), clock=lambda: 100.0, readings=signal)
+    assert r.run_once("c")
+    assert signal.take() == {"c": 100.0}
+    c.fail_with = ConnectionError("down")
+    assert not r.run_once("c")
+    assert signal.take() == {}
+
+
+def test_an_enabled_interval_policy_follows_the_cost_and_reschedules(spans: InMemorySpanExporter) -> None:
+    """A cheap collector configured at 2 s is rescheduled to the policy's floor and runs that often."""
+    from watchtower.collectors.interval_policy import IntervalPolicyConfig
+
+    c = ScriptedCollector("c", interval=2.0)
+    c.interval_policy = IntervalPolicyConfig(enabled=True, min_interval=0.05, max_interval=2.0)  # type: ignore[attr-defined]
+    plain = ScriptedCollector("plain", interval=2.0)
+    r = runner_for(c, plain, spans=spans)
+    assert r.health()["c"].interval == 2.0
+    r.start()
+    try:
+        assert c.wait_calls(10, timeout=10), "the cheap collector was not rescheduled to its fast interval"
+    finally:
+        r.stop()
+    assert r.health()["c"].interval == pytest.approx(0.05)
+    assert r.health()["plain"].interval == 2.0  # no policy: untouched
+    assert plain.calls <= 2
+
+
+def test_a_fast_interval_policy_with_a_short_history_is_warned_about(caplog: pytest.LogCaptureFixture) -> None:
+    from watchtower.collectors.interval_policy import IntervalPolicyConfig
+
+    c = ScriptedCollector("lag", interval=1.0)
+    c.interval_policy = IntervalPolicyConfig(enabled=True, min_interval=0.25)  # type: ignore[attr-defined]
+    caplog.set_level(logging.WARNING, logger="watchtower.daemon.runner")
+    CollectorRunner([c], History(360))
+    assert any("daemon.history_size to at least 1200" in r.getMessage() for r in caplog.records)
+    caplog.clear()
+    CollectorRunner([c], History(1200))
+    assert not caplog.records

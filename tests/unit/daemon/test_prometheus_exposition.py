@@ -64,3 +64,18 @@ def test_a_family_two_collectors_report_is_exposed_once_with_both_series() -> No
     text = generate_latest(registry).decode()
     assert text.count("# TYPE test_value gauge") == 1 and text.count("# HELP test_value ") == 1
     assert set(scrape(registry)["test_value"]) == {(("partition", "0"),), (("partition", "1"),), (("partition", "7"),)}
+
+
+def test_the_interval_in_use_is_exposed_and_follows_the_policy() -> None:
+    from watchtower.collectors.interval_policy import IntervalPolicyConfig
+
+    c, runner, registry = setup()
+    assert scrape(registry)["watchtower_collector_interval_seconds"] == {(("collector", "c"),): 0.05}
+    adaptive = ScriptedCollector("a", interval=4.0)
+    adaptive.interval_policy = IntervalPolicyConfig(enabled=True, min_interval=0.25, max_interval=8.0)  # type: ignore[attr-defined]
+    runner = CollectorRunner([adaptive], History(5), clock=lambda: 10.0)
+    registry = CollectorRegistry()
+    registry.register(SnapshotCollector(runner.history, {"a": adaptive.specs}, runner.health))
+    assert scrape(registry)["watchtower_collector_interval_seconds"] == {(("collector", "a"),): 4.0}
+    runner.run_once("a")  # a cycle costing microseconds: the floor
+    assert scrape(registry)["watchtower_collector_interval_seconds"] == {(("collector", "a"),): 0.25}

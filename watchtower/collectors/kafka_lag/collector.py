@@ -54,6 +54,7 @@ class KafkaLagCollector:
         self.name = name
         self.config = config
         self.interval = config.interval
+        self.interval_policy = config.interval_policy  # the runner adapts the interval when enabled
         self.timeout = config.timeout
         self._client_config = dict(client_config)
         self._admin: AdminClient | None = None
@@ -134,6 +135,12 @@ class KafkaLagCollector:
         wait = min(self.config.timestamp_wait, deadline - time.monotonic())
         if wanted and wait > 0:
             probe.wait(wanted, wait)
+        # Offsets interpolation cannot place (a group just seen, a daemon just started) would have no lag
+        # in seconds at all: wait for those records within this cycle (kafka_lag/estimate.py).
+        unplaced = self.tracker.unplaced(wanted)
+        wait = min(self.config.first_timestamp_wait, deadline - time.monotonic())
+        if unplaced and wait > 0:
+            probe.wait(unplaced, wait)
         fetched = probe.take()
         detail = {"pending": probe.pending, "errors": probe.errors, "last_error": probe.last_error}
         return fetched, detail

@@ -8,6 +8,7 @@ from typing import Literal
 from pydantic import Field, ValidationInfo, field_validator
 
 from watchtower.collectors.base import CollectorSection
+from watchtower.collectors.interval_policy import IntervalPolicyConfig
 from watchtower.core.units import Duration
 
 
@@ -44,6 +45,10 @@ class KafkaLagConfig(CollectorSection):
     # asked for; one not read by then is interpolated for that cycle and read from the record for the
     # next. 0: lag in messages never waits for a timestamp (the first cycle of a new offset interpolates).
     timestamp_wait: Duration = Field(default=0.0, ge=0)
+    # ...except for an offset interpolation cannot place (older than anything the collector has seen: a
+    # group just seen, a daemon just started): its age is unknown without the record, and an unknown age
+    # is never reported as 0, so the cycle waits this long at most for that record (then: no sample).
+    first_timestamp_wait: Duration = Field(default=1.0, ge=0)
     offset_table_size: int = Field(
         default=128, ge=4, description="(offset, wall time) points kept per partition"
     )
@@ -53,6 +58,8 @@ class KafkaLagConfig(CollectorSection):
     # Groups seen before are asked for the partitions of the topics they had offsets in (cheap, chunked);
     # this often they are asked for everything, which is how a group starting on a new topic is found.
     group_topics_refresh: Duration = Field(default=60.0, ge=0)
+    # Off: a cycle every `interval`. On: the interval follows the cycle's cost (collectors/interval_policy.py).
+    interval_policy: IntervalPolicyConfig = IntervalPolicyConfig()
 
     @field_validator("groups_allow", "groups_deny", "topics_deny")
     @classmethod

@@ -16,6 +16,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 from watchtower.collectors.kafka_lag.config import KafkaLagConfig
+from watchtower.collectors.kafka_lag.estimate import NOT_READ, is_unbounded, lag_seconds_estimate
 from watchtower.collectors.kafka_lag.model import (
     Point,
     Status,
@@ -27,12 +28,7 @@ from watchtower.collectors.kafka_lag.model import (
     trim_points,
     windowed_rate,
 )
-from watchtower.collectors.kafka_lag.seconds import (
-    OffsetTable,
-    lag_seconds_from_timestamp,
-    lag_seconds_interpolated,
-    record_observation,
-)
+from watchtower.collectors.kafka_lag.seconds import OffsetTable, record_observation
 from watchtower.core.types import Kind, Labels, MetricSpec, Reading, Sample
 
 GROUP_STATES = ("unknown", "preparing_rebalancing", "completing_rebalancing", "stable", "dead", "empty")
@@ -186,6 +182,7 @@ class LagTracker:
     timestamp_fetches: int = 0
 
     def __post_init__(self) -> None:
+        self._probing: set[TimestampKey] = set()  # asked of the probe this cycle
         self._allow = [re.compile(p) for p in self.config.groups_allow]
         self._deny = [re.compile(p) for p in self.config.groups_deny]
         self._topics_deny = [re.compile(p) for p in self.config.topics_deny]
@@ -259,8 +256,16 @@ class LagTracker:
         if method == "interpolation" or (
             method == "auto" and len(wanted) > self.config.timestamp_max_partitions
         ):
+            self._probing = set()
             return []
-        return sorted(wanted - self.timestamp_cache.keys())
+        asked = sorted(wanted - self.timestamp_cache.keys())
+        self._probing = set(asked)
+        return asked
+
+    def unplaced(self, keys: list[TimestampKey]) -> list[TimestampKey]:
+        """The keys interpolation cannot place (their offset predates the table): without the record's
+        timestamp they have no lag in seconds at all this cycle, so the collector waits for those."""
+        return [k for k in keys if is_unbounded(self.tables.get((k[0], k[1]), ()), k[2])]
 
     def reading(self, view: ClusterView, now: float, fetched: Mapping[TimestampKey, float | None]) -> Reading:
         """Samples for this cycle. `fetched` holds the record timestamps read after `observe` (epoch s)."""
@@ -421,12 +426,13 @@ class LagTracker:
     def _lag_seconds(
         self, t: str, p: int, committed: int, lag: int, now: float, use_timestamps: bool
     ) -> tuple[float | None, str]:
-        if lag <= 0:
-            return 0.0, "none"
-        if use_timestamps:
-            key = (t, p, committed)
-            if key in self.timestamp_cache:
-                seconds = lag_seconds_from_timestamp(self.timestamp_cache[key], now, lag)
-                if seconds is not None:
-                    return seconds, "timestamp"
-        return lag_seconds_interpolated(self.tables.get((t, p), ()), committed, lag, now), "interpolation"
+        key = (t, p, committed)
+        ts = self.timestamp_cache.get(key, NOT_READ) if use_timestamps else NOT_READ
+        return lag_seconds_estimate(
+            lag=lag,
+            committed=committed,
+            table=self.tables.get((t, p), ()),
+            now=now,
+            timestamp=ts,
+            probing=key in self._probing,
+        )

@@ -57,11 +57,14 @@ def test_auto_switches_to_interpolation_above_the_partition_limit() -> None:
     hwms = {("t", p): 100 for p in range(3)}
     wanted, r = cycle(tr, view({"g": {("t", p): 40 for p in range(3)}}, hwms), T0)
     assert wanted == []
-    # the table's first observation is all it knows: a lower bound of 0 s at the first cycle
-    assert value(r, "watchtower_consumer_lag_seconds", group="g", topic="t", partition=0) == 0.0
+    # the table's first observation is all it knows: a lower bound of 0 s says nothing, so no sample
+    # (an unknown age never reads as 0, the healthiest value)
+    assert value(r, "watchtower_consumer_lag_seconds", group="g", topic="t", partition=0) is None
+    assert r.detail["lag_seconds_methods"] == {"unknown": 3}
     _, r = cycle(tr, view({"g": {("t", p): 40 for p in range(3)}}, hwms), T0 + 20)
+    # then a lower bound, counted as such
     assert value(r, "watchtower_consumer_lag_seconds", group="g", topic="t", partition=0) == 20.0
-    assert r.detail["lag_seconds_methods"] == {"interpolation": 3}
+    assert r.detail["lag_seconds_methods"] == {"lower_bound": 3}
 
 
 def test_negative_lag_is_clamped_and_counted() -> None:

@@ -1,0 +1,167 @@
+"""Reading-driven evaluation over the real Redis store, with the in-memory notifier.
+
+The evaluator's timer is slow here (30 s) wherever a test shows that a *reading* made it act: only a
+published reading can explain a page within a few seconds. The guarantees the timer used to carry are
+checked on the same loop: only the rules reading a fresh collector's metrics run (the others keep their
+last results), `for` counts from the first breaching reading, group_wait still waits, silences mute.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+import redis
+
+from watchtower.alerting.silences import Silence, parse_matchers
+from watchtower.alerting.store import AlertStore
+from watchtower.core.history import History
+from watchtower.core.signal import ReadingSignal
+from watchtower.core.types import Reading, Sample
+from watchtower.daemon.evaluation import AlertEvaluator
+from watchtower.notify.dispatcher import Dispatcher
+from watchtower.notify.memory import MemoryNotifier
+from watchtower.rules.config import load_rules
+
+pytestmark = pytest.mark.integration
+
+
+class TimedMemory(MemoryNotifier):
+    def __init__(self) -> None:
+        super().__init__("mem")
+        self.arrivals: list[tuple[float, str, str]] = []  # (time, kind, rule)
+
+    def send(self, notification, thread_ref, attempt=1):  # type: ignore[no-untyped-def]
+        at = time.time()
+        for a in notification.alerts:
+            self.arrivals.append((at, notification.kind.value, a.rule))
+        return super().send(notification, thread_ref, attempt)
+
+    def first(self, rule: str, kind: str = "firing") -> float | None:
+        return next((at for at, k, r in list(self.arrivals) if r == rule and k == kind), None)
+
+
+RULES = """
+routes:
+  default: {group_by: [rule], group_wait: 0s, group_interval: 0s}
+  waiting: {group_by: [rule], group_wait: 1500ms, group_interval: 0s}
+rules:
+  - {name: lag, kind: threshold, selector: lag_a, bound: 10, severity: page}
+  - {name: other, kind: threshold, selector: other_b, bound: 10, severity: page}
+  - {name: slow, kind: threshold, selector: slow_c, bound: 10, for: 1500ms, severity: page}
+  - {name: grouped, kind: threshold, selector: grouped_d, bound: 10, route: waiting, severity: page}
+  - {name: muted, kind: threshold, selector: lag_a, bound: 5, severity: page}
+"""
+
+
+@pytest.fixture
+def loop(redis_url: str, tmp_path: Path) -> Iterator[Callable[..., tuple]]:
+    started: list[AlertEvaluator] = []
+
+    def make(interval: float = 30.0, silence: str | None = None) -> tuple:
+        (tmp_path / "rules.yaml").write_text(RULES)
+        history, signal = History(100), ReadingSignal()
+        store = AlertStore(
+            redis.Redis.from_url(redis_url), prefix=f"wt-rd-{uuid.uuid4().hex[:8]}:", sinks=("mem",)
+        )
+        if silence:
+            now = time.time()
+            store.add_silence(Silence(parse_matchers(silence), now - 1, now + 3600))
+        mem = TimedMemory()
+        ev = AlertEvaluator(
+            load_rules(tmp_path / "rules.yaml"),
+            history,
+            store,
+            Dispatcher(store, {"mem": mem}, poll_interval=60.0),
+            interval=interval,
+            startup_grace=0,
+            readings=signal,
+        )
+        ev.start()
+        started.append(ev)
+        await_(lambda: ev.health.cycles >= 1, "the first (timer) cycle")
+
+        def publish(collector: str, announce: bool = True, **values: float) -> float:
+            at = time.time()
+            history.append(Reading(collector, at, tuple(Sample(m, (), v) for m, v in values.items())))
+            if announce:
+                signal.publish(collector, at)
+            return at
+
+        return ev, mem, publish
+
+    yield make
+    for ev in started:
+        ev.stop()
+
+
+def await_(check: Callable[[], object], what: str, timeout: float = 10.0) -> object:
+    pause = threading.Event()
+    deadline = time.monotonic() + timeout
+    while not (result := check()):
+        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+        pause.wait(0.01)
+    return result
+
+
+def test_a_reading_pages_at_once_and_only_its_rules_run(loop) -> None:
+    ev, mem, publish = loop(interval=30.0)
+    # The other collector breaches, but nobody announces it: its rule does not run (keeps "not breaching").
+    publish("b", announce=False, other_b=99)
+    at = publish("a", lag_a=11)
+    await_(lambda: mem.first("lag"), "the lag rule's page")
+    assert mem.first("lag") - at < 3.0  # a reading, not the 30 s timer
+    assert mem.first("other") is None
+    assert ev.health.reading_cycles >= 1
+    # Now its reading is announced: it runs and pages.
+    publish("b", other_b=99)
+    await_(lambda: mem.first("other"), "the other rule's page")
+
+
+def test_a_burst_of_readings_is_coalesced(loop) -> None:
+    ev, mem, publish = loop(interval=30.0)
+    before = ev.health.reading_cycles
+    for v in range(50):
+        publish("a", lag_a=float(v % 5))
+    publish("a", lag_a=11)
+    await_(lambda: mem.first("lag"), "the page after the burst")
+    assert ev.health.reading_cycles - before < 51  # fewer cycles than readings
+
+
+def test_for_counts_from_the_first_breaching_reading(loop) -> None:
+    ev, mem, publish = loop(interval=0.25)
+    first = publish("c", slow_c=11)
+    stop = threading.Event()
+
+    def keep_breaching() -> None:
+        while not stop.wait(0.1):
+            publish("c", slow_c=11)
+
+    t = threading.Thread(target=keep_breaching)
+    t.start()
+    try:
+        paged = await_(lambda: mem.first("slow"), "the slow rule's page")
+    finally:
+        stop.set()
+        t.join()
+    assert paged - first >= 1.5  # not before `for`
+    assert paged - first < 1.5 + 2.0  # ...and not from a later reading's time
+
+
+def test_group_wait_still_waits(loop) -> None:
+    ev, mem, publish = loop(interval=0.25)
+    first = publish("d", grouped_d=11)
+    paged = await_(lambda: mem.first("grouped"), "the grouped rule's page")
+    assert paged - first >= 1.5
+
+
+def test_a_silenced_alert_does_not_page_on_readings(loop) -> None:
+    ev, mem, publish = loop(interval=30.0, silence="rule=muted")
+    publish("a", lag_a=11)  # breaches both `lag` (bound 10) and `muted` (bound 5)
+    await_(lambda: mem.first("lag"), "the unsilenced page")
+    assert mem.first("muted") is None
+    assert any(a.rule == "muted" and a.state.value == "firing" for a in ev.active())
