@@ -5,7 +5,7 @@
 A simulated partition: a producer appends records (known append times), a consumer commits at a known
 rate, and the collector looks every `interval` seconds, exactly as the daemon does: it records the high
 watermark in the offset table and estimates the age of the record at the committed offset with both
-estimators from watchtower/collectors/lag_seconds.py. The truth is the time that record has really been
+estimators from watchtower/collectors/kafka_lag/seconds.py. The truth is the time that record has really been
 waiting in the partition (now - its append time). Only cycles with lag > 0 are scored, and the first
 `warmup` seconds are skipped (the offset table knows nothing before the daemon started).
 

@@ -18,7 +18,7 @@ from confluent_kafka import Producer
 from kafka_support import commit_offsets
 
 from watchtower.alerting.store import AlertStore
-from watchtower.collectors.kafka_lag import KafkaLagCollector
+from watchtower.collectors.kafka_lag.collector import KafkaLagCollector
 from watchtower.collectors.kafka_lag.config import KafkaLagConfig
 from watchtower.core.history import History
 from watchtower.daemon.config import DaemonConfig
