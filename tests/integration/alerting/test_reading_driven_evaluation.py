@@ -50,11 +50,11 @@ routes:
   default: {group_by: [rule], group_wait: 0s, group_interval: 0s}
   waiting: {group_by: [rule], group_wait: 1500ms, group_interval: 0s}
 rules:
-  - {name: lag, kind: threshold, selector: lag_a, bound: 10, severity: page}
-  - {name: other, kind: threshold, selector: other_b, bound: 10, severity: page}
-  - {name: slow, kind: threshold, selector: slow_c, bound: 10, for: 1500ms, severity: page}
-  - {name: grouped, kind: threshold, selector: grouped_d, bound: 10, route: waiting, severity: page}
-  - {name: muted, kind: threshold, selector: lag_a, bound: 5, severity: page}
+  - {name: lag, kind: threshold, selector: watchtower_consumer_lag_messages, bound: 10, severity: page}
+  - {name: other, kind: threshold, selector: watchtower_dlq_messages, bound: 10, severity: page}
+  - {name: slow, kind: threshold, selector: watchtower_canary_pending, bound: 10, for: 1500ms, severity: page}
+  - {name: grouped, kind: threshold, selector: watchtower_checkpoint_duration_seconds, bound: 10, route: waiting, severity: page}
+  - {name: muted, kind: threshold, selector: watchtower_consumer_lag_messages, bound: 5, severity: page}
 """
 
 
@@ -111,14 +111,14 @@ def await_(check: Callable[[], object], what: str, timeout: float = 10.0) -> obj
 def test_a_reading_pages_at_once_and_only_its_rules_run(loop) -> None:
     ev, mem, publish = loop(interval=30.0)
     # The other collector breaches, but nobody announces it: its rule does not run (keeps "not breaching").
-    publish("b", announce=False, other_b=99)
-    at = publish("a", lag_a=11)
+    publish("b", announce=False, watchtower_dlq_messages=99)
+    at = publish("a", watchtower_consumer_lag_messages=11)
     await_(lambda: mem.first("lag"), "the lag rule's page")
     assert mem.first("lag") - at < 3.0  # a reading, not the 30 s timer
     assert mem.first("other") is None
     assert ev.health.reading_cycles >= 1
     # Now its reading is announced: it runs and pages.
-    publish("b", other_b=99)
+    publish("b", watchtower_dlq_messages=99)
     await_(lambda: mem.first("other"), "the other rule's page")
 
 
@@ -126,20 +126,20 @@ def test_a_burst_of_readings_is_coalesced(loop) -> None:
     ev, mem, publish = loop(interval=30.0)
     before = ev.health.reading_cycles
     for v in range(50):
-        publish("a", lag_a=float(v % 5))
-    publish("a", lag_a=11)
+        publish("a", watchtower_consumer_lag_messages=float(v % 5))
+    publish("a", watchtower_consumer_lag_messages=11)
     await_(lambda: mem.first("lag"), "the page after the burst")
     assert ev.health.reading_cycles - before < 51  # fewer cycles than readings
 
 
 def test_for_counts_from_the_first_breaching_reading(loop) -> None:
     ev, mem, publish = loop(interval=0.25)
-    first = publish("c", slow_c=11)
+    first = publish("c", watchtower_canary_pending=11)
     stop = threading.Event()
 
     def keep_breaching() -> None:
         while not stop.wait(0.1):
-            publish("c", slow_c=11)
+            publish("c", watchtower_canary_pending=11)
 
     t = threading.Thread(target=keep_breaching)
     t.start()
@@ -154,14 +154,14 @@ def test_for_counts_from_the_first_breaching_reading(loop) -> None:
 
 def test_group_wait_still_waits(loop) -> None:
     ev, mem, publish = loop(interval=0.25)
-    first = publish("d", grouped_d=11)
+    first = publish("d", watchtower_checkpoint_duration_seconds=11)
     paged = await_(lambda: mem.first("grouped"), "the grouped rule's page")
     assert paged - first >= 1.5
 
 
 def test_a_silenced_alert_does_not_page_on_readings(loop) -> None:
     ev, mem, publish = loop(interval=30.0, silence="rule=muted")
-    publish("a", lag_a=11)  # breaches both `lag` (bound 10) and `muted` (bound 5)
+    publish("a", watchtower_consumer_lag_messages=11)  # breaches both `lag` (bound 10) and `muted` (bound 5)
     await_(lambda: mem.first("lag"), "the unsilenced page")
     assert mem.first("muted") is None
     assert any(a.rule == "muted" and a.state.value == "firing" for a in ev.active())
