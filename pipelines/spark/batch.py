@@ -106,6 +106,7 @@ class BatchWriter:
         window_slide_ms: int,
         max_event_bytes: int,
         processor: Processor = process,
+        max_future_skew_ms: int | None = None,
         clock: Callable[[], float] = time.time,
     ):
         self.delta = delta
@@ -115,6 +116,7 @@ class BatchWriter:
         self.length_ms = window_length_ms
         self.slide_ms = window_slide_ms
         self.max_event_bytes = max_event_bytes
+        self.max_future_skew_ms = max_future_skew_ms
         self.processor = processor
         self.clock = clock
         self.last_batch: int | None = None
@@ -159,7 +161,15 @@ class BatchWriter:
             return BatchReport(batch_id, "skipped")
         t0 = self.clock()
         started = datetime.fromtimestamp(t0, UTC)
-        ctx = BatchContext(batch_id, self.watermark_ms(), self.length_ms, self.slide_ms, self.max_event_bytes)
+        ctx = BatchContext(
+            batch_id,
+            self.watermark_ms(),
+            self.length_ms,
+            self.slide_ms,
+            self.max_event_bytes,
+            now_ms=int(t0 * 1000),
+            max_future_skew_ms=self.max_future_skew_ms,
+        )
         self.recent.evict(ctx.watermark_ms)
         status = "ok"
         try:

@@ -88,6 +88,9 @@ class PipelineConfig(_Model):
     max_offsets_per_trigger: int = Field(default=200_000, ge=1)
     trigger_interval: Duration = 0.5
     watermark_delay: Duration = 600.0
+    # A valid event stamped further ahead of its produce time goes to the DLQ (`future_event_time`) and
+    # never moves the watermark.
+    max_future_skew: Duration = Field(default=300.0, gt=0)
     window_length: Duration = 300.0
     window_slide: Duration = 60.0
     redis_ttl: Duration = 900.0
