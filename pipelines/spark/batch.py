@@ -146,6 +146,14 @@ class BatchWriter:
                 return report.counts.get("input_rows")
         return None
 
+    def batch_counts(self, batch_id: int) -> dict[str, int] | None:
+        """Outcome counts (input, sink, dlq, late, duplicate, control rows) of `batch_id`, if this writer
+        handled it: what the progress stream publishes for the daemon's late / duplicate signals."""
+        for report in reversed(self.reports[-16:]):
+            if report.batch_id == batch_id:
+                return dict(report.counts) or None
+        return None
+
     def watermark_ms(self) -> int | None:
         return None if self.max_event_ms is None else self.max_event_ms - self.delay_ms
 

@@ -148,7 +148,13 @@ class SparkJob:
         p = self.pipeline
         self.writer = writer = self._build_writer()
         spark.streams.addListener(
-            RedisProgressListener(self._redis, p.progress_stream, watermark=writer.watermark_ms, records=writer.input_rows)
+            RedisProgressListener(
+                self._redis,
+                p.progress_stream,
+                watermark=writer.watermark_ms,
+                records=writer.input_rows,
+                counts=writer.batch_counts,
+            )
         )
         reader = (
             spark.readStream.format(FORMAT)

@@ -11,6 +11,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
 
+from watchtower.collectors.pipeline_outcomes import PipelineOutcomesConfig
 from watchtower.core.units import Duration
 
 
@@ -134,6 +135,7 @@ class CollectorsConfig(_Model):
     canary: CanaryConfig = Field(default_factory=CanaryConfig)
     dlq: DlqConfig = Field(default_factory=DlqConfig)
     spark_progress: SparkProgressConfig = Field(default_factory=SparkProgressConfig)
+    pipeline_outcomes: PipelineOutcomesConfig = Field(default_factory=PipelineOutcomesConfig)
 
 
 class DaemonConfig(_Model):

@@ -55,6 +55,7 @@ def build_collectors(
     if lag.enabled:
         out.append(KafkaLagCollector(lag, kafka.librdkafka(bootstrap_servers)))
     if redis_url:
+        from watchtower.collectors import pipeline_outcomes
         from watchtower.collectors.e2e_latency import E2eLatencyCollector
         from watchtower.collectors.spark_progress import SparkProgressCollector
 
@@ -63,6 +64,8 @@ def build_collectors(
         if cols.spark_progress.enabled:
             stream = cols.spark_progress.stream or pipeline.progress_stream
             out.append(SparkProgressCollector(cols.spark_progress, redis_url, stream))
+        if cols.pipeline_outcomes.enabled:
+            out.append(pipeline_outcomes.build(cols.pipeline_outcomes, redis_url, pipeline.progress_stream))
         if cols.canary.enabled:
             from watchtower.collectors.canary import CanaryCollector
 

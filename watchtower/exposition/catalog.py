@@ -13,6 +13,7 @@ from watchtower.collectors.dlq import SPECS as DLQ_SPECS
 from watchtower.collectors.e2e_latency import SPECS as E2E_LATENCY_SPECS
 from watchtower.collectors.flink import SPECS as FLINK_SPECS
 from watchtower.collectors.lag_tracker import SPECS as KAFKA_LAG_SPECS
+from watchtower.collectors.pipeline_outcomes import SPECS as PIPELINE_OUTCOMES_SPECS
 from watchtower.collectors.spark_progress import SPECS as SPARK_PROGRESS_SPECS
 from watchtower.core.types import MetricSpec
 from watchtower.daemon.evaluation import ALERTING_SPECS
@@ -25,6 +26,7 @@ SOURCES: dict[str, tuple[MetricSpec, ...]] = {
     "canary": CANARY_SPECS,
     "dlq": DLQ_SPECS,
     "spark_progress": SPARK_PROGRESS_SPECS,
+    "pipeline_outcomes": PIPELINE_OUTCOMES_SPECS,
     "flink": FLINK_SPECS,
     "alerting": ALERTING_SPECS,
 }

@@ -3,12 +3,17 @@
 Before the guard, that one event moved the running max a year ahead and every on-time event after it
 (200 of 200) went to `late`. Now it goes to the DLQ as `future_event_time` and the rest to `events`.
 Counted from what the Delta tables and the DLQ topic hold.
+
+With the guard switched off (a bound of three years) the poisoning happens, and the daemon's signals see
+it: the `pipeline_outcomes` collector reads the job's progress stream and the default rules
+`late-share-high` and `watermark-ahead-of-clock` breach; with the guard on they stay quiet.
 """
 
 from __future__ import annotations
 
 import threading
 import time
+from pathlib import Path
 
 import orjson
 import pytest
@@ -17,28 +22,20 @@ from confluent_kafka import Consumer, TopicPartition
 from pipelines.events import FUTURE_EVENT_TIME
 from pipelines.spark.delta_sinks import DeltaSinks
 from pipelines.spark.job import SparkJob, delta_root
+from watchtower.collectors.pipeline_outcomes import PipelineOutcomesCollector, PipelineOutcomesConfig
 from watchtower.config.models import PipelineConfig
+from watchtower.rules.config import evaluate_all, load_rules
 
 pytestmark = [pytest.mark.integration, pytest.mark.spark]
 
 PARTITIONS = 2
+RULES = Path(__file__).resolve().parents[4] / "alerts"
 YEAR_MS = 365 * 24 * 3600 * 1000
 
 
-def test_a_year_ahead_event_goes_to_the_dlq_and_on_time_events_stay_on_time(
-    spark, scratch, bootstrap, redis_url, topic_factory, group_factory, order_producer, wait_for_group
-) -> None:
-    topic, dlq_topic = topic_factory("orders", PARTITIONS), topic_factory("orders-dlq", 1)
-    pipeline = PipelineConfig(
-        topic=topic,
-        dlq_topic=dlq_topic,
-        data_dir=scratch,
-        consumer_group=group_factory("spark"),
-        trigger_interval=0.2,
-        progress_stream="test:skew:progress",
-        max_future_skew=300,
-    )
-    prod = order_producer(topic)
+def run_year_ahead_then_on_time(spark, pipeline, bootstrap, redis_url, prod, wait_for_group) -> tuple[dict, set[str]]:
+    """One event a year ahead (handled alone), then 200 on-time events; returns the first and the ids of the rest."""
+    topic = pipeline.topic
     future = orjson.loads(prod.event(0, int(time.time() * 1000) + YEAR_MS, user="skewed"))
     prod.end_markers(PARTITIONS)
 
@@ -67,6 +64,41 @@ def test_a_year_ahead_event_goes_to_the_dlq_and_on_time_events_stay_on_time(
         stop.set()
         runner.join(120)
     assert not errors, errors
+    return future, on_time
+
+
+def signals(pipeline: PipelineConfig, redis_url: str) -> tuple[dict, set[str]]:
+    """The pipeline_outcomes reading now, and the default rules that breach on it."""
+    collector = PipelineOutcomesCollector(PipelineOutcomesConfig(window=600), redis_url, pipeline.progress_stream)
+    now = time.time()
+    reading = collector.collect(now)
+    collector.close()
+    results, failed = evaluate_all(load_rules(RULES).rules, [reading], now)
+    assert not failed
+    values = {(s.metric, dict(s.labels).get("outcome", "")): s.value for s in reading.samples}
+    return values, {r.rule for r in results if r.breaching}
+
+
+def make_pipeline(scratch, topic_factory, group_factory, skew: float) -> PipelineConfig:
+    return PipelineConfig(
+        topic=topic_factory("orders", PARTITIONS),
+        dlq_topic=topic_factory("orders-dlq", 1),
+        data_dir=scratch,
+        consumer_group=group_factory("spark"),
+        trigger_interval=0.2,
+        progress_stream=f"test:skew:{skew}:progress",
+        max_future_skew=skew,
+    )
+
+
+def test_a_year_ahead_event_goes_to_the_dlq_and_on_time_events_stay_on_time(
+    spark, scratch, bootstrap, redis_url, topic_factory, group_factory, order_producer, wait_for_group
+) -> None:
+    pipeline = make_pipeline(scratch, topic_factory, group_factory, skew=300)
+    dlq_topic = pipeline.dlq_topic
+    future, on_time = run_year_ahead_then_on_time(
+        spark, pipeline, bootstrap, redis_url, order_producer(pipeline.topic), wait_for_group
+    )
 
     t = DeltaSinks(delta_root(pipeline), "reader").open()
     events = set(t.table("events").to_pyarrow_table().column("event_id").to_pylist())
@@ -90,3 +122,26 @@ def test_a_year_ahead_event_goes_to_the_dlq_and_on_time_events_stay_on_time(
             got = m
     c.close()
     assert got is not None and dict(got.headers())["failure_reason"] == FUTURE_EVENT_TIME.encode()
+
+    values, breaching = signals(pipeline, redis_url)
+    assert values[("watchtower_pipeline_outcome_share", "late")] == 0.0
+    assert values[("watchtower_watermark_ahead_seconds", "")] == 0.0
+    assert values[("watchtower_pipeline_records_total", "dlq")] == 1
+    assert not breaching & {"late-share-high", "watermark-ahead-of-clock"}
+
+
+def test_without_the_guard_the_year_ahead_event_poisons_the_watermark_and_the_signals_see_it(
+    spark, scratch, bootstrap, redis_url, topic_factory, group_factory, order_producer, wait_for_group
+) -> None:
+    pipeline = make_pipeline(scratch, topic_factory, group_factory, skew=3 * YEAR_MS / 1000)
+    future, on_time = run_year_ahead_then_on_time(
+        spark, pipeline, bootstrap, redis_url, order_producer(pipeline.topic), wait_for_group
+    )
+    t = DeltaSinks(delta_root(pipeline), "reader").open()
+    assert set(t.table("late").to_pyarrow_table().column("event_id").to_pylist()) == on_time  # the old bug
+
+    values, breaching = signals(pipeline, redis_url)
+    assert values[("watchtower_pipeline_records_total", "late")] == 200
+    assert values[("watchtower_pipeline_outcome_share", "late")] > 0.9  # 200 of 200 + 2 markers (control)
+    assert values[("watchtower_watermark_ahead_seconds", "")] > 300 * 24 * 3600
+    assert {"late-share-high", "watermark-ahead-of-clock"} <= breaching
