@@ -34,7 +34,9 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pyarrow as pa
+import pyarrow.compute as pc
 
+from pipelines.events import FUTURE_EVENT_TIME
 from pipelines.spark.delta_sinks import BATCHES_SCHEMA, DeltaSinks
 from pipelines.spark.kafka_dlq import DlqProducer
 from pipelines.spark.processing import (
@@ -66,6 +68,7 @@ class BatchReport:
     counts: dict[str, int] = field(default_factory=dict)
     watermark_ms: int | None = None
     timings_ms: dict[str, float] = field(default_factory=dict)
+    future_rows: int = 0  # of dlq_rows: valid events stamped beyond the skew bound
 
 
 def failed_batch(raw: pa.Table, ctx: BatchContext, error: BaseException) -> BatchResult:
@@ -151,7 +154,7 @@ class BatchWriter:
         handled it: what the progress stream publishes for the daemon's late / duplicate signals."""
         for report in reversed(self.reports[-16:]):
             if report.batch_id == batch_id:
-                return dict(report.counts) or None
+                return {**report.counts, "future_rows": report.future_rows} if report.counts else None
         return None
 
     def watermark_ms(self) -> int | None:
@@ -229,7 +232,8 @@ class BatchWriter:
         self.last_batch = batch_id
         self.max_event_ms = max_after
         self.recent.add(batch_id, result.sink.column("event_id"), result.sink.column("event_time"))
-        report = BatchReport(batch_id, status, counts, ctx.watermark_ms, timings)
+        future = pc.sum(pc.equal(result.dlq.column("failure_reason"), FUTURE_EVENT_TIME)).as_py() or 0
+        report = BatchReport(batch_id, status, counts, ctx.watermark_ms, timings, future)
         self.reports.append(report)
         log.info("batch %d %s %s watermark=%s %.0f ms", batch_id, status, counts, ctx.watermark_ms, timings["total_ms"])
         return report

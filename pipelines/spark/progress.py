@@ -55,7 +55,7 @@ def offset_records(sources: list[dict[str, Any]]) -> int | None:
 
 # Outcome counts of the batch (from the job's BatchWriter), published for the daemon's late / duplicate
 # signals; empty strings when the listener does not know the batch (a replayed or skipped one).
-OUTCOME_FIELDS = ("sink_rows", "dlq_rows", "late_rows", "duplicate_rows", "control_rows")
+OUTCOME_FIELDS = ("sink_rows", "dlq_rows", "late_rows", "duplicate_rows", "control_rows", "future_rows")
 
 
 def progress_fields(

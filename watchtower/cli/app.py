@@ -7,6 +7,7 @@ from pathlib import Path
 import typer
 
 from watchtower import __version__
+from watchtower.cli.chaos import chaos_app
 from watchtower.cli.common import Context, console, ctx_of
 from watchtower.cli.demo import demo as demo_command
 from watchtower.cli.pipeline import pipeline_app
@@ -28,6 +29,7 @@ app.add_typer(pipeline_app, name="pipeline")
 app.add_typer(rules_app, name="rules")
 app.add_typer(stack_app, name="stack")
 app.add_typer(silence_app, name="silence")
+app.add_typer(chaos_app, name="chaos")
 
 
 @app.callback()

@@ -31,8 +31,9 @@ from watchtower.core.types import Kind, MetricSpec, Reading, Sample, labels
 from watchtower.core.units import Duration
 
 ENGINE = "spark"
-OUTCOMES = ("input", "sink", "dlq", "late", "duplicate", "control")
-SHARED = ("dlq", "late", "duplicate")  # outcomes with a share and a rate
+OUTCOMES = ("input", "sink", "dlq", "late", "duplicate", "control", "future")
+SHARED = ("dlq", "late", "duplicate", "future")  # outcomes with a share and a rate
+OPTIONAL = {"future": 0}  # published by newer jobs only; `future` is part of `dlq`
 
 _JOB = ("engine", "job")
 SPECS = (
@@ -40,19 +41,19 @@ SPECS = (
         "watchtower_pipeline_records_total",
         Kind.COUNTER,
         "Records the job handled since the daemon started (first read: the last `window`), by outcome "
-        "(input, sink, dlq, late, duplicate, control)",
+        "(input, sink, dlq, late, duplicate, control; future: the dlq records stamped beyond the skew bound)",
         (*_JOB, "outcome"),
     ),
     MetricSpec(
         "watchtower_pipeline_outcome_share",
         Kind.GAUGE,
-        "Share of the input (0..1) that was late, duplicate or dlq, over the batches of the last `window`",
+        "Share of the input (0..1) that was late, duplicate, dlq or future, over the batches of the last `window`",
         (*_JOB, "outcome"),
     ),
     MetricSpec(
         "watchtower_pipeline_outcome_per_second",
         Kind.GAUGE,
-        "Late, duplicate or dlq records per second over the last `window`",
+        "Late, duplicate, dlq or future records per second over the last `window`",
         (*_JOB, "outcome"),
     ),
     MetricSpec(
@@ -114,6 +115,9 @@ def parse_outcome(fields: dict[str, str]) -> BatchOutcome | None:
     if batch_id is None:
         return None
     raw = {o: _int(fields.get(f"{o}_rows")) for o in OUTCOMES}
+    for o, default in OPTIONAL.items():
+        if raw[o] is None and raw["input"] is not None:
+            raw[o] = default
     counts = None if any(v is None for v in raw.values()) else {k: v for k, v in raw.items() if v is not None}
     return BatchOutcome(
         job=fields.get("name") or fields.get("query_id") or "unnamed",

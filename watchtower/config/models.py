@@ -8,7 +8,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
 
 from watchtower.config.daemon import DaemonConfig
 from watchtower.core.units import Duration, Size
@@ -105,6 +105,15 @@ class PipelineConfig(_Model):
             raise ValueError("window_slide must be above zero, for example 1m")
         return v
 
+    @model_validator(mode="after")
+    def _skew_below_delay(self) -> PipelineConfig:
+        if self.max_future_skew >= self.watermark_delay:
+            raise ValueError(
+                f"max_future_skew ({self.max_future_skew:g}s) must be below watermark_delay ({self.watermark_delay:g}s): "
+                "an event admitted that far ahead would move the watermark past the clock and make on-time events late"
+            )
+        return self
+
 
 class GeneratorConfig(_Model):
     rate: float = Field(default=2000.0, gt=0, description="events per second")
@@ -123,6 +132,7 @@ class WorkersConfig(_Model):
 
 
 # Imported here, not at the top: these modules import `Duration` from this one.
+from watchtower.chaos.config import ChaosConfig  # noqa: E402
 from watchtower.config.alerting import AlertingConfig  # noqa: E402
 from watchtower.config.flink import FlinkConfig  # noqa: E402
 
@@ -138,5 +148,6 @@ class WatchtowerConfig(_Model):
     alerting: AlertingConfig = Field(default_factory=AlertingConfig)
     # Unset: no Flink collector. Set (even `flink: {}`): `watchtower run` watches that JobManager.
     flink: FlinkConfig | None = None
+    chaos: ChaosConfig = Field(default_factory=ChaosConfig)  # `watchtower chaos` (docs/chaos.md)
     log_level: str = "INFO"
     log_format: str = Field(default="console", pattern="^(console|json)$")

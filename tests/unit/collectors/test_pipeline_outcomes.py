@@ -19,7 +19,7 @@ def entry(batch: int, at: float, run: str = "r1", wm_ms: int | None = None, **co
         "name": "watchtower-spark",
         "pipeline_watermark_ms": "" if wm_ms is None else str(wm_ms),
     }
-    for k in ("input", "sink", "dlq", "late", "duplicate", "control"):
+    for k in ("input", "sink", "dlq", "late", "duplicate", "control", "future"):
         f[f"{k}_rows"] = str(counts.get(k, 0)) if counts else ""
     return f
 
@@ -77,3 +77,15 @@ def test_not_a_progress_entry() -> None:
 def test_config_rejects_a_zero_window() -> None:
     with pytest.raises(ValueError, match="window"):
         PipelineOutcomesConfig(window=0)
+
+
+def test_a_job_without_future_counts_still_counts_and_future_is_part_of_dlq() -> None:
+    old = entry(1, NOW - 5, input=10, sink=9, dlq=1)
+    old.pop("future_rows")
+    st = JobOutcomes()
+    st.fold(parse_outcome(old))
+    st.fold(parse_outcome(entry(2, NOW - 4, input=10, sink=9, dlq=1, future=1)))
+    got = samples(st)
+    assert got[("watchtower_pipeline_records_total", "dlq")] == 2
+    assert got[("watchtower_pipeline_records_total", "future")] == 1
+    assert got[("watchtower_pipeline_outcome_share", "future")] == pytest.approx(0.05)

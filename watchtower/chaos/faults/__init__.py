@@ -1,0 +1,12 @@
+"""Fault primitives, one small module each, registered by name in `base.FAULTS` when imported here."""
+
+from watchtower.chaos.faults import (  # noqa: F401 - registration
+    clock_skew,
+    duplicates,
+    late_events,
+    malformed,
+    pause_process,
+)
+from watchtower.chaos.faults.base import FAULTS, Fault, FaultContext, FaultError, build, params_models
+
+__all__ = ["FAULTS", "Fault", "FaultContext", "FaultError", "build", "params_models"]
