@@ -132,7 +132,8 @@ class ChaosEnv:
         collectors_cfg = cols.model_copy(
             update={
                 "kafka_lag": cols.kafka_lag.model_copy(update=fast),
-                "e2e_latency": cols.e2e_latency.model_copy(update=fast),
+                # percentiles over 15 s, not 5 min: recovery after a fault is then measurable in seconds
+                "e2e_latency": cols.e2e_latency.model_copy(update={**fast, "window": 15.0}),
                 "spark_progress": cols.spark_progress.model_copy(update=fast),
                 "pipeline_outcomes": PipelineOutcomesConfig(interval=1.0, window=10.0),
                 "dlq": cols.dlq.model_copy(update=fast),
