@@ -74,7 +74,7 @@ class PageReceiver:
         self._server.server_close()
 
     def fail(self, status: int, seconds: float) -> None:
-        """Answer `status` (429 with Retry-After: 1, or a 5xx) to every request for `seconds`."""
+        """Answer `status` (429 with Retry-After: 1, or a 5xx) to every request for `seconds` (0: stop failing)."""
         with self._lock:
             self._fail_status, self._fail_until = status, time.time() + seconds
 

@@ -154,7 +154,7 @@ class ScenarioRunner:
         self._result = res
         p = env.cfg.pipeline
         inj = Injector(env.cfg.kafka, env.endpoints.bootstrap_servers, p.topic, scenario=sc.name, run_id=res.run_id)
-        ctx = FaultContext(inj, p, env.pid, env.restart, lambda: int(time.time() * 1000))
+        ctx = FaultContext(inj, p, env.pid, env.restart, lambda: int(time.time() * 1000), fail_pages=env.pager.fail)
         self._settle(sc)
         res.steady_before = steady(sc.steady_state.probes, env.readings())
         active: dict[int, Fault] = {}

@@ -3,9 +3,13 @@
 from watchtower.chaos.faults import (  # noqa: F401 - registration
     clock_skew,
     duplicates,
+    kill_process,
     late_events,
     malformed,
+    page_errors,
     pause_process,
+    schema_drift,
+    traffic,
 )
 from watchtower.chaos.faults.base import FAULTS, Fault, FaultContext, FaultError, build, params_models
 

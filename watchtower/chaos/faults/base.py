@@ -35,6 +35,7 @@ class FaultContext:
     pid: Callable[[str], int | None]
     restart: Callable[[str], None]
     now_ms: Callable[[], int]
+    fail_pages: Callable[[int, float], None] = lambda status, seconds: None  # the page receiver answers `status`
     notes: list[dict[str, Any]] = field(default_factory=list)  # what the faults did, for the journal
 
     def note(self, **fields: Any) -> None:
