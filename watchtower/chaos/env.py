@@ -203,6 +203,15 @@ class ChaosEnv:
     def readings(self) -> list[Any]:
         return list(self.daemon.history.snapshot().readings.values()) if self.daemon else []
 
+    def silence(self, rule: str, seconds: float = 3600.0) -> None:
+        """Silence one rule in the run's alert store (its alerts still fire, nobody is paged)."""
+        from watchtower.alerting.silences import Silence, parse_matchers
+
+        now = time.time()
+        self.daemon.alerting.store.add_silence(
+            Silence(parse_matchers([f"rule={rule}"]), starts_at=now, ends_at=now + seconds, comment="chaos run --silence", created_by="chaos")
+        )
+
     def active_alerts(self) -> list[str]:
         """Rules with a pending or firing alert now (what /api/v1/alerts lists)."""
         if self.daemon is None or self.daemon.alerting is None:

@@ -62,6 +62,10 @@ def chaos_run(
     report: Annotated[Path | None, typer.Option("--report", help="Write journals, JUnit XML and PNG timelines here.")] = None,
     dry_run: Annotated[bool, typer.Option("--dry-run", help="Print the plan; start nothing, touch nothing.")] = False,
     keep_stack: Annotated[bool, typer.Option("--keep-stack", help="Leave the chaos stack running afterwards.")] = False,
+    silence: Annotated[
+        list[str] | None,
+        typer.Option("--silence", help="Silence this rule for the run (repeatable): a scenario expecting it must then fail."),
+    ] = None,
     scenarios_path: ScenarioPath = None,
 ) -> None:
     """Run scenarios on one shared embedded stack; exit 1 when any verdict fails."""
@@ -95,11 +99,11 @@ def chaos_run(
                 typer.echo(f"  expect page {a.rule} within {a.within:.0f}s" + (f", resolved within {a.resolve_within:.0f}s" if a.resolve_within else ""))
             typer.echo(f"  records: {s.expect.records}; steady state: {', '.join(p.name for p in s.steady_state.probes) or 'none'}")
         return
-    code = _run(cfg, chosen, report, keep_stack)
+    code = _run(cfg, chosen, report, keep_stack, tuple(silence or ()))
     raise typer.Exit(code)
 
 
-def _run(cfg, chosen, report: Path | None, keep_stack: bool) -> int:
+def _run(cfg, chosen, report: Path | None, keep_stack: bool, silence: tuple[str, ...] = ()) -> int:
     from watchtower.chaos.env import ChaosEnv
     from watchtower.chaos.report import junit_xml, write_journal, write_png
     from watchtower.chaos.runner import ScenarioRunner
@@ -119,6 +123,9 @@ def _run(cfg, chosen, report: Path | None, keep_stack: bool) -> int:
     try:
         console.print(f"starting the chaos stack under {root} ...")
         env.start()
+        for rule in silence:
+            env.silence(rule)
+            console.print(f"silenced rule {rule} for this run")
         runner = ScenarioRunner(env, interrupt)
         for sc in chosen:
             if interrupt.is_set():
