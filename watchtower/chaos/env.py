@@ -68,6 +68,8 @@ class ChaosEnv:
         self._gen_stop = threading.Event()
         self._admin = None
         self.spark_restarts = 0
+        self.pool = None
+        self.workers_group = f"chaos-enricher-{uuid.uuid4().hex[:6]}"
 
     # -- start ------------------------------------------------------------------------------------
 
@@ -80,6 +82,7 @@ class ChaosEnv:
         self.pager.start()
         self.spark = self._start_spark()
         self.daemon = self._start_daemon()
+        self.pool = self._start_workers()
         rate = self.cfg.chaos.background_rate
         self.generator = Generator(
             self.cfg.generator.model_copy(update={"rate": max(rate, 1.0), "duplicate_ratio": 0.0, "malformed_ratio": 0.0, "late_ratio": 0.0}),
@@ -119,6 +122,22 @@ class ChaosEnv:
         out = open(self.root / "spark.log", "ab")  # noqa: SIM115 - owned by the child
         cmd = [sys.executable, "-m", "watchtower", "pipeline", "spark", "--bootstrap", self.endpoints.bootstrap_servers]
         return subprocess.Popen(cmd, env=env, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True)
+
+    def _start_workers(self):
+        from pipelines.workers.enricher import WorkerSettings
+        from pipelines.workers.pool import WorkerPool
+
+        p = self.cfg.pipeline
+        settings = WorkerSettings(
+            bootstrap=self.endpoints.bootstrap_servers,
+            redis_url=self.endpoints.redis_url,
+            topic=p.topic,
+            group=self.workers_group,
+            kafka=self.cfg.kafka,
+            workers=self.cfg.workers.model_copy(update={"session_timeout": 6.0, "max_poll_interval": 10.0}),
+            max_event_bytes=p.max_event_bytes,
+        )
+        return WorkerPool(settings, log_path=self.root / "workers.log").start(2)
 
     def _start_daemon(self):
         from watchtower.collectors.pipeline_outcomes import PipelineOutcomesConfig
@@ -162,6 +181,9 @@ class ChaosEnv:
     # -- what faults touch ------------------------------------------------------------------------
 
     def pid(self, target: str) -> int | None:
+        if target == "worker":
+            pids = self.pool.pids() if self.pool is not None else []
+            return pids[0] if pids else None
         if target == "spark":
             return self.spark.pid if self.spark is not None and self.spark.poll() is None else None
         info = load_state(Path(self.cfg.stack.state_dir))
@@ -239,6 +261,8 @@ class ChaosEnv:
             except subprocess.TimeoutExpired:
                 self.spark.kill()
                 self.spark.wait()
+        if self.pool is not None:
+            self.pool.stop()
         if self.daemon is not None:
             self.daemon.stop()
         self.pager.stop()

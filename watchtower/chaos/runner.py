@@ -154,7 +154,17 @@ class ScenarioRunner:
         self._result = res
         p = env.cfg.pipeline
         inj = Injector(env.cfg.kafka, env.endpoints.bootstrap_servers, p.topic, scenario=sc.name, run_id=res.run_id)
-        ctx = FaultContext(inj, p, env.pid, env.restart, lambda: int(time.time() * 1000), fail_pages=env.pager.fail)
+        ctx = FaultContext(
+            inj,
+            p,
+            env.pid,
+            env.restart,
+            lambda: int(time.time() * 1000),
+            fail_pages=env.pager.fail,
+            redis_url=env.endpoints.redis_url,
+            workers_group=env.workers_group,
+        )
+        started: list[Fault] = []
         self._settle(sc)
         res.steady_before = steady(sc.steady_state.probes, env.readings())
         active: dict[int, Fault] = {}
@@ -169,6 +179,7 @@ class ScenarioRunner:
                 if action == "start":
                     fault = build(step.fault, step.params)
                     active[i] = fault
+                    started.append(fault)
                     res.events.append({"at": time.time(), "action": "start", "fault": step.fault, "step": i})
                     fault.start(ctx)
                 else:
@@ -205,6 +216,10 @@ class ScenarioRunner:
                     lambda: read_found(p.data_dir / "delta", p.topic, env.kafka_conf(), p.dlq_topic),
                     timeout=self.readback_timeout,
                 )
+            for fault in started:
+                verify = getattr(fault, "verify", None)
+                if verify is not None:
+                    res.errors += verify(ctx)
             self._await_alerts(sc, res)
             res.detection = judge_detection(env.pager.since(t0), sc.expect.alerts, t0, res.method_end, sc.expect.tolerate)
             self._await_steady(sc, res)

@@ -4,6 +4,7 @@ from watchtower.chaos.faults import (  # noqa: F401 - registration
     clock_skew,
     duplicates,
     kill_process,
+    kill_worker,
     late_events,
     malformed,
     page_errors,

@@ -36,6 +36,8 @@ class FaultContext:
     restart: Callable[[str], None]
     now_ms: Callable[[], int]
     fail_pages: Callable[[int, float], None] = lambda status, seconds: None  # the page receiver answers `status`
+    redis_url: str = ""  # the stack's Redis (the enricher workers' state)
+    workers_group: str = ""
     notes: list[dict[str, Any]] = field(default_factory=list)  # what the faults did, for the journal
 
     def note(self, **fields: Any) -> None:
@@ -46,7 +48,10 @@ class Fault(Protocol):
     """One fault. `start` applies it: it may block while it injects (seconds), does I/O and raises
     FaultError when it cannot. `stop` undoes it (continue a stopped process, restart a killed one); it is
     idempotent and never raises, because it runs from rollbacks, also after Ctrl-C or SIGTERM. Data faults,
-    which leave nothing to undo, have a `stop` that does nothing."""
+    which leave nothing to undo, have a `stop` that does nothing.
+
+    A fault may also have `verify(ctx) -> list[str]`: its own read-back after the method (problems; empty
+    when fine), for state the conservation verdict does not cover (the enricher workers' Redis counts)."""
 
     def start(self, ctx: FaultContext) -> None: ...
 
