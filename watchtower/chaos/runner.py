@@ -201,10 +201,10 @@ class ScenarioRunner:
                 except Exception as exc:  # noqa: BLE001
                     res.errors.append(f"rollback {j} ({step.fault}): {exc}")
             res.method_end = time.time()
-            res.events += [{"at": res.method_end, "action": "note", **n} for n in ctx.notes]
         if res.interrupted or self.interrupt.is_set():
             res.interrupted = True
             inj.close()
+            res.events += [{"at": res.method_end, "action": "note", **n} for n in ctx.notes]
             res.ended_at = time.time()
             return res
         try:
@@ -226,6 +226,7 @@ class ScenarioRunner:
         except Exception as exc:  # noqa: BLE001 - recorded as the scenario's failure
             log.exception("scenario %s: verdict failed", sc.name)
             res.errors.append(f"{type(exc).__name__}: {exc}")
+        res.events += [{"at": res.method_end, "action": "note", **n} for n in ctx.notes]
         res.ended_at = time.time()
         return res
 
