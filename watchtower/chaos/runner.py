@@ -227,8 +227,17 @@ class ScenarioRunner:
             log.exception("scenario %s: verdict failed", sc.name)
             res.errors.append(f"{type(exc).__name__}: {exc}")
         res.events += [{"at": res.method_end, "action": "note", **n} for n in ctx.notes]
+        self._check_job(res)
         res.ended_at = time.time()
         return res
+
+    def _check_job(self, res: RunResult) -> None:
+        """A Spark job that died during the scenario (and was not restarted by it) fails the scenario, and
+        is restarted so the next one does not inherit the outage."""
+        spark = self.env.spark
+        if spark is not None and spark.poll() is not None:
+            res.errors.append(f"the Spark job exited with code {spark.returncode} during the scenario; see {self.env.root / 'spark.log'}")
+            self.env.restart("spark")
 
     def _settle(self, sc: Scenario) -> None:
         """Before a scenario: until its probes hold and nothing fires or is pending (the previous scenario's

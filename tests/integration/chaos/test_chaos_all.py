@@ -29,9 +29,10 @@ def journals(report: Path) -> dict[str, dict]:
     return {(d := orjson.loads(p.read_bytes()))["scenario"]: d for p in report.glob("*.json")}
 
 
+@pytest.mark.timeout(1800)
 def test_every_shipped_scenario_passes(tmp_path: Path) -> None:
     report = tmp_path / "report"
-    done = chaos(tmp_path, "--all", "--report", str(report), timeout=1500)
+    done = chaos(tmp_path, "--all", "--report", str(report), timeout=1700)
     assert done.returncode == 0, done.stdout[-4000:] + done.stderr[-6000:]
     shipped = {p.stem for p in (ROOT / "chaos" / "scenarios").glob("*.yaml")}
     suite = ET.parse(report / "junit.xml").getroot()
