@@ -12,6 +12,10 @@ enter business tables or aggregates.
 `validate` is the one rule book: a pure function of the raw bytes, used by every consumer and the tests.
 The wire format itself (encode, key_of, new_event, format_event_time, CONTROL_TYPES) is in
 watchtower/contract.py, shared with the daemon's canary; it is re-exported here.
+`is_future` is the one rule that needs a clock: a valid event stamped more than `max_future_skew` ahead of
+the time it was produced (or processed, whichever is earlier) breaks the contract with the reason
+`future_event_time`. Such an event must never move a watermark: one event stamped a year ahead would
+otherwise make every on-time event after it late.
 """
 
 from __future__ import annotations
@@ -48,6 +52,10 @@ REASONS: tuple[str, ...] = (
     "bad_value",
     "unknown_event_type",
 )
+# Failure reasons a pipeline gives beside `validate`'s: the skew guard (`is_future`).
+FUTURE_EVENT_TIME = "future_event_time"
+PIPELINE_REASONS: tuple[str, ...] = (*REASONS, FUTURE_EVENT_TIME)
+DEFAULT_MAX_FUTURE_SKEW_MS = 5 * 60 * 1000
 
 
 class Verdict(NamedTuple):
@@ -128,3 +136,13 @@ def _check_fields(obj: dict[str, Any]) -> Verdict:
     if ms is None:
         return _bad("bad_value:event_time")
     return Verdict(obj, ms, None)
+
+
+def is_future(event_time_ms: int, produced_ms: int | None, now_ms: int, max_skew_ms: int) -> bool:
+    """True when an event is stamped more than `max_skew_ms` ahead of its reference time.
+
+    The reference is the earlier of the record's Kafka timestamp (`produced_ms`, when known) and `now_ms`
+    (the consumer's wall clock): for an on-time producer that is the produce time, so a replay of the same
+    record later gives the same answer; a producer whose own clock runs ahead is bounded by `now_ms`."""
+    ref = now_ms if produced_ms is None else min(produced_ms, now_ms)
+    return event_time_ms > ref + max_skew_ms

@@ -217,6 +217,11 @@ class Manifest:
     """
 
     track_ids: bool = False
+    # (partition, offset, kind, sub_kind, event_id) of every delivered record, from its delivery report:
+    # what the chaos read-back (`watchtower.chaos.readback`) looks each record up by. Off by default
+    # (a per-record callback and ~100 bytes per record).
+    track_offsets: bool = False
+    records: list[tuple[int, int, str, str | None, str | None]] = field(default_factory=list)
     counts: dict[str, int] = field(default_factory=lambda: dict.fromkeys((*KINDS, MARKER), 0))
     malformed: dict[str, int] = field(default_factory=lambda: dict.fromkeys(MALFORMED_KINDS, 0))
     ids: dict[str, list[str]] = field(default_factory=lambda: {kind: [] for kind in KINDS})

@@ -49,6 +49,7 @@ class Generator:
         max_event_bytes: int = DEFAULT_MAX_EVENT_BYTES,
         seed: int | None = None,
         track_ids: bool = False,
+        track_offsets: bool = False,
         on_progress: ProgressFn | None = None,
         progress_interval: float = 0.5,
         producer_overrides: dict[str, Any] | None = None,
@@ -66,7 +67,7 @@ class Generator:
             late_by=config.late_by,
             max_event_bytes=max_event_bytes,
         )
-        self.manifest = Manifest(track_ids=track_ids)
+        self.manifest = Manifest(track_ids=track_ids, track_offsets=track_offsets)
         self.on_progress = on_progress
         self.progress_interval = progress_interval
         self._overrides = producer_overrides or {}
@@ -84,6 +85,14 @@ class Generator:
         if name not in self._logged_errors:  # once per error name; the manifest has the counts
             self._logged_errors.add(name)
             log.error("delivery failed: %s", err.str(), extra={"code": name, "topic": self.topic})
+
+    def _tracked(self, rec: Record) -> Callable[[KafkaError | None, Message], None]:
+        def on_delivery(err: KafkaError | None, msg: Message) -> None:
+            self._on_delivery(err, msg)
+            if err is None:
+                self.manifest.records.append((msg.partition(), msg.offset(), rec.kind, rec.sub_kind, rec.event_id))
+
+        return on_delivery
 
     @property
     def producer(self) -> Producer:
@@ -145,9 +154,10 @@ class Generator:
         return manifest
 
     def _produce(self, produce: Callable[..., None], topic: str, rec: Record) -> None:
+        extra = {"on_delivery": self._tracked(rec)} if self.manifest.track_offsets else {}
         while True:
             try:
-                produce(topic, rec.value, rec.key)
+                produce(topic, rec.value, rec.key, **extra)
                 return
             except BufferError:  # the local queue is full: let librdkafka drain it
                 self.producer.poll(0.05)
@@ -162,15 +172,17 @@ class Generator:
             raise KafkaClientError.wrap(exc, context=f"cannot read the partitions of {self.topic}") from None
         for partition in partitions:
             marker = new_event(MARKER_USER, 0.0, MARKER, int(time.time() * 1000), order_id="marker")
-            self._produce_marker(partition, encode(marker))
-            self.manifest.add(Record(MARKER_USER.encode(), b"", MARKER, None, marker["event_id"]))
+            rec = Record(MARKER_USER.encode(), b"", MARKER, None, marker["event_id"])
+            self._produce_marker(partition, encode(marker), rec)
+            self.manifest.add(rec)
             self._flush()  # alone in its batch: nothing else is queued and it is flushed before the next
         if self.on_progress is not None:
             self.on_progress(self.manifest, self.manifest.send_rate)
         return self.manifest
 
-    def _produce_marker(self, partition: int, value: bytes) -> None:
-        self.producer.produce(self.topic, value, MARKER_USER.encode(), partition=partition)
+    def _produce_marker(self, partition: int, value: bytes, rec: Record) -> None:
+        extra = {"on_delivery": self._tracked(rec)} if self.manifest.track_offsets else {}
+        self.producer.produce(self.topic, value, MARKER_USER.encode(), partition=partition, **extra)
 
     def _flush(self) -> None:
         left = self.producer.flush(FLUSH_TIMEOUT)

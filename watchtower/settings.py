@@ -16,6 +16,7 @@ from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from watchtower.config.chaos import ChaosConfig
 from watchtower.config.flink import FlinkConfig
 from watchtower.config.ha import HAConfig
 from watchtower.config.loader import load_model
@@ -46,6 +47,7 @@ class WatchtowerConfig(_Model):
     ha: HAConfig = Field(default_factory=HAConfig)
     # Unset: no Flink collector. Set (even `flink: {}`): `watchtower run` watches that JobManager.
     flink: FlinkConfig | None = None
+    chaos: ChaosConfig = Field(default_factory=ChaosConfig)  # `watchtower chaos` (docs/chaos.md)
     log_level: str = "INFO"
     log_format: str = Field(default="console", pattern="^(console|json)$")
 

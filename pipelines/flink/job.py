@@ -9,7 +9,9 @@ collector reads) answers at 127.0.0.1:<rest-port> for as long as the job runs.
 
 Topology: source -> parse + bounded-out-of-orderness watermarks -> key by user_id -> 5 s tumbling
 event-time windows (count, amount) with allowed lateness -> discard (or print). Events later than the
-allowed lateness go to a side output and are counted (user metric `lateEvents`).
+allowed lateness go to a side output and are counted (user metric `lateEvents`). An event stamped more
+than `--max-future-skew` ahead of the wall clock is dropped before the watermark assigner and counted
+(user metric `futureEvents`, also in `skippedEvents`): it must never move the watermark.
 
 Without a Kafka connector jar the source is Flink's DataGen table connector, which paces ticks at
 `--rate` per second; each tick becomes one record from the shared generator (`pipelines.generator`), so
@@ -39,7 +41,14 @@ from pyflink.datastream.window import TumblingEventTimeWindows
 from pyflink.java_gateway import get_gateway
 from pyflink.table import StreamTableEnvironment
 
-from pipelines.events import CONTROL_TYPES, format_event_time, validate
+from pipelines.events import (
+    CONTROL_TYPES,
+    DEFAULT_MAX_FUTURE_SKEW_MS,
+    FUTURE_EVENT_TIME,
+    format_event_time,
+    is_future,
+    validate,
+)
 from pipelines.generator import EventFactory
 
 
@@ -50,6 +59,19 @@ def parse_event(raw: str) -> tuple[str, float, int] | None:
     if not verdict.ok or verdict.event["event_type"] in CONTROL_TYPES:
         return None
     return verdict.event["user_id"], float(verdict.event["amount"]), verdict.event_time_ms
+
+
+def classify(raw: str, now_ms: int, max_skew_ms: int) -> tuple[tuple[str, float, int] | None, str | None]:
+    """(event, None) for a business event within the skew bound; (None, reason) for a skipped record:
+    `future_event_time`, `control` or the contract's failure reason."""
+    verdict = validate(raw.encode())
+    if not verdict.ok:
+        return None, verdict.reason
+    if verdict.event["event_type"] in CONTROL_TYPES:
+        return None, "control"
+    if is_future(verdict.event_time_ms, None, now_ms, max_skew_ms):
+        return None, FUTURE_EVENT_TIME
+    return (verdict.event["user_id"], float(verdict.event["amount"]), verdict.event_time_ms), None
 
 
 # The functions below run in Flink's Python workers; they live at module level so they are pickled by
@@ -82,13 +104,20 @@ class ToEvent(MapFunction):
 
 
 class Parse(FlatMapFunction):
+    def __init__(self, max_future_skew_ms: int = DEFAULT_MAX_FUTURE_SKEW_MS):
+        self.max_future_skew_ms = max_future_skew_ms
+
     def open(self, ctx: RuntimeContext) -> None:
-        self.skipped = ctx.get_metrics_group().counter("skippedEvents")  # malformed or control
+        group = ctx.get_metrics_group()
+        self.skipped = group.counter("skippedEvents")  # malformed, control or future
+        self.future = group.counter("futureEvents")
 
     def flat_map(self, value: str) -> Iterable[tuple[str, float, int]]:
-        parsed = parse_event(value)
+        parsed, reason = classify(value, int(time.time() * 1000), self.max_future_skew_ms)
         if parsed is None:
             self.skipped.inc()
+            if reason == FUTURE_EVENT_TIME:
+                self.future.inc()
         else:
             yield parsed
 
@@ -136,6 +165,12 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     p.add_argument("--window", type=float, default=5.0, help="tumbling window length, seconds")
     p.add_argument("--out-of-orderness", type=float, default=2.0, help="watermark bound, seconds")
     p.add_argument("--allowed-lateness", type=float, default=3.0, help="seconds")
+    p.add_argument(
+        "--max-future-skew",
+        type=float,
+        default=DEFAULT_MAX_FUTURE_SKEW_MS / 1000,
+        help="seconds; a later-stamped event is dropped (futureEvents) before the watermark",
+    )
     p.add_argument("--rate", type=int, default=50, help="generated events per second")
     p.add_argument("--users", type=int, default=100)
     p.add_argument("--late-ratio", type=float, default=0.02)
@@ -194,7 +229,7 @@ def build(args: argparse.Namespace) -> Any:
         .with_timestamp_assigner(EventTime())
     )
     events = (
-        raw.flat_map(Parse(), output_type=event_type)
+        raw.flat_map(Parse(int(args.max_future_skew * 1000)), output_type=event_type)
         .name("parse")
         .uid("parse")
         .assign_timestamps_and_watermarks(watermarks)

@@ -34,7 +34,9 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pyarrow as pa
+import pyarrow.compute as pc
 
+from pipelines.events import FUTURE_EVENT_TIME
 from pipelines.spark.delta_sinks import BATCHES_SCHEMA, DeltaSinks
 from pipelines.spark.kafka_dlq import DlqProducer
 from pipelines.spark.processing import (
@@ -66,6 +68,7 @@ class BatchReport:
     counts: dict[str, int] = field(default_factory=dict)
     watermark_ms: int | None = None
     timings_ms: dict[str, float] = field(default_factory=dict)
+    future_rows: int = 0  # of dlq_rows: valid events stamped beyond the skew bound
 
 
 def failed_batch(raw: pa.Table, ctx: BatchContext, error: BaseException) -> BatchResult:
@@ -106,6 +109,7 @@ class BatchWriter:
         window_slide_ms: int,
         max_event_bytes: int,
         processor: Processor = process,
+        max_future_skew_ms: int | None = None,
         clock: Callable[[], float] = time.time,
     ):
         self.delta = delta
@@ -115,6 +119,7 @@ class BatchWriter:
         self.length_ms = window_length_ms
         self.slide_ms = window_slide_ms
         self.max_event_bytes = max_event_bytes
+        self.max_future_skew_ms = max_future_skew_ms
         self.processor = processor
         self.clock = clock
         self.last_batch: int | None = None
@@ -144,6 +149,14 @@ class BatchWriter:
                 return report.counts.get("input_rows")
         return None
 
+    def batch_counts(self, batch_id: int) -> dict[str, int] | None:
+        """Outcome counts (input, sink, dlq, late, duplicate, control rows) of `batch_id`, if this writer
+        handled it: what the progress stream publishes for the daemon's late / duplicate signals."""
+        for report in reversed(self.reports[-16:]):
+            if report.batch_id == batch_id:
+                return {**report.counts, "future_rows": report.future_rows} if report.counts else None
+        return None
+
     def watermark_ms(self) -> int | None:
         return None if self.max_event_ms is None else self.max_event_ms - self.delay_ms
 
@@ -159,7 +172,15 @@ class BatchWriter:
             return BatchReport(batch_id, "skipped")
         t0 = self.clock()
         started = datetime.fromtimestamp(t0, UTC)
-        ctx = BatchContext(batch_id, self.watermark_ms(), self.length_ms, self.slide_ms, self.max_event_bytes)
+        ctx = BatchContext(
+            batch_id,
+            self.watermark_ms(),
+            self.length_ms,
+            self.slide_ms,
+            self.max_event_bytes,
+            now_ms=int(t0 * 1000),
+            max_future_skew_ms=self.max_future_skew_ms,
+        )
         self.recent.evict(ctx.watermark_ms)
         status = "ok"
         try:
@@ -211,7 +232,8 @@ class BatchWriter:
         self.last_batch = batch_id
         self.max_event_ms = max_after
         self.recent.add(batch_id, result.sink.column("event_id"), result.sink.column("event_time"))
-        report = BatchReport(batch_id, status, counts, ctx.watermark_ms, timings)
+        future = pc.sum(pc.equal(result.dlq.column("failure_reason"), FUTURE_EVENT_TIME)).as_py() or 0
+        report = BatchReport(batch_id, status, counts, ctx.watermark_ms, timings, future)
         self.reports.append(report)
         log.info("batch %d %s %s watermark=%s %.0f ms", batch_id, status, counts, ctx.watermark_ms, timings["total_ms"])
         return report

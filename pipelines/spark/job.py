@@ -134,6 +134,7 @@ class SparkJob:
             window_slide_ms=int(p.window_slide * 1000),
             max_event_bytes=p.max_event_bytes,
             processor=self.processor,
+            max_future_skew_ms=int(p.max_future_skew * 1000),
         ).open()
         if fresh and writer.last_batch is not None:
             raise RuntimeError(
@@ -147,7 +148,13 @@ class SparkJob:
         p = self.pipeline
         self.writer = writer = self._build_writer()
         spark.streams.addListener(
-            RedisProgressListener(self._redis, p.progress_stream, watermark=writer.watermark_ms, records=writer.input_rows)
+            RedisProgressListener(
+                self._redis,
+                p.progress_stream,
+                watermark=writer.watermark_ms,
+                records=writer.input_rows,
+                counts=writer.batch_counts,
+            )
         )
         reader = (
             spark.readStream.format(FORMAT)

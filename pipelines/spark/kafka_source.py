@@ -334,6 +334,8 @@ class KafkaStreamReader(DataSourceStreamReader, SupportsTriggerAvailableNow):
         self._committer = None
         self._last_committed: dict | None = None
         self._available_now: dict[int, int] | None = None
+        self._unreachable_since: float | None = None
+        self.clock: Callable[[], float] = time.monotonic
 
     # --- driver side ------------------------------------------------------------------------------
 
@@ -362,6 +364,27 @@ class KafkaStreamReader(DataSourceStreamReader, SupportsTriggerAvailableNow):
         serve(admin)  # its queued logs and errors: an admin client never polls otherwise
         return offsets
 
+    def _latest_or_none(self) -> dict[int, int] | None:
+        """The latest offsets, or None while the broker does not answer (a hung or restarting broker).
+
+        Raising here fails the whole query, and a broker that hangs for ten seconds is an outage to ride
+        out, not a reason to stop the job (found by the chaos scenario `broker-pause`). After `fetchTimeoutMs`
+        without an answer it raises: a broker that stays away for that long is reported, not hidden."""
+        from confluent_kafka import KafkaException
+
+        try:
+            latest = self._list_offsets("latest")
+        except KafkaException as exc:
+            now = self.clock()
+            if self._unreachable_since is None:
+                self._unreachable_since = now
+            if now - self._unreachable_since > self.timeout_s:
+                raise
+            log.warning("listing offsets of %s failed (%s): no new data this trigger", self.topic, exc)
+            return None
+        self._unreachable_since = None
+        return latest
+
     def initialOffset(self) -> dict:
         return {self.topic: {str(p): o for p, o in sorted(self._list_offsets(self.starting).items())}}
 
@@ -376,7 +399,12 @@ class KafkaStreamReader(DataSourceStreamReader, SupportsTriggerAvailableNow):
         # Batches run one after another, so `start` (the previous batch's end) is already processed: commit
         # it here too, because Spark calls commit() for a batch only when it plans the next one.
         self.commit(start)
-        latest = self._available_now if self._available_now is not None else self._list_offsets("latest")
+        if self._available_now is not None:
+            latest = self._available_now
+        else:
+            latest = self._latest_or_none()
+            if latest is None:  # the broker does not answer: an empty trigger, not a failed query
+                return start
         # New partitions start at their first offset; the broker never moves a partition backwards.
         latest = {p: max(o, begin.get(p, 0)) for p, o in latest.items()}
         for p, o in begin.items():

@@ -2,7 +2,8 @@
 
 `process` sorts every input record into exactly one outcome, in this order:
 
-1. dlq        the value breaks the contract (`pipelines.events.validate` gives the reason)
+1. dlq        the value breaks the contract (`pipelines.events.validate` gives the reason), or a valid
+              event is stamped more than `max_future_skew` ahead (`future_event_time`, `events.is_future`)
 2. control    a valid canary or marker event
 3. late       a business event with event_time < watermark (the watermark itself is on time)
 4. duplicate  an event_id seen at a lower (offset, partition) in this batch, or already in the sink
@@ -21,7 +22,7 @@ from dataclasses import dataclass
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from pipelines.events import CONTROL_TYPES, DEFAULT_MAX_EVENT_BYTES
+from pipelines.events import CONTROL_TYPES, DEFAULT_MAX_EVENT_BYTES, FUTURE_EVENT_TIME
 from pipelines.events_batch import validate_many
 
 TS = pa.timestamp("us", tz="UTC")
@@ -84,6 +85,8 @@ class BatchContext:
     window_length_ms: int = 300_000
     window_slide_ms: int = 60_000
     max_event_bytes: int = DEFAULT_MAX_EVENT_BYTES
+    now_ms: int | None = None  # the wall clock when the batch is handled; None: no skew guard
+    max_future_skew_ms: int | None = None  # None: no skew guard
 
 
 @dataclass
@@ -202,6 +205,26 @@ def parse(raw: pa.Table, max_event_bytes: int) -> tuple[pa.Table, pa.Table]:
     return events, dlq
 
 
+def flag_future(decoded: pa.Table, now_ms: int, max_skew_ms: int) -> pa.Table:
+    """`decoded` with `failure_reason = future_event_time` for every valid event stamped more than
+    `max_skew_ms` ahead of min(its Kafka timestamp, now) (vectorised `pipelines.events.is_future`).
+
+    A Kafka timestamp that is missing or not positive (no CreateTime) counts as `now`."""
+    if decoded.num_rows == 0:
+        return decoded
+    reason = decoded.column("failure_reason")
+    event_ms = pc.divide(decoded.column("event_time").cast(pa.int64()), 1000)
+    produced = pc.divide(decoded.column("timestamp").cast(pa.int64()), 1000)
+    produced = pc.if_else(pc.greater(produced, 0), produced, pa.scalar(None, pa.int64()))
+    ref = pc.min_element_wise(produced.fill_null(now_ms), pa.scalar(now_ms, pa.int64()))
+    future = pc.and_(pc.is_null(reason), pc.greater(event_ms, pc.add(ref, max_skew_ms))).fill_null(False)
+    if not pc.any(future).as_py():
+        return decoded
+    i = decoded.column_names.index("failure_reason")
+    flagged = pc.if_else(future, pa.scalar(FUTURE_EVENT_TIME, pa.string()), reason)
+    return decoded.set_column(i, decoded.schema.field(i), flagged)
+
+
 def dlq_rows(raw: pa.Table, batch_id: int, reason: str | list[str]) -> pa.Table:
     """DLQ rows for raw Kafka rows (the whole batch when processing failed)."""
     n = raw.num_rows
@@ -291,7 +314,11 @@ def slide_buckets(sink: pa.Table, slide_ms: int) -> pa.Table:
 
 
 def process(raw: pa.Table, ctx: BatchContext, seen: SeenLookup = nothing_seen) -> BatchResult:
-    """Classify one micro-batch of raw Kafka rows. Pure, given a pure `seen` lookup."""
+    """Classify one micro-batch of raw Kafka rows. Pure, given a pure `seen` lookup (`ctx.now_ms` is data)."""
+    if ctx.now_ms is not None and ctx.max_future_skew_ms is not None:
+        if not is_decoded(raw):
+            raw = decode(raw, ctx.max_event_bytes)
+        raw = flag_future(raw, ctx.now_ms, ctx.max_future_skew_ms)
     events, bad = parse(raw, ctx.max_event_bytes)
     dlq = _with_batch(bad, ctx.batch_id).select(DLQ_SCHEMA.names).cast(DLQ_SCHEMA)
     events = _with_batch(events, ctx.batch_id)

@@ -53,8 +53,16 @@ def offset_records(sources: list[dict[str, Any]]) -> int | None:
     return total
 
 
+# Outcome counts of the batch (from the job's BatchWriter), published for the daemon's late / duplicate
+# signals; empty strings when the listener does not know the batch (a replayed or skipped one).
+OUTCOME_FIELDS = ("sink_rows", "dlq_rows", "late_rows", "duplicate_rows", "control_rows", "future_rows")
+
+
 def progress_fields(
-    progress: dict[str, Any], watermark_ms: int | None = None, records: int | None = None
+    progress: dict[str, Any],
+    watermark_ms: int | None = None,
+    records: int | None = None,
+    counts: dict[str, int] | None = None,
 ) -> dict[str, str]:
     """Flatten one progress JSON (as Spark writes it) into stream fields. Pure.
 
@@ -88,6 +96,8 @@ def progress_fields(
     }
     for key, name in DURATION_FIELDS.items():
         fields[name] = durations.get(key, 0)
+    for name in OUTCOME_FIELDS:
+        fields[name] = "" if counts is None or name not in counts else counts[name]
     return {k: str(v) if not isinstance(v, str) else v for k, v in fields.items()}
 
 
@@ -101,8 +111,10 @@ class RedisProgressListener(StreamingQueryListener):
         maxlen: int = 1000,
         watermark: Callable[[], int | None] = lambda: None,
         records: Callable[[int], int | None] = lambda batch_id: None,
+        counts: Callable[[int], dict[str, int] | None] = lambda batch_id: None,
     ):
         self.client = client
+        self.counts = counts
         self.records = records
         self.stream = stream
         self.maxlen = maxlen
@@ -116,7 +128,8 @@ class RedisProgressListener(StreamingQueryListener):
     def onQueryProgress(self, event) -> None:
         try:
             progress = orjson.loads(event.progress.json)
-            fields = progress_fields(progress, self.watermark(), self.records(int(progress.get("batchId", -1))))
+            batch_id = int(progress.get("batchId", -1))
+            fields = progress_fields(progress, self.watermark(), self.records(batch_id), self.counts(batch_id))
             self.client.xadd(self.stream, fields, maxlen=self.maxlen, approximate=True)
             self.published += 1
         except Exception:

@@ -7,6 +7,7 @@ from pathlib import Path
 import typer
 
 from watchtower import __version__
+from watchtower.cli.chaos import chaos_app
 from watchtower.cli.common import Context, console, ctx_of
 from watchtower.cli.dashboards import dashboards_app
 from watchtower.cli.demo import demo as demo_command
@@ -32,6 +33,7 @@ app.add_typer(stack_app, name="stack")
 app.add_typer(silence_app, name="silence")
 app.add_typer(dashboards_app, name="dashboards")
 app.add_typer(scaling_app, name="scaling")
+app.add_typer(chaos_app, name="chaos")
 
 
 @app.callback()

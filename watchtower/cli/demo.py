@@ -28,7 +28,8 @@ def demo(
 
     Ctrl-C stops producing, waits for the pipeline to drain, stops everything and prints the counts
     (a second Ctrl-C stops at once). With --duration S --report FILE it does the same by itself and
-    writes whether produced = sink + DLQ + late + deduplicated.
+    writes whether every produced record is where the contract puts it, read back from the Delta tables and
+    the DLQ topic by (partition, offset) (never from the job's own counters).
     """
     from watchtower.core.extras import MissingExtra, require_extra
 
@@ -89,6 +90,9 @@ def demo(
         f"produced {doc.get('generator', {}).get('sent', 0):,}: sink {doc.get('in_sink', 0):,}, DLQ {doc.get('in_dlq', 0):,}, "
         f"late {doc.get('late', 0):,}, deduplicated {doc.get('deduplicated', 0):,}, control {doc.get('control', 0):,} -> {verdict}"
     )
+    rb = doc.get("readback")
+    if rb is not None:
+        console.print(f"read back from the sinks: {rb['summary']}", highlight=False)
     if not drained:
         console.print("[yellow]the pipeline did not drain before the demo stopped; counts are partial[/]")
     if report:

@@ -12,7 +12,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, create_model
 
-from watchtower.collectors import canary, dlq, e2e_latency, flink, spark_progress
+from watchtower.collectors import canary, dlq, e2e_latency, flink, pipeline_outcomes, spark_progress
 from watchtower.collectors.base import BuildContext, Collector, CollectorKind
 from watchtower.collectors.kafka_lag import collector as kafka_lag
 from watchtower.core.types import MetricSpec
@@ -83,6 +83,7 @@ REGISTRY = CollectorKinds(
         kafka_lag.KIND,
         e2e_latency.KIND,
         spark_progress.KIND,
+        pipeline_outcomes.KIND,
         canary.KIND,
         dlq.KIND,
         flink.KIND,

@@ -9,7 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
 
 from watchtower.contract import PROGRESS_STREAM
 from watchtower.core.units import Duration, Size
@@ -89,6 +89,9 @@ class PipelineConfig(_Model):
     max_offsets_per_trigger: int = Field(default=200_000, ge=1)
     trigger_interval: Duration = 0.5
     watermark_delay: Duration = 600.0
+    # A valid event stamped further ahead of its produce time goes to the DLQ (`future_event_time`) and
+    # never moves the watermark.
+    max_future_skew: Duration = Field(default=300.0, gt=0)
     window_length: Duration = 300.0
     window_slide: Duration = 60.0
     redis_ttl: Duration = 900.0
@@ -102,6 +105,15 @@ class PipelineConfig(_Model):
         if v <= 0:
             raise ValueError("window_slide must be above zero, for example 1m")
         return v
+
+    @model_validator(mode="after")
+    def _skew_below_delay(self) -> PipelineConfig:
+        if self.max_future_skew >= self.watermark_delay:
+            raise ValueError(
+                f"max_future_skew ({self.max_future_skew:g}s) must be below watermark_delay ({self.watermark_delay:g}s): "
+                "an event admitted that far ahead would move the watermark past the clock and make on-time events late"
+            )
+        return self
 
 
 class GeneratorConfig(_Model):

@@ -328,6 +328,7 @@ def pipeline_rows(ctx: Context) -> list[Row]:
         )
     generic = ctx.generic_row("Dead letters", ctx.sources.get("dlq", ()), ())
     rows.append(Row("Dead letters", (*dlq_panels, *generic.panels)))
+    rows.append(ctx.generic_row("Late, duplicate and future events; the watermark", ctx.sources.get("pipeline_outcomes", ()), v))
     rows.append(ctx.generic_row("Spark", ctx.sources.get("spark_progress", ()), v))
     rows.append(ctx.generic_row("Flink", ctx.sources.get("flink", ()), v))
     return rows
@@ -357,7 +358,7 @@ GROUPS: tuple[Group, ...] = (
     Group("kafka", "watchtower / Kafka", "Which consumer group is behind, by how much (messages and seconds), and is it draining?",
           kafka_rows, ("kafka_lag",), ("group", "topic")),
     Group("pipeline", "watchtower / Pipeline", "Is the job keeping up, checkpointing, and where do bad records go?",
-          pipeline_rows, ("e2e_latency", "dlq", "spark_progress", "flink"), ("job",)),
+          pipeline_rows, ("e2e_latency", "dlq", "pipeline_outcomes", "spark_progress", "flink"), ("job",)),
     Group("health", "watchtower / Health", "Is watchtower itself measuring, evaluating and notifying?",
           health_rows, ("daemon", "alerting")),
 )

@@ -1,11 +1,17 @@
 """Does every produced event add up? Pure arithmetic over the generator's manifest and the pipeline's
-per-batch accounting; no I/O, so it is tested with plain numbers."""
+per-batch accounting; no I/O, so it is tested with plain numbers.
+
+The per-batch accounting is the job's own and adds up by construction; the demo's verdict is the read-back
+(`expected_outcomes` here, judged by `watchtower.chaos.verdict` against what the sinks hold)."""
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 from typing import Any
+
+from pipelines.generator import DUPLICATE, LATE, MALFORMED, MALFORMED_KINDS, VALID
+from watchtower.chaos.verdict import Expected
 
 OUTCOMES = ("sink_rows", "dlq_rows", "late_rows", "duplicate_rows", "control_rows")
 
@@ -78,3 +84,28 @@ def account(
         "malformed_in_dlq": totals.dlq_rows >= produced.get("malformed", 0),
     }
     return Accounting({**produced, "canary": canaries}, totals, checks)
+
+
+def expected_outcomes(records: list[tuple[int, int, str, str | None, str | None]]) -> list[Expected]:
+    """What the contract says about each delivered generator record (`Manifest.records`), for the read-back
+    verdict (`watchtower.chaos.verdict`).
+
+    valid -> `events`; malformed -> `dlq` with its reason; marker -> nothing. Two kinds accept two outcomes,
+    because the generator cannot know the watermark a record will meet: a late event in a batch before
+    any watermark exists is on time (`events`), and an exact copy of an event older than the watermark
+    is itself late (`late`) rather than deduplicated (`none`).
+    """
+    out = []
+    for partition, offset, kind, sub, event_id in records:
+        if kind == VALID:
+            e = Expected(partition, offset, kind, ("events",), None, event_id)
+        elif kind == LATE:
+            e = Expected(partition, offset, kind, ("late", "events"), None, event_id)
+        elif kind == DUPLICATE:
+            e = Expected(partition, offset, kind, ("none", "late"), None, event_id)
+        elif kind == MALFORMED:
+            e = Expected(partition, offset, f"malformed:{sub}", ("dlq",), MALFORMED_KINDS.get(sub or ""), event_id)
+        else:  # marker
+            e = Expected(partition, offset, "control", ("none",), None, event_id)
+        out.append(e)
+    return out

@@ -4,13 +4,10 @@ component that is not up yet (returns what it has)."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import redis
-from confluent_kafka import ConsumerGroupTopicPartitions, TopicPartition
-from confluent_kafka.admin import AdminClient, OffsetSpec
 
 from watchtower.contract import E2E_STREAM
 from watchtower.demo.accounting import PipelineTotals
@@ -53,29 +50,6 @@ def recent_latency(client: redis.Redis, entries: int = 20) -> dict[str, float]:
     p50 = [float(r[1].get(b"p50_ms", 0)) for r in rows]
     p95 = [float(r[1].get(b"p95_ms", 0)) for r in rows]
     return {"p50_ms": max(p50), "p95_ms": max(p95)}
-
-
-@dataclass(frozen=True)
-class GroupOffsets:
-    committed: dict[int, int]
-    high: dict[int, int]
-
-    @property
-    def lag(self) -> int:
-        return sum(max(0, h - self.committed.get(p, 0)) for p, h in self.high.items())
-
-    @property
-    def drained(self) -> bool:
-        return bool(self.high) and all(self.committed.get(p, -1) >= h for p, h in self.high.items())
-
-
-def group_offsets(admin: AdminClient, group: str, topic: str, partitions: int, timeout: float = 5.0) -> GroupOffsets:
-    tps = [TopicPartition(topic, p) for p in range(partitions)]
-    high_f = admin.list_offsets({tp: OffsetSpec.latest() for tp in tps}, request_timeout=timeout)
-    high = {tp.partition: f.result(timeout).offset for tp, f in high_f.items()}
-    fut = admin.list_consumer_group_offsets([ConsumerGroupTopicPartitions(group, tps)], request_timeout=timeout)[group]
-    committed = {tp.partition: tp.offset for tp in fut.result(timeout).topic_partitions if tp.offset >= 0}
-    return GroupOffsets(committed, high)
 
 
 def snapshot(**parts: Any) -> dict[str, Any]:

@@ -1,5 +1,5 @@
 """The README's demo command, end to end: embedded stack, Spark job, workers, generator with faults,
-the watchtower daemon with its canary; then drain, stop and a report whose counts must add up."""
+the watchtower daemon with its canary; then drain, stop and a report whose read-back verdict must pass."""
 
 from __future__ import annotations
 
@@ -29,7 +29,12 @@ def test_demo_runs_by_itself_and_every_event_adds_up(tmp_path):
     done = subprocess.run(cmd, env=env, cwd=tmp_path, capture_output=True, text=True, timeout=900)
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     doc = orjson.loads(report.read_bytes())
-    assert doc["adds_up"] and doc["drained"], doc["checks"]
+    assert doc["adds_up"] and doc["drained"], doc["readback"]
+    # The verdict is read back from the sinks: every delivered record, found by (partition, offset).
+    rb = doc["readback"]
+    assert rb["ok"] and rb["checked"] == doc["generator"]["delivered"] > 0, rb["summary"]
+    assert rb["kinds"]["valid"]["found"] == doc["produced"]["valid"]
+    assert rb["read"]["dlq_topic"] == doc["produced"]["malformed"]
     produced = doc["produced"]
     # Every fault kind was injected and reached its own outcome.
     assert produced["malformed"] > 0 and doc["in_dlq"] >= produced["malformed"]

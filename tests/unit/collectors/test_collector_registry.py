@@ -115,7 +115,7 @@ def test_its_specs_are_in_the_catalog_and_the_metrics_doc() -> None:
 def test_build_collectors_runs_its_factory() -> None:
     daemon = root_model(WITH_TEST_KIND).model_validate({"daemon": {"collectors": {"queue_depth": {"queue": "q"}}}}).daemon
     built = build_collectors(daemon, KAFKA, redis_url="redis://127.0.0.1:1/0", registry=WITH_TEST_KIND)
-    assert [c.name for c in built] == ["kafka_lag", "e2e_latency", "spark_progress", "dlq", "queue_depth"]
+    assert [c.name for c in built] == ["kafka_lag", "e2e_latency", "spark_progress", "pipeline_outcomes", "dlq", "queue_depth"]
     assert built[-1].config.queue == "q" and built[-1].redis_url == "redis://127.0.0.1:1/0"
     # Its factory decides when it cannot run: no Redis, or disabled.
     assert "queue_depth" not in [c.name for c in build_collectors(daemon, KAFKA, registry=WITH_TEST_KIND)]

@@ -11,7 +11,7 @@ def test_redis_collectors_need_a_redis_url_and_canary_is_opt_in() -> None:
     names = [c.name for c in build_collectors(DaemonConfig(), KAFKA)]
     assert names == ["kafka_lag", "dlq"]
     names = [c.name for c in build_collectors(DaemonConfig(), KAFKA, redis_url="redis://127.0.0.1:1/0")]
-    assert names == ["kafka_lag", "e2e_latency", "spark_progress", "dlq"]
+    assert names == ["kafka_lag", "e2e_latency", "spark_progress", "pipeline_outcomes", "dlq"]
 
 
 def test_pipeline_config_supplies_topics_paths_and_streams() -> None:
@@ -21,3 +21,4 @@ def test_pipeline_config_supplies_topics_paths_and_streams() -> None:
     assert by_name["canary"].topic == "t" and by_name["canary"].interval == 30
     assert by_name["dlq"].topic == "t.dlq" and by_name["dlq"].table_path == "/data/delta/dlq"
     assert by_name["spark_progress"].stream == "s"
+    assert by_name["pipeline_outcomes"].stream == "s"

@@ -48,3 +48,26 @@ def test_canaries_are_control_rows_read_on_top_of_the_generator():
     assert acc.adds_up, acc.checks
     assert acc.produced["canary"] == 4
     assert not account(PRODUCED, delivered=106, failed=0, totals=totals(input_rows=110, control_rows=10)).adds_up
+
+
+def test_expected_outcomes_of_generator_records():
+    from watchtower.demo.accounting import expected_outcomes
+
+    got = expected_outcomes(
+        [
+            (0, 1, "valid", None, "a"),
+            (0, 2, "late", None, "b"),
+            (0, 3, "duplicate", None, "a"),
+            (1, 1, "malformed", "negative_amount", "c"),
+            (1, 2, "malformed", "bad_json", None),
+            (2, 9, "marker", None, "m"),
+        ]
+    )
+    assert [(e.kind, e.outcomes, e.reason) for e in got] == [
+        ("valid", ("events",), None),
+        ("late", ("late", "events"), None),
+        ("duplicate", ("none", "late"), None),
+        ("malformed:negative_amount", ("dlq",), "bad_value:amount"),
+        ("malformed:bad_json", ("dlq",), "bad_json"),
+        ("control", ("none",), None),
+    ]

@@ -31,3 +31,11 @@ def test_input_rows(case: str, sources: list, records: int | None, spark_rows: i
 def test_offset_records_refuses_foreign_offsets() -> None:
     assert offset_records([{"startOffset": {"o": 5}, "endOffset": {"o": 9}}]) is None
     assert offset_records([{"startOffset": "not json", "endOffset": "{}"}]) is None
+
+
+def test_outcome_counts_are_published_when_the_job_knows_the_batch() -> None:
+    counts = {"input_rows": 10, "sink_rows": 5, "dlq_rows": 1, "late_rows": 2, "duplicate_rows": 1, "control_rows": 1}
+    f = progress_fields(progress(1, []), records=10, counts=counts)
+    assert [f[k] for k in ("sink_rows", "dlq_rows", "late_rows", "duplicate_rows", "control_rows")] == ["5", "1", "2", "1", "1"]
+    unknown = progress_fields(progress(1, []))
+    assert unknown["late_rows"] == unknown["duplicate_rows"] == ""

@@ -6,7 +6,7 @@ import orjson
 import pyarrow as pa
 import pytest
 
-from pipelines.events import encode, new_event
+from pipelines.events import encode, is_future, new_event
 from pipelines.spark.kafka_source import ARROW_SCHEMA, pack, plan_tasks, prorate, unpack_arrow
 from pipelines.spark.processing import (
     BatchContext,
@@ -107,6 +107,48 @@ def test_late_events_still_move_the_running_max() -> None:
     assert r.max_event_time_ms == T + MIN
     assert next_watermark(T + 2 * MIN, r.max_event_time_ms) == T + 2 * MIN
     assert next_watermark(None, None) is None
+
+
+SKEW = 5 * MIN
+FUTURE = [
+    # (case, event time, Kafka timestamp (None: not set), now, goes to the DLQ as future_event_time)
+    ("1 on time", T, T, T, False),
+    ("2 exactly at the bound", T + SKEW, T, T, False),
+    ("3 one ms beyond the bound", T + SKEW + 1, T, T, True),
+    ("4 a year ahead", T + 365 * 24 * 60 * MIN, T, T, True),
+    ("5 producer clock ahead: bounded by now", T + 2 * SKEW, T + 10 * SKEW, T, True),
+    ("6 replay an hour later classifies the same", T + SKEW + 1, T, T + 60 * MIN, True),
+    ("7 no Kafka timestamp: now is the reference", T + SKEW + 1, None, T, True),
+    ("8 late events are not future", T - 20 * MIN, T, T, False),
+]
+
+
+@pytest.mark.parametrize("case,t,produced,now,future", FUTURE, ids=[c[0] for c in FUTURE])
+def test_skew_guard(case: str, t: int, produced: int | None, now: int, future: bool) -> None:
+    r_in = raw([ev("a", t)])
+    if produced is None:
+        r_in = r_in.set_column(3, "timestamp", pa.array([-1], pa.int64()).cast(pa.timestamp("us", tz="UTC")))
+    else:
+        r_in = r_in.set_column(3, "timestamp", pa.array([produced * 1000], pa.int64()).cast(pa.timestamp("us", tz="UTC")))
+    c = BatchContext(7, None, 5 * MIN, MIN, 64 * 1024, now_ms=now, max_future_skew_ms=SKEW)
+    r = process(r_in, c)
+    assert r.dlq.column("failure_reason").to_pylist() == (["future_event_time"] if future else [])
+    assert r.sink.num_rows == (0 if future else 1)
+    assert is_future(t, produced, now, SKEW) is future
+
+
+def test_a_year_ahead_event_never_moves_the_watermark() -> None:
+    year = 365 * 24 * 60 * MIN
+    c = BatchContext(7, None, 5 * MIN, MIN, 64 * 1024, now_ms=T, max_future_skew_ms=SKEW)
+    r = process(raw([ev("future", T + year), ev("a", T - MIN)]), c)
+    assert r.max_event_time_ms == T - MIN
+    assert r.counts == {"input_rows": 2, "sink_rows": 1, "dlq_rows": 1, "late_rows": 0, "duplicate_rows": 0, "control_rows": 0}
+    assert r.dlq.column("payload").to_pylist()[0] == ev("future", T + year)
+
+
+def test_without_a_clock_there_is_no_skew_guard() -> None:
+    r = process(raw([ev("a", T + 365 * 24 * 60 * MIN)]), ctx())
+    assert r.sink.num_rows == 1
 
 
 WINDOWS = [
