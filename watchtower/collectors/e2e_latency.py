@@ -14,12 +14,11 @@ import logging
 from typing import Any
 
 import orjson
-import redis
 from pydantic import Field
 
 from watchtower.collectors.base import BuildContext, CollectorKind, CollectorSection
 from watchtower.collectors.latency_window import QUANTILES, BatchLatency, LatencyWindow
-from watchtower.collectors.redis_stream import StreamCursor, connect, redis_errors
+from watchtower.collectors.redis_stream import LazyRedis, StreamCursor, redis_errors
 from watchtower.contract import E2E_STREAM
 from watchtower.core.types import Kind, MetricSpec, Reading, Sample, labels
 from watchtower.core.units import Duration
@@ -103,18 +102,12 @@ class E2eLatencyCollector:
         self.name = name
         self.interval = config.interval
         self.config = config
-        self._url = redis_url
-        self._client: redis.Redis | None = None
+        self._redis = LazyRedis(redis_url, config.timeout)
         self._cursor: StreamCursor | None = None
         self._windows: dict[str, LatencyWindow] = {}
         self._events: dict[str, float] = {}
         self._slow: dict[str, float] = {}
         self.skipped = 0
-
-    def _redis(self) -> redis.Redis:
-        if self._client is None:
-            self._client = connect(self._url, self.config.timeout)
-        return self._client
 
     def observe(self, source: str, batch: BatchLatency) -> None:
         """Count one batch and put it in its source's window (what `collect` does per entry)."""
@@ -128,7 +121,7 @@ class E2eLatencyCollector:
                 self.config.stream, self.config.read_count, start_ms=int((now - self.config.window) * 1000)
             )
         with redis_errors(f"reading stream {self.config.stream}"):
-            entries = self._cursor.read(self._redis())
+            entries = self._cursor.read(self._redis.get())
         for entry_id, fields in entries:
             parsed = parse_entry(fields, entry_id)
             if parsed is None:
@@ -166,12 +159,7 @@ class E2eLatencyCollector:
         return Reading(collector=self.name, at=now, samples=tuple(samples), detail=detail)
 
     def close(self) -> None:
-        client, self._client = self._client, None
-        if client is not None:
-            try:
-                client.close()
-            except Exception:  # noqa: BLE001 - close must not raise
-                pass
+        self._redis.close()
 
 
 def build(config: E2eLatencyConfig, ctx: BuildContext) -> E2eLatencyCollector | None:

@@ -23,11 +23,10 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-import redis
 from pydantic import Field
 
 from watchtower.collectors.base import BuildContext, CollectorKind, CollectorSection
-from watchtower.collectors.redis_stream import StreamCursor, connect, redis_errors
+from watchtower.collectors.redis_stream import LazyRedis, StreamCursor, redis_errors
 from watchtower.core.types import Kind, MetricSpec, Reading, Sample, labels
 from watchtower.core.units import Duration
 
@@ -176,21 +175,15 @@ class PipelineOutcomesCollector:
         self.interval = config.interval
         self.config = config
         self.stream = stream
-        self._url = redis_url
-        self._client: redis.Redis | None = None
+        self._redis = LazyRedis(redis_url, config.timeout)
         self._cursor: StreamCursor | None = None
         self.jobs: dict[str, JobOutcomes] = {}
-
-    def _redis(self) -> redis.Redis:
-        if self._client is None:
-            self._client = connect(self._url, self.config.timeout)
-        return self._client
 
     def collect(self, now: float) -> Reading:
         if self._cursor is None:
             self._cursor = StreamCursor(self.stream, self.config.read_count, start_ms=int((now - self.config.window) * 1000))
         with redis_errors(f"reading stream {self.stream}"):
-            entries = self._cursor.read(self._redis())
+            entries = self._cursor.read(self._redis.get())
         for _, fields in entries:
             o = parse_outcome(fields)
             if o is not None:
@@ -203,12 +196,7 @@ class PipelineOutcomesCollector:
         return Reading(collector=self.name, at=now, samples=tuple(samples), detail=detail)
 
     def close(self) -> None:
-        client, self._client = self._client, None
-        if client is not None:
-            try:
-                client.close()
-            except Exception:  # noqa: BLE001 - close must not raise
-                pass
+        self._redis.close()
 
 
 def build(config: PipelineOutcomesConfig, ctx: BuildContext) -> PipelineOutcomesCollector | None:

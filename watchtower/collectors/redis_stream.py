@@ -26,6 +26,29 @@ def connect(url: str, timeout: float) -> redis.Redis:
     return redis.Redis.from_url(url, socket_timeout=timeout, socket_connect_timeout=timeout)
 
 
+class LazyRedis:
+    """A collector's Redis client: made on its first use (building a collector connects nowhere), closed
+    without raising."""
+
+    def __init__(self, url: str, timeout: float):
+        self._url = url
+        self._timeout = timeout
+        self._client: redis.Redis | None = None
+
+    def get(self) -> redis.Redis:
+        if self._client is None:
+            self._client = connect(self._url, self._timeout)
+        return self._client
+
+    def close(self) -> None:
+        client, self._client = self._client, None
+        if client is not None:
+            try:
+                client.close()
+            except Exception:  # noqa: BLE001 - close must not raise
+                pass
+
+
 @contextmanager
 def redis_errors(what: str) -> Iterator[None]:
     try:

@@ -20,11 +20,10 @@ from datetime import datetime
 from typing import Any
 
 import orjson
-import redis
 from pydantic import Field
 
 from watchtower.collectors.base import BuildContext, CollectorKind, CollectorSection
-from watchtower.collectors.redis_stream import StreamCursor, connect, redis_errors
+from watchtower.collectors.redis_stream import LazyRedis, StreamCursor, redis_errors
 from watchtower.core.types import Kind, MetricSpec, Reading, Sample, labels
 
 
@@ -216,21 +215,15 @@ class SparkProgressCollector:
         self.interval = config.interval
         self.config = config
         self.stream = stream
-        self._url = redis_url
-        self._client: redis.Redis | None = None
+        self._redis = LazyRedis(redis_url, config.timeout)
         # The first read takes only the newest entry: the current state, without replaying the backlog.
         self._cursor = StreamCursor(stream, config.read_count, start_ms=None)
         self.jobs: dict[str, JobState] = {}
         self.skipped = 0
 
-    def _redis(self) -> redis.Redis:
-        if self._client is None:
-            self._client = connect(self._url, self.config.timeout)
-        return self._client
-
     def collect(self, now: float) -> Reading:
         with redis_errors(f"reading stream {self.stream}"):
-            entries = self._cursor.read(self._redis())
+            entries = self._cursor.read(self._redis.get())
         for _, fields in entries:
             p = parse_progress(fields)
             if p is None:
@@ -251,12 +244,7 @@ class SparkProgressCollector:
         return Reading(collector=self.name, at=now, samples=tuple(samples), detail=detail)
 
     def close(self) -> None:
-        client, self._client = self._client, None
-        if client is not None:
-            try:
-                client.close()
-            except Exception:  # noqa: BLE001 - close must not raise
-                pass
+        self._redis.close()
 
 
 def build(config: SparkProgressConfig, ctx: BuildContext) -> SparkProgressCollector | None:
