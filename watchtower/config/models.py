@@ -122,6 +122,7 @@ class WorkersConfig(_Model):
 # Imported here, not at the top: these modules import `Duration` from this one.
 from watchtower.config.alerting import AlertingConfig  # noqa: E402
 from watchtower.config.flink import FlinkConfig  # noqa: E402
+from watchtower.scale.config import ScalingConfig  # noqa: E402
 
 
 class WatchtowerConfig(_Model):
@@ -135,5 +136,6 @@ class WatchtowerConfig(_Model):
     alerting: AlertingConfig = Field(default_factory=AlertingConfig)
     # Unset: no Flink collector. Set (even `flink: {}`): `watchtower run` watches that JobManager.
     flink: FlinkConfig | None = None
+    scaling: ScalingConfig = Field(default_factory=ScalingConfig)  # docs/scaling.md
     log_level: str = "INFO"
     log_format: str = Field(default="console", pattern="^(console|json)$")

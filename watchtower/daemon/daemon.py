@@ -135,12 +135,14 @@ class Daemon:
         clock: Callable[[], float] = time.time,
         history: History | None = None,
         alerting: AlertEvaluator | None = None,
+        scaling: Any = None,  # watchtower.scale.controller.ScalingController
     ):
         self.config = config or DaemonConfig()
         self.collectors = list(collectors)
         self.clock = clock
         self.history = history or History(self.config.history_size)
         self.alerting = alerting
+        self.scaling = scaling
         self.tracer_provider: TracerProvider = build_tracer_provider(
             self.config.service_name, self.config.otlp_endpoint, span_processors
         )
@@ -148,9 +150,12 @@ class Daemon:
             self.collectors, self.history, self.tracer_provider.get_tracer("watchtower.daemon"), clock
         )
         self.registry = CollectorRegistry(auto_describe=False)
-        self.registry.register(
-            SnapshotCollector(self.history, {c.name: c.specs for c in self.collectors}, self.runner.health)
-        )
+        specs = {c.name: c.specs for c in self.collectors}
+        if scaling is not None:
+            from watchtower.scale.metrics import COLLECTOR, SPECS
+
+            specs[COLLECTOR] = SPECS
+        self.registry.register(SnapshotCollector(self.history, specs, self.runner.health))
         if alerting is not None:
             from watchtower.exposition.alerting import AlertingCollector
 
@@ -161,6 +166,7 @@ class Daemon:
             self.config.http.host,
             self.config.http.port,
             alerts=alerting.alerts_status if alerting is not None else None,
+            scaling=scaling.status if scaling is not None else None,
         )
 
     def status(self, with_samples: bool = False) -> dict[str, Any]:
@@ -198,9 +204,13 @@ class Daemon:
         self.runner.start()
         if self.alerting is not None:
             self.alerting.start()
+        if self.scaling is not None:
+            self.scaling.start()
         return self
 
     def stop(self) -> None:
+        if self.scaling is not None:
+            self.scaling.stop()
         if self.alerting is not None:
             self.alerting.stop()
         self.runner.stop(wait=True)

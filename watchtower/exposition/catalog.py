@@ -17,6 +17,7 @@ from watchtower.collectors.spark_progress import SPECS as SPARK_PROGRESS_SPECS
 from watchtower.core.types import MetricSpec
 from watchtower.daemon.evaluation import ALERTING_SPECS
 from watchtower.daemon.runner import RUNNER_SPECS
+from watchtower.scale.metrics import SPECS as SCALING_SPECS
 
 SOURCES: dict[str, tuple[MetricSpec, ...]] = {
     "daemon": RUNNER_SPECS,
@@ -27,6 +28,7 @@ SOURCES: dict[str, tuple[MetricSpec, ...]] = {
     "spark_progress": SPARK_PROGRESS_SPECS,
     "flink": FLINK_SPECS,
     "alerting": ALERTING_SPECS,
+    "scaling": SCALING_SPECS,
 }
 
 
