@@ -29,7 +29,7 @@ from watchtower.scale.base import Actuator, ActuatorError, ApplyResult, Decision
 from watchtower.scale.config import ScalingConfig, TargetConfig
 from watchtower.scale.inputs import gather, sink_signals
 from watchtower.scale.metrics import COLLECTOR
-from watchtower.scale.policy import VETO_KINDS, Memory, evaluate
+from watchtower.scale.policy import VETO_KINDS, Memory, evaluate, settled_at
 
 log = logging.getLogger(__name__)
 
@@ -156,11 +156,10 @@ class ScalingController:
             self.history.append(self.reading(now))
             return decision
         current = t.current
-        since = t.memory.last_action.at if t.memory and t.memory.last_action else None
         sink = sink_signals(self.history, now, t.sink_latency, max_age=max(cfg.policy.window, 3 * cfg.interval))
         inputs = gather(
             self.history, now, group=cfg.group, topic=cfg.topic, window=cfg.policy.window,
-            stuck_after=cfg.policy.stuck_after, collector=cfg.collector, rates_since=since, sink=sink,
+            stuck_after=cfg.policy.stuck_after, collector=cfg.collector, rates_since=settled_at(t.memory), sink=sink,
         )
         decision, memory = evaluate(inputs, now, current, cfg, t.memory, name)
         if decision.veto is None and t.actuator_error is not None and decision.desired != current:
@@ -173,7 +172,7 @@ class ScalingController:
         elif decision.changes and token is not None:
             result = self._apply(t, decision.desired, token)
             if result.ok:
-                memory = memory.acted(decision)
+                memory = memory.acted(decision, inputs)
                 t.actions["up" if decision.desired > current else "down"] += 1
                 t.last_action = (now, decision.desired)
                 t.current = decision.desired

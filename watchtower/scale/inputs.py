@@ -124,21 +124,25 @@ def gather(
     stuck = stuck_partitions(committed_series, lag, latest.at, stuck_after)
     skip = set(stuck)
 
-    start = now - window if rates_since is None else max(now - window, rates_since)
-    in_window = [r for r in readings if r.at >= start]
-    consume_rate = input_rate = None
-    span = 0.0
+    # The input rate does not depend on the replicas: the whole window. The consume rate does: only
+    # readings taken since the last action's rebalance ended (none yet: None).
+    in_window = [r for r in readings if r.at >= now - window]
+    input_rate = None
     if len(in_window) >= 2:
-        first, last = in_window[0], in_window[-1]
-        span = last.at - first.at
-        consume_rate = _rate(
-            (first.at, _partition_values(first, "watchtower_consumer_committed_offset", group, topic)),
-            (last.at, committed),
-            skip,
-        )
+        first = in_window[0]
         input_rate = _rate(
             (first.at, _partition_values(first, "watchtower_topic_partition_high_watermark", None, topic)),
-            (last.at, end),
+            (latest.at, end),
+            skip,
+        )
+    since = [r for r in in_window if rates_since is None or r.at >= rates_since]
+    consume_rate, span = None, 0.0
+    if len(since) >= 2:
+        first = since[0]
+        span = latest.at - first.at
+        consume_rate = _rate(
+            (first.at, _partition_values(first, "watchtower_consumer_committed_offset", group, topic)),
+            (latest.at, committed),
             skip,
         )
     backlogs = [

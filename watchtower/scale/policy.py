@@ -38,6 +38,8 @@ class Action:
     to: int
     consume_rate: float | None  # the rate before it, for verification
     capacity: float | None  # per replica, at the time: the expected gain is capacity x (to - from)
+    # committed offsets of the partitions with lag at the time: the rebalance is over once each moved
+    waiting: tuple[tuple[int, int], ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,10 +53,13 @@ class Memory:
     keda_previous: tuple[tuple[int, int], ...] = ()  # keda mode: committed offsets of the previous cycle
     keda_scale_ups: tuple[tuple[float, int], ...] = ()  # keda mode: (at, replicas before) within the period
 
-    def acted(self, decision: Decision) -> Memory:
+    def acted(self, decision: Decision, inputs: Inputs | None = None) -> Memory:
         """The decision was applied: start its cooldown, its verification and its rebalance timing."""
-        inputs = decision.inputs
-        action = Action(decision.at, decision.current, decision.desired, inputs.get("consume_rate"), inputs.get("capacity_per_replica"))
+        info = decision.inputs
+        waiting = ()
+        if inputs is not None:
+            waiting = tuple((p, c) for p, c in sorted(inputs.committed.items()) if inputs.end.get(p, 0) > c and p not in inputs.stuck)
+        action = Action(decision.at, decision.current, decision.desired, info.get("consume_rate"), info.get("capacity_per_replica"), waiting)
         ups = self.keda_scale_ups
         if decision.desired > decision.current:
             ups = (*ups, (decision.at, decision.current))
@@ -84,19 +89,33 @@ def _cooldown(target: TargetConfig, memory: Memory) -> float:
     return max(target.policy.cooldown, observed)
 
 
-def _observe_rebalance(memory: Memory, inputs: Inputs, now: float) -> Memory:
+def _observe_rebalance(memory: Memory, inputs: Inputs, now: float, give_up: float) -> Memory:
+    """The rebalance after an action is over when the group is stable with the new member count and every
+    partition that had lag has committed again (a cooperative rebalance hands partitions over in more
+    than one round); or, when that never shows, after `give_up` seconds."""
     a = memory.last_action
     if a is None or memory.rebalance_seconds is not None:
         return memory
-    if inputs.members == a.to and inputs.group_state == "stable":
+    moved = all(inputs.committed.get(p, c) > c or p in inputs.stuck for p, c in a.waiting)
+    settled = inputs.members == a.to and inputs.group_state == "stable" and moved
+    if settled or now - a.at >= give_up:
         return replace(memory, rebalance_seconds=max(0.0, now - a.at))
     return memory
+
+
+def settled_at(memory: Memory | None) -> float | None:
+    """Since when rates measure the current replica count: the end of the last action's rebalance."""
+    if memory is None or memory.last_action is None:
+        return None
+    return memory.last_action.at + (memory.rebalance_seconds if memory.rebalance_seconds is not None else float("inf"))
 
 
 def _verify(memory: Memory, inputs: Inputs, now: float, target: TargetConfig, saturated: bool) -> tuple[Memory, str | None]:
     a, p = memory.last_action, target.policy
     if a is None or a.to <= a.from_ or memory.verified is not None or now - a.at < p.verify_after:
         return memory, None
+    if inputs.consume_rate is None:
+        return memory, None  # no rate measured since the rebalance ended yet
     if not saturated:
         return replace(memory, verified=True), "last scale-up verified: the backlog drained"
     expected = (a.capacity or 0.0) * (a.to - a.from_)
@@ -110,9 +129,11 @@ def _verify(memory: Memory, inputs: Inputs, now: float, target: TargetConfig, sa
 def _capacity(inputs: Inputs, current: int, target: TargetConfig, memory: Memory) -> tuple[float | None, bool, float | None]:
     """(capacity per replica, saturated, observed per replica)."""
     saturated = inputs.min_backlog is not None and inputs.min_backlog >= target.policy.busy_backlog
-    replicas = inputs.members or current
+    replicas = current
     observed = None
-    if inputs.consume_rate is not None and replicas > 0 and inputs.span > 0:
+    unsettled = memory.last_action is not None and memory.rebalance_seconds is None
+    # A fresh measurement needs half a window of readings at this replica count: commits come in batches.
+    if inputs.consume_rate is not None and replicas > 0 and inputs.span >= target.policy.window / 2 and not unsettled:
         observed = inputs.consume_rate / replicas
         if inputs.busy_ratio:
             return observed / inputs.busy_ratio, saturated, observed
@@ -132,10 +153,10 @@ def evaluate(inputs: Inputs, now: float, current: int, target: TargetConfig, mem
     p = target.policy
     memory = memory or Memory(recommendations=((now, current),))  # a new controller holds its count one window
     info: dict[str, Any] = {"mode": "capacity", "partitions": inputs.partitions, "stuck_partitions": list(inputs.stuck)}
-    if not inputs.has_data or inputs.consume_rate is None or inputs.input_rate is None:
+    if not inputs.has_data or inputs.input_rate is None:
         d = Decision(name, now, current, current, "not enough readings in the window yet", "no_data", info)
         return d, memory
-    memory = _observe_rebalance(memory, inputs, now)
+    memory = _observe_rebalance(memory, inputs, now, p.verify_after)
     capacity, saturated, observed = _capacity(inputs, current, target, memory)
     memory, verify_note = _verify(memory, inputs, now, target, saturated)
     if capacity is not None and (saturated or inputs.busy_ratio or memory.capacity is None or capacity > memory.capacity):
@@ -169,7 +190,10 @@ def evaluate(inputs: Inputs, now: float, current: int, target: TargetConfig, mem
     rec = max(lower, min(required, upper))
     recs = tuple((at, r) for at, r in memory.recommendations if at >= now - p.scale_down_stabilization) + ((now, rec),)
     memory = replace(memory, recommendations=recs)
-    want = rec if rec >= current else min(current, _stabilized(recs, now, p.scale_down_stabilization))
+    # Down only once the recommendation is the highest of the whole window (it has settled: one drop in
+    # load is one action, not a staircase down the window's decaying recommendations), and to it.
+    stable = _stabilized(recs, now, p.scale_down_stabilization)
+    want = rec if rec >= current else (rec if stable <= rec else current)
     if want > current:
         want = min(want, current + p.max_step_up)
     elif want < current:
@@ -178,7 +202,7 @@ def evaluate(inputs: Inputs, now: float, current: int, target: TargetConfig, mem
     if capped:
         why += f"; partitions cap the scale-out ({required} needed, {inputs.partitions} partitions)"
     if rec < want <= current:
-        why += f"; scale-down stabilized at {want} (highest recommendation in {p.scale_down_stabilization:.0f}s)"
+        why += f"; scale-down stabilizing ({stable} recommended within {p.scale_down_stabilization:.0f}s)"
     if verify_note:
         why += f"; {verify_note}"
     veto = None if want == current else _hold(inputs, now, current, want, target, memory)
@@ -213,9 +237,8 @@ def decide(
     history: History, now: float, current: int, target: TargetConfig, memory: Memory | None = None, name: str = ""
 ) -> Decision:
     """One decision from the history (the sink's Redis latency, which the controller probes, not included)."""
-    since = memory.last_action.at if memory and memory.last_action else None
     inputs = gather(
         history, now, group=target.group, topic=target.topic, window=target.policy.window,
-        stuck_after=target.policy.stuck_after, collector=target.collector, rates_since=since,
+        stuck_after=target.policy.stuck_after, collector=target.collector, rates_since=settled_at(memory),
     )
     return evaluate(inputs, now, current, target, memory, name)[0]

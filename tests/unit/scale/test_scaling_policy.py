@@ -45,7 +45,10 @@ CASES = [
      {"policy": {"per_replica_rate": 50}}, 6, None, "50/s per replica"),
     ("05 not saturated: the best measured capacity is kept; 50/s needs 1, a recent 3 holds the scale-down", 3,
      inputs(backlog=0, min_backlog=0, input_rate=50.0, consume_rate=50.0, members=3),
-     mem(capacity=100.0, recommendations=((NOW - 10, 3),)), {}, 3, None, "stabilized"),
+     mem(capacity=100.0, recommendations=((NOW - 10, 3),)), {}, 3, None, "stabilizing"),
+    ("05b the recommendation is the highest of the window (settled at 2): down to it in one action", 4,
+     inputs(backlog=0, min_backlog=0, input_rate=100.0, consume_rate=100.0, members=4),
+     mem(capacity=100.0, recommendations=((NOW - 10, 2), (NOW - 5, 1))), {}, 2, None, ""),
     ("06 stabilization window passed: scale down by at most max_step_down", 6,
      inputs(backlog=0, min_backlog=0, input_rate=50.0, consume_rate=50.0, members=6), mem(capacity=100.0), {}, 4, None, ""),
     ("07 idle topic: no input, no backlog -> min_replicas", 2,
@@ -116,6 +119,19 @@ def test_rebalance_time_is_observed_when_members_match_and_the_group_is_stable()
     assert m1.rebalance_seconds is None
     _, m2 = evaluate(inputs(members=5), NOW, 5, target(), m1)
     assert m2.rebalance_seconds == pytest.approx(30.0)
+
+
+def test_rebalance_is_over_only_once_every_partition_with_lag_committed_again():
+    m = mem(last_action=Action(NOW - 30, 2, 5, 200.0, 100.0, waiting=((0, 100), (1, 200))))
+    handing_over = inputs(members=5, committed={0: 150, 1: 200})
+    _, m1 = evaluate(handing_over, NOW, 5, target(), m)
+    assert m1.rebalance_seconds is None  # partition 1 has not moved since the action
+    d, _ = evaluate(inputs(members=5, consume_rate=50.0), NOW, 5, target(), m1)
+    assert d.inputs["capacity_per_replica"] is None  # no measurement while it is not over
+    _, m2 = evaluate(inputs(members=5, committed={0: 150, 1: 201}), NOW, 5, target(), m1)
+    assert m2.rebalance_seconds == pytest.approx(30.0)
+    _, m3 = evaluate(handing_over, NOW + 70, 5, target(), m1)  # verify_after (90 s) since the action: give up waiting
+    assert m3.rebalance_seconds == pytest.approx(100.0)
 
 
 def test_acted_starts_cooldown_and_verification():
