@@ -31,7 +31,7 @@ ALERTS = Path(__file__).parents[3] / "alerts" / "scaling.yaml"
 CAP = 200.0  # records/s per worker
 STEP_POLICY = {
     "window": 15, "catch_up": 30, "busy_backlog": 300, "scale_down_stabilization": 20, "cooldown": 5,
-    "verify_after": 10, "stuck_after": 20, "max_step_up": 4, "max_step_down": 5,
+    "verify_after": 30, "stuck_after": 20, "max_step_up": 4, "max_step_down": 5,
 }
 
 
@@ -55,10 +55,12 @@ def test_load_step_scales_up_drains_within_catch_up_and_scales_down_once(bootstr
         t0 = time.time()
         loader = threading.Thread(target=run_load, args=(bootstrap, topic, [(base, 15.0), (high, hold), (base, hold)]))
         loader.start()
-        timeline = []
+        timeline, capacity = [], []
         while loader.is_alive():
             lag, seconds = group_lag(stack, group, topic)
             timeline.append((time.time(), stack.pool.size, lag, seconds))
+            inputs = stack.status()["inputs"]
+            capacity.append((round(time.time() - t0), inputs.get("capacity_per_replica"), inputs.get("recommendation")))
             time.sleep(0.5)
         loader.join()
         step_up_at, step_down_at = t0 + 15.0, t0 + 15.0 + hold
@@ -71,7 +73,7 @@ def test_load_step_scales_up_drains_within_catch_up_and_scales_down_once(bootstr
     actions = status["recent_actions"]
     ups = [a for a in actions if a["to"] > a["from"]]
     downs = [a for a in actions if a["to"] < a["from"]]
-    summary = [(round(a["at"] - t0, 1), a["from"], a["to"]) for a in actions]
+    summary = [(round(a["at"] - t0, 1), a["from"], a["to"]) for a in actions], capacity[::4]
     assert 1 <= len(ups) <= 2, summary  # at most two actions for the step up
     assert all(a["at"] >= step_up_at for a in ups), summary  # nothing moved during the base load
     assert max(a["to"] for a in ups) >= 3, summary
