@@ -60,6 +60,9 @@ class PolicyConfig(_Model):
     window: Duration = Field(default=60.0, gt=0)
     # The backlog must be gone within this time: required capacity = input + backlog / catch_up.
     catch_up: Duration = Field(default=120.0, gt=0)
+    # How long handing partitions over takes after a change, until one has been observed: the backlog
+    # must drain in what is left of catch_up (at least half of it), as FLIP-271 deducts the restart time.
+    rebalance_time: Duration = Field(default=15.0, ge=0)
     # Run replicas at this share of their measured capacity (FLIP-271 uses 0.7).
     target_utilization: float = Field(default=0.7, gt=0, le=1)
     # Consumers count as saturated (their rate is their capacity) while the backlog stays above this.

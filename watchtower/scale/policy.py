@@ -10,7 +10,8 @@ passes it back, and calls `acted(...)` when an action was applied. Formulas and 
 Order of a cycle (mode `capacity`):
 1. capacity per replica: consume rate / replicas (/ busy ratio where reported), trusted while the
    consumers are saturated (backlog above busy_backlog all window), else the best one seen so far;
-2. required = ceil((input rate + backlog / catch_up) / (capacity x target_utilization)); idle -> min;
+2. required = ceil((input rate + backlog / (catch_up - rebalance)) / (capacity x target_utilization));
+   idle -> min;
 3. bounds: min..max replicas, never above the partitions (`partitions_capped` when the need is);
 4. scale-down only to the highest recommendation of the stabilization window; max step either way;
 5. holds, in order: rebalancing, cooldown (>= observed rebalance x factor), and for scale-up only
@@ -173,7 +174,9 @@ def evaluate(inputs: Inputs, now: float, current: int, target: TargetConfig, mem
         group_state=inputs.group_state,
     )
     lower, upper = _bounds(target, inputs.partitions)
-    need = inputs.input_rate + inputs.backlog / p.catch_up
+    rebalance = memory.rebalance_seconds if memory.rebalance_seconds is not None else p.rebalance_time
+    drain_in = max(p.catch_up - rebalance, p.catch_up / 2)
+    need = inputs.input_rate + inputs.backlog / drain_in
     required: int | None
     if inputs.input_rate <= p.idle_rate and inputs.backlog == 0:
         required, why = lower, "idle: no input and no backlog over the window"
@@ -182,7 +185,7 @@ def evaluate(inputs: Inputs, now: float, current: int, target: TargetConfig, mem
     else:
         required = max(1, math.ceil(need / (capacity * p.target_utilization) - 1e-9))
         why = (
-            f"need {need:.0f}/s (input {inputs.input_rate:.0f}/s + backlog {inputs.backlog} / {p.catch_up:.0f}s) "
+            f"need {need:.0f}/s (input {inputs.input_rate:.0f}/s + backlog {inputs.backlog} / {drain_in:.0f}s) "
             f"at {capacity:.0f}/s per replica x {p.target_utilization:g}"
         )
     capped = required > inputs.partitions

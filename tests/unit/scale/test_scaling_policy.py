@@ -15,7 +15,7 @@ OLD = ((NOW - 1000, 0),)  # a recommendation outside every stabilization window
 
 
 def target(**kw) -> TargetConfig:
-    policy = kw.pop("policy", {})
+    policy = {"rebalance_time": 0, **kw.pop("policy", {})}
     sink = kw.pop("sink", {})
     return TargetConfig.model_validate({"group": "g", "topic": "t", "min_replicas": 1, "max_replicas": 10, **kw, "policy": policy, "sink": sink})
 
@@ -36,6 +36,10 @@ CASES = [
     # (id, current, inputs, memory, target kwargs, desired, veto, reason fragment)
     ("01 saturated: capacity = consume rate / replicas; need (300 + 6000/120) / (100 x 0.7) -> 5",
      2, inputs(), mem(), {}, 5, None, "need 350/s"),
+    ("01b the backlog drains in catch_up minus the rebalance: (300 + 6000/(120-60)) / 70 -> 6", 2, inputs(), mem(),
+     {"policy": {"rebalance_time": 60}}, 6, None, "6000 / 60s"),
+    ("01c ... the observed rebalance, once there is one, at most half of catch_up: (300 + 6000/60) / 70 -> 6", 2, inputs(),
+     mem(rebalance_seconds=100.0), {}, 6, None, "6000 / 60s"),
     ("02 max step up bounds a large need", 1, inputs(members=1, consume_rate=100.0, input_rate=1000.0), mem(),
      {"policy": {"max_step_up": 2}}, 3, None, ""),
     ("03 consumers keep up, capacity never measured, no hint: hold", 2,
