@@ -27,13 +27,15 @@ TARGET = "enricher"
 FAST_WORKERS = WorkersConfig(count=1, session_timeout=6.0, max_poll_interval=15.0)
 
 
-def wait_for(condition: Callable[[], Any], timeout: float, what: str, interval: float = 0.2) -> Any:
+def wait_for(condition: Callable[[], Any], timeout: float, what: str, interval: float = 0.2,
+             on_timeout: Callable[[], Any] | None = None) -> Any:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if value := condition():
             return value
         time.sleep(interval)
-    raise AssertionError(f"timed out after {timeout:.0f}s waiting for {what}")
+    detail = f": {on_timeout()}" if on_timeout is not None else ""
+    raise AssertionError(f"timed out after {timeout:.0f}s waiting for {what}{detail}")
 
 
 @dataclass
