@@ -12,7 +12,7 @@ import threading
 import time
 from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from opentelemetry.sdk.trace import SpanProcessor, TracerProvider
 from prometheus_client import CollectorRegistry
@@ -28,6 +28,9 @@ from watchtower.daemon.runner import CollectorRunner
 from watchtower.daemon.tracing import build_tracer_provider
 from watchtower.exposition.http import HttpServer
 from watchtower.exposition.prometheus import SnapshotCollector
+
+if TYPE_CHECKING:
+    from watchtower.scale.controller import ScalingController
 
 log = logging.getLogger(__name__)
 
@@ -135,7 +138,7 @@ class Daemon:
         clock: Callable[[], float] = time.time,
         history: History | None = None,
         alerting: AlertEvaluator | None = None,
-        scaling: Any = None,  # watchtower.scale.controller.ScalingController
+        scaling: ScalingController | None = None,
     ):
         self.config = config or DaemonConfig()
         self.collectors = list(collectors)

@@ -180,16 +180,13 @@ def gather(
 
 def sink_signals(history: History, now: float, redis_write_latency: float | None, max_age: float) -> SinkSignals:
     """The Spark and Flink collectors' latest sink-side numbers (no older than `max_age`), plus the probe's."""
-    snap = history.snapshot()
     spark = flink = None
-    for name, reading in snap.readings.items():
+    for reading in history.snapshot().readings.values():
         if now - reading.at > max_age:
             continue
         for s in reading.samples:
-            lbl = dict(s.labels)
-            if s.metric == "watchtower_checkpoint_duration_seconds" and lbl.get("engine") == "spark":
+            if s.metric == "watchtower_checkpoint_duration_seconds" and ("engine", "spark") in s.labels:
                 spark = max(spark or 0.0, s.value)
             elif s.metric == "watchtower_backpressure_ratio":
                 flink = max(flink or 0.0, s.value)
-        del name
     return SinkSignals(redis_write_latency, spark, flink)

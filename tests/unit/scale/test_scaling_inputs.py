@@ -75,3 +75,22 @@ def test_no_readings_no_data_and_rebalancing_state_is_read():
     rows = [reading(0, {0: 0}, {0: 10}), reading(10, {0: 5}, {0: 20}, state="preparing_rebalancing", members=1)]
     inp = gather(history(rows), 10, group="g", topic="t", window=60, stuck_after=60)
     assert (inp.group_state, inp.members) == ("preparing_rebalancing", 1)
+
+
+def test_decide_from_the_history_and_the_sink_signals_of_other_collectors():
+    from watchtower.scale.config import TargetConfig
+    from watchtower.scale.inputs import sink_signals
+    from watchtower.scale.policy import decide
+
+    # one replica, 3 partitions: 5/s committed per partition while 10/s arrive, backlog far above busy_backlog
+    rows = [reading(t, {p: 5 * t for p in range(3)}, {p: 10 * t + 2000 for p in range(3)}) for t in range(0, 121, 10)]
+    h = history(rows)
+    target = TargetConfig(group="g", topic="t", max_replicas=3, policy={"window": 60, "busy_backlog": 100, "rebalance_time": 0})
+    d = decide(h, 120, 1, target)
+    # capacity 15/s per replica; need 30 + 7800/120 = 95/s -> ceil(95 / 10.5) = 10, capped at 3 partitions
+    assert (d.desired, d.veto, d.inputs["partitions_capped"]) == (3, None, True), d.reason
+    h.append(Reading("spark_progress", 120, (Sample("watchtower_checkpoint_duration_seconds", (("engine", "spark"), ("job", "j")), 4.0),)))
+    h.append(Reading("flink", 120, (Sample("watchtower_backpressure_ratio", (("engine", "flink"), ("job", "j"), ("vertex", "v")), 0.9),)))
+    sink = sink_signals(h, 125, 0.01, max_age=30)
+    assert (sink.spark_batch_seconds, sink.flink_backpressure, sink.redis_write_latency) == (4.0, 0.9, 0.01)
+    assert sink_signals(h, 200, None, max_age=30).spark_batch_seconds is None  # too old to count
