@@ -108,6 +108,7 @@ def main() -> None:
     ap.add_argument("--lag-threshold", type=int, default=100, help="KEDA lagThreshold (KEDA's default is 10)")
     args = ap.parse_args()
     tmp = Path(os.environ.get("TMPDIR", "/tmp")) / f"wt-bench-scale-{os.getpid()}"
+    tmp.mkdir(parents=True, exist_ok=True)
     broker = EmbeddedBroker(log_path=tmp / "tansu.log", die_with_parent=True).start()
     server = LocalRedis(workdir=tmp / "redis", die_with_parent=True).start()
     tag = str(int(time.time()))
