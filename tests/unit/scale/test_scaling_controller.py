@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 import urllib.error
 import urllib.request
 
@@ -122,3 +123,27 @@ def test_bad_config_names_the_field():
         ScalingConfig.model_validate({"targets": {"w": {"group": "g", "topic": "t", "min_replicas": 5, "max_replicas": 2}}})
     with pytest.raises(ValueError, match="dry_run"):
         ScalingConfig.model_validate({"targets": {"w": {"group": "g", "topic": "t", "actuator": {"kind": "kubernetez"}}}})
+
+
+def test_the_daemon_serves_the_controller_and_runs_its_loop():
+    from watchtower.config.daemon import DaemonConfig
+    from watchtower.config.models import WatchtowerConfig
+    from watchtower.daemon.daemon import Daemon
+    from watchtower.scale.controller import build_controller
+
+    cfg = WatchtowerConfig.model_validate({"scaling": CONFIG.model_dump() | {"targets": {"w": CONFIG.targets["w"].model_dump() | {"interval": 0.05}}}})
+    h = loaded_history()
+    controller = build_controller(cfg, h, redis_url=None)
+    controller.clock = Clock(1060)
+    d = Daemon([], DaemonConfig.model_validate({"http": {"port": 0}}), history=h, scaling=controller).start()
+    try:
+        deadline = time.monotonic() + 5
+        while controller.status("w")["desired"] is None and time.monotonic() < deadline:  # the loop's first cycle
+            time.sleep(0.05)
+        text = urllib.request.urlopen(f"{d.http.url}/metrics", timeout=5).read().decode()
+        assert 'watchtower_scaling_current_replicas{target="w"} 4.0' in text
+        doc = orjson.loads(urllib.request.urlopen(f"{d.http.url}/api/v1/scaling/w", timeout=5).read())
+        assert doc["replicas"] == 4 and doc["actuator"] == "dry_run"
+    finally:
+        d.stop()
+    assert not any(t.is_alive() for t in controller._threads)
