@@ -47,7 +47,8 @@ def run_mode(mode: str, bootstrap: str, redis_url: str, args: argparse.Namespace
     target = {
         "mode": mode,
         "policy": {"window": 15, "catch_up": args.catch_up or args.sla, "busy_backlog": 300, "scale_down_stabilization": args.stabilization,
-                   "cooldown": 5, "verify_after": 30, "stuck_after": 30, "max_step_down": 6},
+                   "cooldown": 5, "verify_after": 30, "stuck_after": 30, "max_step_down": 6,
+                   "per_replica_rate": args.per_replica_rate},
         "keda": {"lag_threshold": args.lag_threshold, "scale_down_stabilization": args.stabilization},
     }
     scaling = scaling_config(group, topic, redis_url, **target)
@@ -106,6 +107,7 @@ def main() -> None:
     ap.add_argument("--sla", type=float, default=10.0, help="lag SLA, seconds")
     ap.add_argument("--stabilization", type=float, default=30.0, help="scale-down stabilization of both modes, seconds")
     ap.add_argument("--catch-up", type=float, default=None, help="capacity policy's catch_up, seconds (default: the SLA)")
+    ap.add_argument("--per-replica-rate", type=float, default=None, help="capacity hint for the capacity policy (default: measure)")
     ap.add_argument("--lag-threshold", type=int, default=100, help="KEDA lagThreshold (KEDA's default is 10)")
     args = ap.parse_args()
     tmp = Path(os.environ.get("TMPDIR", "/tmp")) / f"wt-bench-scale-{os.getpid()}"
