@@ -24,7 +24,7 @@ def demo(
         False, "--clean", help="No injected faults (by default 1% duplicates, 0.5% malformed, 0.5% late events)."
     ),
     autoscale: bool = typer.Option(
-        False, "--autoscale", help="Step the load up 3x and back (--rate is the base, default 300/s); the daemon scales the workers."
+        False, "--autoscale", help="Step the load up 3x and back (--rate is the base, default 300/s; --duration squeezes the ~3 min profile); the daemon scales the workers."
     ),
 ) -> None:
     """Run the embedded broker and Redis, the event generator, the Spark job and the workers, with live progress.

@@ -17,9 +17,14 @@ DEFAULT_BASE_RATE = 300.0
 BASE_UTILIZATION = 0.6
 
 
-def phases(base: float) -> list[tuple[float, float]]:
-    """(rate, seconds): base, a 3x step, base again long enough for the stabilization window, then idle."""
-    return [(base, 30.0), (3 * base, 60.0), (base, 75.0), (0.0, 30.0)]
+def phases(base: float, total: float | None = None) -> list[tuple[float, float]]:
+    """(rate, seconds): base, a 3x step, base again long enough for the stabilization window, then idle;
+    stretched or squeezed to `total` seconds when given."""
+    profile = [(base, 30.0), (3 * base, 60.0), (base, 75.0), (0.0, 30.0)]
+    if total is None:
+        return profile
+    factor = total / sum(s for _, s in profile)
+    return [(rate, seconds * factor) for rate, seconds in profile]
 
 
 def worker_max_rate(base: float) -> float:

@@ -229,7 +229,7 @@ class DemoRun:
             if self.opts.autoscale:
                 from watchtower.demo import autoscale
 
-                profile = autoscale.phases(self.opts.rate or autoscale.DEFAULT_BASE_RATE)
+                profile = autoscale.phases(self.opts.rate or autoscale.DEFAULT_BASE_RATE, self.opts.duration)
                 self._manifest = autoscale.run_phases(
                     self._generator, profile, self.stop_producing, on_phase=lambda r: setattr(self.state, "target_rate", r)
                 )
@@ -358,6 +358,9 @@ class DemoRun:
             "latency_ms": self.state.latency,
             "errors": self.state.errors,
         }
+        if self.opts.autoscale:
+            sc = self.state.scaling
+            doc["scaling"] = {k: sc.get(k) for k in ("current", "desired", "actions", "vetoes", "recent_actions")}
         if acc is not None:
             doc.update(acc.as_dict())
             doc["adds_up"] = acc.adds_up and drained
