@@ -37,7 +37,7 @@ def live_table(s: DemoState) -> Table:
     sc = s.scaling
     if sc:
         load = "" if s.target_rate is None else f"load step {s.target_rate:,.0f}/s; "
-        t.add_row("  autoscaling", f"{_n(sc.get('current'))} -> {_n(sc.get('desired'))}", f"{load}actions {sc.get('actions') or {}}")
+        t.add_row("  autoscaling", f"{_n(sc.get('current'))} -> {_n(sc.get('wanted'))}", f"{load}actions {sc.get('actions') or {}}")
         why = sc.get("reason") or ""
         t.add_row("  decision", sc.get("veto") or "ok", why if len(why) <= 60 else why[:57] + "...")
     w = s.watch

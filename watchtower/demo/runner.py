@@ -360,7 +360,7 @@ class DemoRun:
         }
         if self.opts.autoscale:
             sc = self.state.scaling
-            doc["scaling"] = {k: sc.get(k) for k in ("current", "desired", "actions", "vetoes", "recent_actions")}
+            doc["scaling"] = {k: sc.get(k) for k in ("current", "desired", "wanted", "actions", "vetoes", "recent_actions")}
         if acc is not None:
             doc.update(acc.as_dict())
             doc["adds_up"] = acc.adds_up and drained

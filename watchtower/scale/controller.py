@@ -235,22 +235,23 @@ class ScalingController:
         return Reading(COLLECTOR, now, tuple(samples))
 
     def target_status(self, name: str) -> dict[str, Any] | None:
-        """One target, in a shape KEDA's metrics-api scaler reads: `replicas` is what to run now."""
+        """One target, in a shape KEDA's metrics-api scaler reads: `desired` is what to run now (the current
+        count while a guard holds), `wanted` what the policy asks for before the guards."""
         t = self.targets.get(name)
         if t is None:
             return None
         with self._lock:
             d, result = t.decision, t.result
         current = t.current
-        replicas = current if d is None or d.veto is not None else d.desired
+        run_now = current if d is None or d.veto is not None else d.desired
         return {
             "target": name,
             "mode": t.config.mode,
             "group": t.config.group,
             "topic": t.config.topic,
             "actuator": t.config.actuator.kind,
-            "replicas": replicas,
-            "desired": d.desired if d else None,
+            "desired": run_now,
+            "wanted": d.desired if d else None,
             "current": current,
             "veto": d.veto if d else None,
             "reason": d.reason if d else "no decision yet",

@@ -148,7 +148,7 @@ def _capacity(inputs: Inputs, current: int, target: TargetConfig, memory: Memory
 
 def evaluate(inputs: Inputs, now: float, current: int, target: TargetConfig, memory: Memory | None = None, name: str = "") -> tuple[Decision, Memory]:
     if target.mode == "keda":
-        from watchtower.scale.keda import evaluate_keda
+        from watchtower.scale.keda_mode import evaluate_keda
 
         return evaluate_keda(inputs, now, current, target, memory or Memory(), name)
     p = target.policy

@@ -130,7 +130,7 @@ def test_hung_redis_vetoes_the_scale_up_and_alerts(bootstrap, own_redis, topic_f
             seen: list = []
             vetoed = wait_for(lambda: (st := stack.status(), seen.append((st["veto"], st["reason"])))[0]["veto"] == "sink_backpressure" and st,
                               40, "the sink veto", on_timeout=lambda: seen[-5:])
-            assert vetoed["desired"] > vetoed["current"] == 1, vetoed["reason"]
+            assert vetoed["wanted"] > vetoed["desired"] == vetoed["current"] == 1, vetoed["reason"]
             assert vetoed["sink_write_latency_seconds"] >= 0.25
             wait_for(lambda: breaching(stack, "scaling-sink-backpressure"), 10, "the sink-backpressure alert rule to breach")
             held_until = time.monotonic() + 10
@@ -202,7 +202,7 @@ def test_one_stuck_partition_is_left_out_and_alerted(bootstrap, redis_url, topic
             # Left out: its growing lag is not in the backlog the sizing used, so no scale-up for it.
             lag, _ = group_lag(stack, group, topic)
             assert status["inputs"]["backlog_messages"] < lag
-            assert status["desired"] == 2 and not status["actions"], status["reason"]
+            assert status["wanted"] == 2 and not status["actions"], status["reason"]
             alerts = wait_for(lambda: breaching(stack, "scaling-stuck-partition"), 10, "the stuck-partition alert rule")
             assert {dict(a.labels)["partition"] for a in alerts} == {str(owned[0])}
         finally:

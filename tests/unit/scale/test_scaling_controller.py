@@ -76,7 +76,7 @@ def test_leader_applies_through_the_actuator_and_the_decision_is_in_the_history(
     assert values[("watchtower_scaling_actions_total", (("direction", "up"), ("target", "w")))] == 1
     assert values[("watchtower_scaling_leader", (("target", "w"),))] == 1
     status = c.status("w")
-    assert status["replicas"] == 4 and status["current"] == 4 and status["recent_actions"][0]["to"] == 4
+    assert status["desired"] == 4 and status["current"] == 4 and status["recent_actions"][0]["to"] == 4
 
 
 def test_a_standby_decides_but_never_applies():
@@ -108,7 +108,7 @@ def test_http_api_and_metrics_exposition():
     server = HttpServer(registry, lambda _: {}, port=0, scaling=c.status).start()
     try:
         one = orjson.loads(urllib.request.urlopen(f"{server.url}/api/v1/scaling/w", timeout=5).read())
-        assert one["replicas"] == 4 and one["target"] == "w" and one["mode"] == "capacity"
+        assert one["desired"] == 4 and one["target"] == "w" and one["mode"] == "capacity"
         every = orjson.loads(urllib.request.urlopen(f"{server.url}/api/v1/scaling", timeout=5).read())
         assert set(every["targets"]) == {"w"}
         with pytest.raises(urllib.error.HTTPError) as err:
@@ -138,12 +138,12 @@ def test_the_daemon_serves_the_controller_and_runs_its_loop():
     d = Daemon([], DaemonConfig.model_validate({"http": {"port": 0}}), history=h, scaling=controller).start()
     try:
         deadline = time.monotonic() + 5
-        while controller.status("w")["desired"] is None and time.monotonic() < deadline:  # the loop's first cycle
+        while controller.status("w")["wanted"] is None and time.monotonic() < deadline:  # the loop's first cycle
             time.sleep(0.05)
         text = urllib.request.urlopen(f"{d.http.url}/metrics", timeout=5).read().decode()
         assert 'watchtower_scaling_current_replicas{target="w"} 4.0' in text
         doc = orjson.loads(urllib.request.urlopen(f"{d.http.url}/api/v1/scaling/w", timeout=5).read())
-        assert doc["replicas"] == 4 and doc["actuator"] == "dry_run"
+        assert doc["desired"] == 4 and doc["actuator"] == "dry_run"
     finally:
         d.stop()
     assert not any(t.is_alive() for t in controller._threads)

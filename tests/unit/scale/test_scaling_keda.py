@@ -6,7 +6,7 @@ import pytest
 
 from watchtower.scale.config import TargetConfig
 from watchtower.scale.inputs import Inputs
-from watchtower.scale.keda import total_lag
+from watchtower.scale.keda_mode import total_lag
 from watchtower.scale.policy import Memory, evaluate
 
 NOW = 5000.0
