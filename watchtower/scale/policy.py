@@ -133,8 +133,9 @@ def _capacity(inputs: Inputs, current: int, target: TargetConfig, memory: Memory
     replicas = current
     observed = None
     unsettled = memory.last_action is not None and memory.rebalance_seconds is None
-    # A fresh measurement needs half a window of readings at this replica count: commits come in batches.
-    if inputs.consume_rate is not None and replicas > 0 and inputs.span >= target.policy.window / 2 and not unsettled:
+    # A fresh measurement needs a whole window of readings at this replica count (commits come in batches,
+    # and the first seconds after a handover are not representative), as FLIP-271 waits out its window.
+    if inputs.consume_rate is not None and replicas > 0 and inputs.span >= 0.9 * target.policy.window and not unsettled:
         observed = inputs.consume_rate / replicas
         if inputs.busy_ratio:
             return observed / inputs.busy_ratio, saturated, observed

@@ -198,13 +198,15 @@ def test_one_stuck_partition_is_left_out_and_alerted(bootstrap, redis_url, topic
             wait_for(lambda: len(owned) == 1, 60, "the stuck member to own one partition")
             loader.start()
             status = wait_for(lambda: (s := stack.status())["inputs"].get("stuck_partitions") and s, 60, "a stuck partition")
-            assert status["inputs"]["stuck_partitions"] == owned, (status["inputs"], owned)
+            stuck = status["inputs"]["stuck_partitions"]
+            # The member's partitions (one, unless a rebalance under load handed it another): nobody else's.
+            assert stuck and set(stuck) <= set(owned), (status["inputs"], owned)
             # Left out: its growing lag is not in the backlog the sizing used, so no scale-up for it.
             lag, _ = group_lag(stack, group, topic)
             assert status["inputs"]["backlog_messages"] < lag
             assert status["wanted"] == 2 and not status["actions"], status["reason"]
             alerts = wait_for(lambda: breaching(stack, "scaling-stuck-partition"), 10, "the stuck-partition alert rule")
-            assert {dict(a.labels)["partition"] for a in alerts} == {str(owned[0])}
+            assert {dict(a.labels)["partition"] for a in alerts} <= {str(p) for p in owned}
         finally:
             stop.set()
             quit_.set()
