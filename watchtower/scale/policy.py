@@ -14,7 +14,8 @@ Order of a cycle (mode `capacity`):
    idle -> min;
 3. bounds: min..max replicas, never above the partitions (`partitions_capped` when the need is);
 4. scale-down only to the highest recommendation of the stabilization window; max step either way;
-5. holds, in order: rebalancing, cooldown (>= observed rebalance x factor), and for scale-up only
+5. holds, in order: rebalancing (the group's, or the last action's handover not over yet), cooldown
+   (>= observed rebalance x factor), and for scale-up only
    sink_backpressure, then ineffective_step (a verified step that did not raise the consume rate).
 """
 
@@ -220,6 +221,10 @@ def _hold(inputs: Inputs, now: float, current: int, want: int, target: TargetCon
     if inputs.group_state in REBALANCING_STATES:
         return "rebalancing", f"the group is {inputs.group_state}"
     a = memory.last_action
+    if a is not None and memory.rebalance_seconds is None:
+        # Replicas the last action added or removed are not in effect until the handover is over:
+        # acting again on the backlog that built meanwhile would overshoot.
+        return "rebalancing", "the last action's partitions are still being handed over"
     if a is not None and now - a.at < _cooldown(target, memory):
         return "cooldown", f"last action {now - a.at:.0f}s ago, cooldown {_cooldown(target, memory):.0f}s"
     if want <= current:
