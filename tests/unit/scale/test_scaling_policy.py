@@ -62,7 +62,7 @@ CASES = [
     ("09 never above max_replicas", 2, inputs(), mem(), {"max_replicas": 3}, 3, None, ""),
     ("10 rebalancing: no action", 2, inputs(group_state="preparing_rebalancing"), mem(), {}, 5, "rebalancing", "held"),
     ("10b the last action's handover is not over (no rebalance observed yet): no action", 2, inputs(),
-     mem(last_action=Action(NOW - 30, 1, 2, 100.0, 100.0, waiting=((0, 900),)), verified=True, capacity=100.0), {}, 6, "rebalancing",
+     mem(last_action=Action(NOW - 30, 1, 2, 100.0, 100.0, waiting=((0, 900),)), verified=True, capacity=100.0), {}, 5, "rebalancing",
      "handed over"),
     ("11 cooldown after an action (need (300 + 6000/115) / 70 -> 6)", 2, inputs(),
      mem(last_action=Action(NOW - 10, 1, 2, 100.0, 100.0), rebalance_seconds=5.0), {}, 6, "cooldown", ""),
