@@ -64,7 +64,9 @@ def test_load_step_scales_up_drains_within_catch_up_and_scales_down_once(bootstr
             time.sleep(0.5)
         loader.join()
         step_up_at, step_down_at = t0 + 15.0, t0 + 15.0 + hold
-        wait_for(lambda: stack.pool.size == 1 and stack.status()["current"] == 1, 60, "the scale-down to one worker")
+        wait_for(lambda: stack.pool.size == 1 and stack.status()["current"] == 1, 60, "the scale-down to one worker",
+                 on_timeout=lambda: ([(round(a["at"] - t0), a["from"], a["to"]) for a in stack.status()["recent_actions"]],
+                                     stack.status()["reason"], stack.status()["veto"]))
         store = EnricherStore(redis_client, group, topic)
         ends = {p: e for p, e in enumerate(read_topic_ends(bootstrap, topic))}
         wait_for(lambda: store.applied_offsets(ends) == {p: e - 1 for p, e in ends.items()}, 90, "every record applied")
