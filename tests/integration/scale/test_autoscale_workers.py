@@ -30,7 +30,8 @@ pytestmark = pytest.mark.integration
 ALERTS = Path(__file__).parents[3] / "alerts" / "scaling.yaml"
 CAP = 200.0  # records/s per worker
 STEP_POLICY = {
-    "window": 15, "catch_up": 30, "rebalance_time": 20,  # tansu hands partitions over in 5 to 25 s here "busy_backlog": 300, "scale_down_stabilization": 20, "cooldown": 5,
+    # rebalance_time: tansu hands partitions over in 5 to 25 s on this machine
+    "window": 15, "catch_up": 30, "rebalance_time": 20, "busy_backlog": 300, "scale_down_stabilization": 20, "cooldown": 5,
     "verify_after": 30, "stuck_after": 20, "max_step_up": 4, "max_step_down": 5,
 }
 
