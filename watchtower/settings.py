@@ -29,6 +29,7 @@ from watchtower.config.models import (
     WorkersConfig,
 )
 from watchtower.daemon.config import AlertingConfig, DaemonConfig
+from watchtower.scale.config import ScalingConfig
 
 
 class _Model(BaseModel):
@@ -48,6 +49,7 @@ class WatchtowerConfig(_Model):
     # Unset: no Flink collector. Set (even `flink: {}`): `watchtower run` watches that JobManager.
     flink: FlinkConfig | None = None
     chaos: ChaosConfig = Field(default_factory=ChaosConfig)  # `watchtower chaos` (docs/chaos.md)
+    scaling: ScalingConfig = Field(default_factory=ScalingConfig)  # docs/scaling.md
     log_level: str = "INFO"
     log_format: str = Field(default="console", pattern="^(console|json)$")
 

@@ -23,6 +23,7 @@ import logging
 import os
 import signal
 import threading
+import time
 from collections import Counter
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
@@ -260,6 +261,9 @@ class WorkerSettings:
     max_event_bytes: int = DEFAULT_MAX_EVENT_BYTES
     dedup_ttl: float = DEDUP_TTL
     name: str = "enricher"
+    # Records per second this worker processes at most (None: as fast as it can). Stands in for a costly
+    # enrichment (a lookup per record), so capacity grows with the worker count on a small machine too.
+    max_rate: float | None = None
 
 
 class EnricherWorker:
@@ -342,6 +346,7 @@ class EnricherWorker:
                 if self.parent_pid is not None and os.getppid() != self.parent_pid:
                     log.warning("supervisor gone; stopping", extra={"worker": self.s.name})
                     break
+                started = time.monotonic()
                 msgs = c.consume(BATCH_SIZE, POLL_TIMEOUT)
                 records = []
                 for m in msgs:
@@ -352,6 +357,8 @@ class EnricherWorker:
                 if records:
                     self._apply(store, records)
                     self._commit()
+                    if self.s.max_rate:
+                        self._stop.wait(len(records) / self.s.max_rate - (time.monotonic() - started))
         finally:
             self._commit()
             c.close()  # leaves the group now, so the others take over at once

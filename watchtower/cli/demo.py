@@ -23,6 +23,9 @@ def demo(
     clean: bool = typer.Option(
         False, "--clean", help="No injected faults (by default 1% duplicates, 0.5% malformed, 0.5% late events)."
     ),
+    autoscale: bool = typer.Option(
+        False, "--autoscale", help="Step the load up 3x and back (--rate is the base, default 300/s; --duration squeezes the ~3 min profile); the daemon scales the workers."
+    ),
 ) -> None:
     """Run the embedded broker and Redis, the event generator, the Spark job and the workers, with live progress.
 
@@ -42,7 +45,7 @@ def demo(
     from watchtower.stack import StackError
 
     cfg = ctx_of(ctx).config
-    run = DemoRun(cfg, DemoOptions(duration=duration, rate=rate, workers=workers, report=report, keep_stack=keep_stack, faults=not clean))
+    run = DemoRun(cfg, DemoOptions(duration=duration, rate=rate, workers=workers, report=report, keep_stack=keep_stack, faults=not clean, autoscale=autoscale))
     interrupts = 0
 
     def on_signal(*_):

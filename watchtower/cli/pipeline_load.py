@@ -149,8 +149,14 @@ def workers(
     log_path: Path = typer.Option(None, "--log", help="Send the workers' logs to this file instead of the terminal."),
     bootstrap: str = typer.Option(None, "--bootstrap", help="Kafka bootstrap servers (default: config, else the stack)."),
     redis_url: str = typer.Option(None, "--redis-url", envvar="REDIS_URL", help="Redis URL (default: config, else the stack)."),
+    follow: str = typer.Option(
+        None, "--follow", help="Follow the worker count the daemon's scaling target of this name sets (docs/scaling.md)."
+    ),
+    max_rate: float = typer.Option(None, "--max-rate", min=1, help="Records per second each worker processes at most."),
 ) -> None:
-    """Run N enricher processes in one consumer group, restarting any that crash, until Ctrl-C / SIGTERM."""
+    """Run N enricher processes in one consumer group, restarting any that crash, until Ctrl-C / SIGTERM.
+
+    With --follow TARGET the count follows `scaling.targets.TARGET` (actuator kind local_pool)."""
     cfg = ctx_of(ctx).config
     servers = _bootstrap(cfg, bootstrap)
     url = _redis_url(cfg, redis_url)
@@ -165,20 +171,28 @@ def workers(
         kafka=cfg.kafka,
         workers=cfg.workers,
         max_event_bytes=cfg.pipeline.max_event_bytes,
+        max_rate=max_rate,
     )
     import redis
 
     client = redis.Redis.from_url(url)
     store = EnricherStore(client, settings.group, settings.topic)
     pool = WorkerPool(settings, log_path=log_path, log_level=cfg.log_level, log_format=cfg.log_format)
+    follower = None
     with _stop_on_signals() as stop:
         pool.start(cfg.workers.count if count is None else count)
+        if follow:
+            from watchtower.scale.local_pool import PoolFollower
+
+            follower = PoolFollower(follow, pool, client).start()
         try:
             with Live(Text("starting..."), console=console, refresh_per_second=2) as live:
                 while not stop.wait(1.0):
                     live.update(Text(_status_line(pool, store)))
         finally:
             console.print("stopping workers (they commit and leave the group)...")
+            if follower is not None:
+                follower.stop()
             pool.stop()
             console.print(f"[green]workers stopped[/]; {_status_line(pool, store)}", highlight=False)
             client.close()

@@ -80,11 +80,20 @@ def run(
                 console.print(f"  {problem}", markup=False, highlight=False)
             raise typer.Exit(2) from None
 
+    scaling = None
+    if cfg.scaling.targets:
+        from watchtower.scale.controller import build_controller
+
+        try:
+            scaling = build_controller(cfg, history, redis_url, gate=lease)
+        except ValueError as exc:
+            fail(str(exc), 2)
+
     stop = threading.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: stop.set())
     try:
-        daemon = Daemon(collectors, daemon_cfg, history=history, alerting=alerting)
+        daemon = Daemon(collectors, daemon_cfg, history=history, alerting=alerting, scaling=scaling)
     except OSError as exc:
         fail(f"cannot start: {exc}")
     if lease is not None:

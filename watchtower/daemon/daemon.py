@@ -11,7 +11,7 @@ import logging
 import threading
 import time
 from collections.abc import Callable, Iterable, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from opentelemetry.sdk.trace import SpanProcessor, TracerProvider
 from prometheus_client import CollectorRegistry
@@ -36,6 +36,9 @@ from watchtower.notify.dispatcher import Dispatcher
 from watchtower.notify.registry import build_notifiers
 from watchtower.rules.config import RouteConfig, RuleSet, check_rules
 from watchtower.rules.packaged import rule_paths
+
+if TYPE_CHECKING:
+    from watchtower.scale.controller import ScalingController
 
 log = logging.getLogger(__name__)
 
@@ -119,12 +122,14 @@ class Daemon:
         clock: Callable[[], float] = time.time,
         history: History | None = None,
         alerting: AlertEvaluator | None = None,
+        scaling: ScalingController | None = None,
     ):
         self.config = config or DaemonConfig()
         self.collectors = list(collectors)
         self.clock = clock
         self.history = history or History(self.config.history_size)
         self.alerting = alerting
+        self.scaling = scaling
         self.tracer_provider: TracerProvider = build_tracer_provider(
             self.config.service_name, self.config.otlp_endpoint, span_processors
         )
@@ -140,9 +145,12 @@ class Daemon:
         if alerting is not None and alerting.on_readings:
             alerting.listen(self.readings)
         self.registry = CollectorRegistry(auto_describe=False)
-        self.registry.register(
-            SnapshotCollector(self.history, {c.name: c.specs for c in self.collectors}, self.runner.health)
-        )
+        specs = {c.name: c.specs for c in self.collectors}
+        if scaling is not None:
+            from watchtower.scale.metrics import COLLECTOR, SPECS
+
+            specs[COLLECTOR] = SPECS
+        self.registry.register(SnapshotCollector(self.history, specs, self.runner.health))
         if alerting is not None:
             self.registry.register(AlertingCollector(alerting))
         self.http = HttpServer(
@@ -151,6 +159,7 @@ class Daemon:
             self.config.http.host,
             self.config.http.port,
             alerts=alerting.alerts_status if alerting is not None else None,
+            scaling=scaling.status if scaling is not None else None,
         )
 
     def status(self, with_samples: bool = False) -> dict[str, Any]:
@@ -188,9 +197,13 @@ class Daemon:
         self.runner.start()
         if self.alerting is not None:
             self.alerting.start()
+        if self.scaling is not None:
+            self.scaling.start()
         return self
 
     def stop(self) -> None:
+        if self.scaling is not None:
+            self.scaling.stop()
         if self.alerting is not None:
             self.alerting.stop()
         self.runner.stop(wait=True)

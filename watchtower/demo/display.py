@@ -34,6 +34,12 @@ def live_table(s: DemoState) -> Table:
     for name, lag in s.lag.items():
         t.add_row(f"lag {name}", _n(lag), "messages")
     t.add_row("workers", str(s.workers), "enricher processes")
+    sc = s.scaling
+    if sc:
+        load = "" if s.target_rate is None else f"load step {s.target_rate:,.0f}/s; "
+        t.add_row("  autoscaling", f"{_n(sc.get('current'))} -> {_n(sc.get('wanted'))}", f"{load}actions {sc.get('actions') or {}}")
+        why = sc.get("reason") or ""
+        t.add_row("  decision", sc.get("veto") or "ok", why if len(why) <= 60 else why[:57] + "...")
     w = s.watch
     if w:
         t.add_section()

@@ -60,6 +60,7 @@ class DemoOptions:
     startup_timeout: float = 300.0
     keep_stack: bool = False
     faults: bool = True  # mix in duplicates, malformed and late events unless the config sets its own
+    autoscale: bool = False  # step the load up and down; the daemon scales the workers (demo/autoscale.py)
 
 
 DEMO_FAULTS = {"duplicate_ratio": 0.01, "malformed_ratio": 0.005, "late_ratio": 0.005}
@@ -82,6 +83,8 @@ class DemoState:
     watch: dict[str, Any] = field(default_factory=dict)  # what the watchtower daemon measures
     daemon_url: str = ""
     errors: list[str] = field(default_factory=list)
+    scaling: dict[str, Any] = field(default_factory=dict)  # --autoscale: the controller's latest decision
+    target_rate: float | None = None  # --autoscale: the rate of the current load phase
 
 
 def demo_config(cfg: WatchtowerConfig) -> WatchtowerConfig:
@@ -112,6 +115,7 @@ class DemoRun:
         self._admin = None
         self._redis: redis.Redis | None = None
         self._daemon = None
+        self._follower = None
         self.canaries = 0
         self.readback: Conservation | None = None
         self._batches = BatchesTable(Path(self.cfg.pipeline.data_dir) / "delta" / "batches")
@@ -142,7 +146,15 @@ class DemoRun:
             workers=self.cfg.workers,
             max_event_bytes=p.max_event_bytes,
         )
-        self._pool = WorkerPool(settings, log_path=self.root / "workers.log").start(self.opts.workers)
+        if self.opts.autoscale:
+            from watchtower.demo import autoscale
+            from watchtower.scale.local_pool import PoolFollower
+
+            settings.max_rate = autoscale.worker_max_rate(self.opts.rate or autoscale.DEFAULT_BASE_RATE)
+            self._pool = WorkerPool(settings, log_path=self.root / "workers.log").start(1)
+            self._follower = PoolFollower(autoscale.TARGET, self._pool, self._redis).start()
+        else:
+            self._pool = WorkerPool(settings, log_path=self.root / "workers.log").start(self.opts.workers)
         g = self.cfg.generator
         update: dict[str, Any] = {} if self.opts.rate is None else {"rate": self.opts.rate}
         if self.opts.faults and not (g.duplicate_ratio or g.malformed_ratio or g.late_ratio):
@@ -182,11 +194,22 @@ class DemoRun:
         daemon_cfg = base.model_copy(update={"collectors": REGISTRY.demo_sections(base.collectors)})
         e = self.endpoints
         collectors = build_collectors(daemon_cfg, self.cfg.kafka, e.bootstrap_servers, e.redis_url, self.cfg.pipeline)
+        history = scaling = None
+        if self.opts.autoscale:
+            from watchtower.core.history import History
+            from watchtower.demo import autoscale
+            from watchtower.scale.controller import ScalingController
+
+            p = self.cfg.pipeline
+            history = History(daemon_cfg.history_size)
+            scaling = ScalingController(
+                autoscale.scaling_config(self.cfg.workers.group, p.topic, e.redis_url, p.partitions), history, redis_url=e.redis_url
+            )
         try:
-            daemon = Daemon(collectors, daemon_cfg).start()
+            daemon = Daemon(collectors, daemon_cfg, history=history, scaling=scaling).start()
         except OSError:  # the configured port is taken (another watchtower?): any free port will do
             http = daemon_cfg.http.model_copy(update={"port": 0})
-            daemon = Daemon(collectors, daemon_cfg.model_copy(update={"http": http})).start()
+            daemon = Daemon(collectors, daemon_cfg.model_copy(update={"http": http}), history=history, scaling=scaling).start()
         self.state.daemon_url = daemon.http.url
         return daemon
 
@@ -202,6 +225,14 @@ class DemoRun:
                     self.abort.set()
                 return
             self.state.phase = "producing"
+            if self.opts.autoscale:
+                from watchtower.demo import autoscale
+
+                profile = autoscale.phases(self.opts.rate or autoscale.DEFAULT_BASE_RATE, self.opts.duration)
+                self._manifest = autoscale.run_phases(
+                    self._generator, profile, self.stop_producing, on_phase=lambda r: setattr(self.state, "target_rate", r)
+                )
+                return
             self._manifest = self._generator.run(duration=self.opts.duration, stop_event=self.stop_producing)
         except Exception as exc:  # noqa: BLE001 - shown to the user, the demo then stops
             self.state.errors.append(f"generator: {exc}")
@@ -235,6 +266,8 @@ class DemoRun:
         s.workers = self._pool.size if self._pool else 0
         if self._daemon is not None:
             s.watch = watchtower_view(self._daemon.history.snapshot(), self._daemon.runner.health())
+            if self._daemon.scaling is not None:
+                s.scaling = next(iter(self._daemon.scaling.status()["targets"].values()), {}) or {}
         if self._spark is not None and self._spark.poll() is not None and s.phase not in ("stopping", "stopped"):
             if not self.abort.is_set():
                 s.errors.append(f"the Spark job exited with code {self._spark.returncode}; see {self.root / 'spark.log'}")
@@ -284,6 +317,8 @@ class DemoRun:
             except subprocess.TimeoutExpired:
                 self._spark.kill()
                 self._spark.wait()
+        if self._follower is not None:
+            self._follower.stop()
         if self._pool is not None:
             self._pool.stop()
         self._stop_daemon()
@@ -338,6 +373,9 @@ class DemoRun:
             "latency_ms": self.state.latency,
             "errors": self.state.errors,
         }
+        if self.opts.autoscale:
+            sc = self.state.scaling
+            doc["scaling"] = {k: sc.get(k) for k in ("current", "desired", "wanted", "actions", "vetoes", "recent_actions")}
         if acc is not None:
             doc.update(acc.as_dict())
         doc["readback"] = self.readback.as_dict() if self.readback is not None else None

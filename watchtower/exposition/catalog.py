@@ -11,6 +11,7 @@ from collections.abc import Iterator
 from watchtower.collectors.registry import REGISTRY, CollectorKinds
 from watchtower.core.health import ALERTING_SPECS, RUNNER_SPECS
 from watchtower.core.types import MetricSpec
+from watchtower.scale.metrics import SPECS as SCALING_SPECS
 
 
 def all_specs(registry: CollectorKinds = REGISTRY) -> Iterator[tuple[str, MetricSpec]]:
@@ -20,6 +21,8 @@ def all_specs(registry: CollectorKinds = REGISTRY) -> Iterator[tuple[str, Metric
     yield from registry.specs()
     for spec in ALERTING_SPECS:
         yield "alerting", spec
+    for spec in SCALING_SPECS:
+        yield "scaling", spec
 
 
 def markdown(registry: CollectorKinds = REGISTRY) -> str:

@@ -1,5 +1,5 @@
-"""The daemon's one HTTP server: /metrics (Prometheus), /healthz (liveness), /api/v1/status and
-/api/v1/alerts (JSON; the latter while alerting is on).
+"""The daemon's one HTTP server: /metrics (Prometheus), /healthz (liveness), /api/v1/status,
+/api/v1/alerts (while alerting is on) and /api/v1/scaling[/<target>] (while scaling targets are set).
 
 stdlib ThreadingHTTPServer: a handful of endpoints do not need a framework. It binds 127.0.0.1 unless
 configured otherwise. /healthz answers 200 while the daemon runs, whatever its collectors' state: a
@@ -30,10 +30,12 @@ class HttpServer:
         host: str = "127.0.0.1",
         port: int = 0,
         alerts: Callable[[], dict[str, Any]] | None = None,
+        scaling: Callable[[str | None], dict[str, Any] | None] | None = None,
     ):
         self.registry = registry
         self.status = status
         self.alerts = alerts
+        self.scaling = scaling
         self.host = host
         self.port = port
         self._server: ThreadingHTTPServer | None = None
@@ -61,6 +63,8 @@ class HttpServer:
                         self._send(200, body, "application/json")
                     elif parts.path == "/api/v1/alerts" and outer.alerts is not None:
                         self._send(200, orjson.dumps(outer.alerts()), "application/json")
+                    elif parts.path.startswith("/api/v1/scaling") and outer.scaling is not None:
+                        self._scaling(parts.path.removeprefix("/api/v1/scaling").strip("/") or None)
                     else:
                         self._send(
                             404,
@@ -70,6 +74,14 @@ class HttpServer:
                 except Exception:  # noqa: BLE001 - a bad request must not take the server down
                     log.exception("http handler failed", extra={"path": parts.path})
                     self._send(500, b"internal error\n", "text/plain; charset=utf-8")
+
+            def _scaling(self, target: str | None) -> None:
+                assert outer.scaling is not None
+                doc = outer.scaling(target)
+                if doc is None:
+                    self._send(404, orjson.dumps({"error": f"no scaling target {target!r}"}), "application/json")
+                else:
+                    self._send(200, orjson.dumps(doc, option=orjson.OPT_NON_STR_KEYS), "application/json")
 
             def _send(self, code: int, body: bytes, content_type: str) -> None:
                 self.send_response(code)

@@ -94,6 +94,9 @@ class RuleBase(BaseModel):
     runbook: str = ""
     dashboard: str = ""
     route: str = "default"
+    # Raise `<name>:no-data` when the selectors match nothing for `stale_after` (rules/no_data.py). Off for
+    # rules whose metrics exist only in some deployments (Flink-only, scaling targets), where silence is normal.
+    alert_on_no_data: bool = True
 
     @model_validator(mode="after")
     def _template_fits(self) -> RuleBase:

@@ -7,7 +7,8 @@ Prometheus users write `absent()` alerts for). Pure, like the rules: from the hi
     no reading within the last `stale_after` has a sample matching any of the rule's selectors
     -> one breaching result for the rule `<name>:no-data` (no labels), severity ticket, on the rule's route
 
-`stale_after` is the rule's own when it has one (threshold), else DEFAULT_STALE_AFTER.
+`stale_after` is the rule's own when it has one (threshold), else DEFAULT_STALE_AFTER. A rule with
+`alert_on_no_data: false` (metrics that exist only in some deployments) gets none.
 """
 
 from __future__ import annotations
@@ -47,7 +48,7 @@ def evaluate(rules: Sequence[RuleBase], history: Sequence[Reading], now: float) 
     out = []
     for rule in rules:
         sels = [s for _, s in selectors(rule)]
-        if not sels:
+        if not sels or not rule.alert_on_no_data:
             continue
         window = stale_after(rule)
         watched_long_enough = oldest <= now - window

@@ -71,3 +71,12 @@ class Actuator(Protocol):
 
 class ActuatorError(RuntimeError):
     """The target could not be read or reached; the message names it and never carries a secret."""
+
+
+@runtime_checkable
+class FencedActuator(Actuator, Protocol):
+    """An actuator whose target refuses a deposed leader's write: `apply_fenced` carries the leader's
+    fencing token (from `LeaderGate.holds()`), and the target keeps the highest token it has accepted,
+    refusing any lower one (`ApplyResult.error`). The controller prefers it over `apply` when present."""
+
+    def apply_fenced(self, replicas: int, token: int) -> ApplyResult: ...

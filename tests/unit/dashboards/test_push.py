@@ -85,7 +85,7 @@ def test_a_changed_dashboard_is_the_only_one_sent_and_dry_run_sends_nothing(fake
     assert real.exit_code == 0, real.output
     [post] = fake_grafana.calls("POST", "/api/dashboards/db")[-1:]
     assert post.body["dashboard"]["uid"] == "watchtower-kafka"
-    assert len(fake_grafana.calls("POST", "/api/dashboards/db")) == 5  # four on the first push, one now
+    assert len(fake_grafana.calls("POST", "/api/dashboards/db")) == 6  # five on the first push, one now
     assert fake_grafana.dashboards["watchtower-kafka"]["dashboard"]["version"] == 2
     assert fake_grafana.dashboards["watchtower-sla"]["dashboard"]["version"] == 1
     assert fake_grafana.problems == []

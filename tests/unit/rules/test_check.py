@@ -126,7 +126,7 @@ def test_cli_exit_codes_and_output(tmp_path):
     assert "5 problem(s)" in bad.output and "broken.yaml:10: rules.1.for:" in bad.output
     good = runner.invoke(app, ["rules", "check", str(REPO / "alerts")])
     assert good.exit_code == 0, good.output
-    assert "rules OK: 16 rules in 1 file(s)" in good.output
+    assert "rules OK: 20 rules in 2 file(s)" in good.output
 
 
 @pytest.mark.parametrize("kind", sorted(KINDS))

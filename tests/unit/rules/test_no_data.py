@@ -61,3 +61,10 @@ def test_evaluate_all_and_the_lifecycle_config_carry_the_no_data_rule() -> None:
     assert [(r.rule, r.breaching) for r in results if r.rule.endswith(":no-data")] == [("lag:no-data", True)]
     cfg = RuleSet((RULE,)).lifecycle_config()
     assert cfg.timing("lag:no-data") == RuleTiming(for_=0.0, keep_firing_for=0.0, route="oncall")
+
+
+def test_a_rule_that_opts_out_gets_no_no_data_result() -> None:
+    silent = [reading(900, None), reading(990, None)]
+    assert [r.breaching for r in no_data.evaluate([RULE], silent, 1000)] == [True]
+    quiet = RULE.model_copy(update={"alert_on_no_data": False})
+    assert no_data.evaluate([quiet], silent, 1000) == []

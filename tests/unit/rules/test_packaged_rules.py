@@ -50,7 +50,7 @@ def test_rules_check_without_a_path_checks_the_packaged_rules(tmp_path, monkeypa
     result = CliRunner().invoke(app, ["rules", "check"])
     assert result.exit_code == 0, result.output
     assert f"checking the packaged default rules in {packaged_rules()}" in result.output
-    assert "rules OK: 16 rules in 1 file(s)" in result.output
+    assert "rules OK: 20 rules in 2 file(s)" in result.output
 
 
 def test_config_check_names_the_packaged_rules_when_none_are_configured(tmp_path, monkeypatch):
