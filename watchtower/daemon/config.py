@@ -55,8 +55,8 @@ class AlertingConfig(_Model):
     # within one collection cycle of the data; an evaluation of the default rules costs milliseconds.
     interval: Duration = Field(default=1.0, gt=0)
     # Besides the timer, a collector's new reading starts an evaluation of the rules that read its metrics
-    # at once; those reading-driven evaluations take at most this share of the evaluator's time (after one
-    # that took d seconds, the next waits d * (1 - busy) / busy), so a fast collector cannot starve it.
+    # at once; those reading-driven evaluations take at most this share of the evaluator's CPU time (after one
+    # that used d CPU seconds, the next waits d * (1 - busy) / busy), so a fast collector cannot starve it.
     evaluate_on_readings: bool = True
     busy: float = Field(default=0.5, gt=0, le=1)
     # Where the lifecycle state, silences and the outbox live in Redis (several daemons: one prefix each).

@@ -5,7 +5,7 @@ lifecycle step, so `for`, `keep_firing_for`, group and repeat intervals move wit
 reading ran within the last interval, so no-data and staleness do too), and as soon as a
 collector publishes a reading on the `ReadingSignal` (only the rules that read that collector's metrics;
 the others keep their last results; a burst of readings is one cycle, and reading-driven cycles take at
-most `busy` of the thread's time). A cycle:
+most `busy` of the thread's CPU time). A cycle:
 
     restore the lifecycle state from the AlertStore (once; retried each cycle until Redis answers)
     results, errors = evaluate_all(rules, history, now)      pure; a raising rule is left out and named
@@ -161,7 +161,9 @@ class AlertEvaluator:
                 fresh = set(pending) if with_rules else set()
                 if with_rules:
                     pending = {}
+                cpu = time.thread_time()
                 self.run_once(fresh, timer=True, rules=with_rules)
+                cpu = time.thread_time() - cpu
                 due, missed = next_tick(due, time.monotonic(), self.interval)
                 if missed:
                     self.health = replace(self.health, overruns=self.health.overruns + missed)
@@ -169,8 +171,12 @@ class AlertEvaluator:
                     continue  # a step alone does not move the budget
             else:
                 fresh, pending = set(pending), {}
+                cpu = time.thread_time()
                 self.run_once(fresh)
-            ready_at = time.monotonic() + reading_gap(self.health.last_duration or 0.0, self.busy)
+                cpu = time.thread_time() - cpu
+            # The budget bounds the CPU the rules take from the collectors, not the wall time: a cycle that
+            # waited on a hung Redis (seconds of socket timeout) must not hold back the one after it resumes.
+            ready_at = time.monotonic() + reading_gap(cpu, self.busy)
 
     # --------------------------------------------------------------------------------- a cycle
 
