@@ -29,14 +29,18 @@ from watchtower.settings import WatchtowerConfig
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--trials", type=int, default=3)
-    ap.add_argument("--scenarios", nargs="*", default=None, help="names (default: every scenario expecting an alert)")
+    ap.add_argument(
+        "--scenarios", nargs="*", default=None, help="names (default: every scenario expecting an alert)"
+    )
     args = ap.parse_args()
     os.environ.pop("REDIS_URL", None)
     cfg = WatchtowerConfig()
     scenarios, problems = check_scenarios(cfg.chaos.scenarios, params_models())
     if problems:
         raise SystemExit("\n".join(problems))
-    chosen = [s for s in scenarios if s.expect.alerts and (args.scenarios is None or s.name in args.scenarios)]
+    chosen = [
+        s for s in scenarios if s.expect.alerts and (args.scenarios is None or s.name in args.scenarios)
+    ]
     root = Path(tempfile.mkdtemp(prefix="wt-chaos-bench-"))
     cfg = cfg.model_copy(update={"stack": cfg.stack.model_copy(update={"state_dir": root})})
     env = ChaosEnv(cfg, root / "chaos")
@@ -56,11 +60,16 @@ def main() -> None:
                 for a in res.detection.alerts if res.detection else ():
                     if a.fired_after is not None:
                         times.setdefault((sc.name, a.rule), []).append(a.fired_after)
-                print(f"trial {trial + 1} {sc.name}: {'pass' if res.ok else 'FAIL'} "
-                      f"{res.detection.summary() if res.detection else ''}", flush=True)
+                print(
+                    f"trial {trial + 1} {sc.name}: {'pass' if res.ok else 'FAIL'} "
+                    f"{res.detection.summary() if res.detection else ''}",
+                    flush=True,
+                )
     finally:
         env.stop()
-    print(f"\n{args.trials} trials, {time.monotonic() - t0:.0f} s, load average {min(load, default=0):.1f}-{max(load, default=0):.1f}")
+    print(
+        f"\n{args.trials} trials, {time.monotonic() - t0:.0f} s, load average {min(load, default=0):.1f}-{max(load, default=0):.1f}"
+    )
     print("| scenario (fault) | rule | p50 s | max s | pages / trials | failed trials |")
     print("| --- | --- | --- | --- | --- | --- |")
     for sc in chosen:
@@ -68,7 +77,9 @@ def main() -> None:
             ts = times.get((sc.name, a.rule), [])
             p50 = f"{statistics.median(ts):.1f}" if ts else "-"
             mx = f"{max(ts):.1f}" if ts else "-"
-            print(f"| {sc.name} | {a.rule} | {p50} | {mx} | {len(ts)}/{args.trials} | {failed.get(sc.name, 0)} |")
+            print(
+                f"| {sc.name} | {a.rule} | {p50} | {mx} | {len(ts)}/{args.trials} | {failed.get(sc.name, 0)} |"
+            )
 
 
 if __name__ == "__main__":

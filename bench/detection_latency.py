@@ -186,7 +186,9 @@ rules:
         print("| | p50 s | p95 s | max s |")
         print("|---|---:|---:|---:|")
         for name, xs in (("breach -> Slack page", detect), ("catch-up commit -> Slack resolve", resolve)):
-            print(f"| {name} | {statistics.median(xs):.3f} | {q(xs, n=20, method='inclusive')[18]:.3f} | {max(xs):.3f} |")
+            print(
+                f"| {name} | {statistics.median(xs):.3f} | {q(xs, n=20, method='inclusive')[18]:.3f} | {max(xs):.3f} |"
+            )
     finally:
         if wt is not None:
             wt.stop()

@@ -75,7 +75,9 @@ class Receiver:
                 at = time.time()
                 body = json.loads(self.rfile.read(int(self.headers.get("Content-Length", 0))) or b"{}")
                 if self.path == "/watchtower":
-                    kind = {"firing": "firing", "resolved": "resolved"}.get(body.get("kind"), body.get("kind"))
+                    kind = {"firing": "firing", "resolved": "resolved"}.get(
+                        body.get("kind"), body.get("kind")
+                    )
                 else:  # Alertmanager: status of the group; a resolve is "resolved"
                     kind = body.get("status", "")
                 with receiver.lock:
@@ -92,7 +94,9 @@ class Receiver:
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self.server.daemon_threads = True
         self.port = self.server.server_address[1]
-        threading.Thread(target=self.server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True).start()
+        threading.Thread(
+            target=self.server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
+        ).start()
 
     def first(self, after: float, path: str, kind: str, timeout: float) -> float | None:
         deadline = time.monotonic() + timeout
@@ -386,7 +390,9 @@ rules:
                 "rules": [str(work / "rules.yaml")],
                 "interval": "1s",
                 "startup_grace": 0,
-                "notifiers": {"hook": {"kind": "webhook", "url": f"http://127.0.0.1:{receiver.port}/watchtower"}},
+                "notifiers": {
+                    "hook": {"kind": "webhook", "url": f"http://127.0.0.1:{receiver.port}/watchtower"}
+                },
             },
             "log_level": "WARNING",
         }
@@ -414,9 +420,13 @@ rules:
             f"{alerts['cycles']} ({alerts['reading_cycles']} reading-driven), overruns {alerts['overruns']}"
         )
         print(
-            "load average before {:.2f} {:.2f} {:.2f}, after {:.2f} {:.2f} {:.2f}".format(*load_before, *load_after)
+            "load average before {:.2f} {:.2f} {:.2f}, after {:.2f} {:.2f} {:.2f}".format(
+                *load_before, *load_after
+            )
         )
-        print("\n| Prometheus profile | path | trials | breach -> notification p50 / p95 / max s | resolve p50 / p95 / max s |")
+        print(
+            "\n| Prometheus profile | path | trials | breach -> notification p50 / p95 / max s | resolve p50 / p95 / max s |"
+        )
         print("|---|---|---:|---|---|")
         for name, r in results.items():
             for path, fire, res in (

@@ -52,12 +52,15 @@ class Payloads:
         if now_ms // 1000 != self._second:
             self._second = now_ms // 1000
             self._prefix = format_event_time(self._second * 1000)[:-5].encode()  # ...T15:44:31
-        return b'{"event_id":"%s%016x","order_id":"o-%x","user_id":"u%d","amount":10.0,"event_type":"paid","event_time":"%s.%03dZ"}' % (
-            self.run.encode(), i, i, i % self.users, self._prefix, now_ms % 1000
+        return (
+            b'{"event_id":"%s%016x","order_id":"o-%x","user_id":"u%d","amount":10.0,"event_type":"paid","event_time":"%s.%03dZ"}'
+            % (self.run.encode(), i, i, i % self.users, self._prefix, now_ms % 1000)
         )
 
 
-def produce(producer: Producer, topic: str, n: int, partitions: int, users: int, rate: float | None = None) -> None:
+def produce(
+    producer: Producer, topic: str, n: int, partitions: int, users: int, rate: float | None = None
+) -> None:
     start = time.monotonic()
     payloads = Payloads(users)
     for i in range(n):
@@ -67,7 +70,12 @@ def produce(producer: Producer, topic: str, n: int, partitions: int, users: int,
                 time.sleep(ahead)
         while True:
             try:
-                producer.produce(topic, payloads.value(i, int(time.time() * 1000)), key=b"u%d" % (i % users), partition=i % partitions)
+                producer.produce(
+                    topic,
+                    payloads.value(i, int(time.time() * 1000)),
+                    key=b"u%d" % (i % users),
+                    partition=i % partitions,
+                )
                 break
             except BufferError:
                 producer.poll(0.05)
@@ -77,7 +85,14 @@ def produce(producer: Producer, topic: str, n: int, partitions: int, users: int,
 
 
 def produce_process(bootstrap: str, n: int, partitions: int, users: int, rate: float) -> None:
-    producer = Producer({"bootstrap.servers": bootstrap, "linger.ms": 5, "batch.num.messages": 10_000, "queue.buffering.max.messages": 500_000})
+    producer = Producer(
+        {
+            "bootstrap.servers": bootstrap,
+            "linger.ms": 5,
+            "batch.num.messages": 10_000,
+            "queue.buffering.max.messages": 500_000,
+        }
+    )
     produce(producer, "orders", n, partitions, users, rate=rate)
 
 
@@ -109,7 +124,9 @@ def percentile(values: list[float], q: float) -> float:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--events", type=int, default=200_000)
-    ap.add_argument("--rate", type=float, default=None, help="events/s produced while the job runs (rate mode)")
+    ap.add_argument(
+        "--rate", type=float, default=None, help="events/s produced while the job runs (rate mode)"
+    )
     ap.add_argument("--duration", type=float, default=60.0, help="seconds of production in rate mode")
     ap.add_argument("--partitions", type=int, default=6)
     ap.add_argument("--users", type=int, default=10_000)
@@ -118,18 +135,32 @@ def main() -> None:
     args = ap.parse_args()
 
     work = Path(tempfile.mkdtemp(prefix="wt-bench-"))
-    broker, server = EmbeddedBroker(die_with_parent=True).start(), LocalRedis(workdir=work / "redis", die_with_parent=True).start()
+    broker, server = (
+        EmbeddedBroker(die_with_parent=True).start(),
+        LocalRedis(workdir=work / "redis", die_with_parent=True).start(),
+    )
     spark = None
     try:
         bs = broker.bootstrap_servers
         admin = AdminClient({"bootstrap.servers": bs})
-        for f in admin.create_topics([NewTopic("orders", args.partitions, 1), NewTopic("orders.dlq", 1, 1)]).values():
+        for f in admin.create_topics(
+            [NewTopic("orders", args.partitions, 1), NewTopic("orders.dlq", 1, 1)]
+        ).values():
             f.result(30)
         pipeline = PipelineConfig(
-            data_dir=work / "data", max_offsets_per_trigger=args.max_offsets, trigger_interval=args.trigger,
+            data_dir=work / "data",
+            max_offsets_per_trigger=args.max_offsets,
+            trigger_interval=args.trigger,
             partitions=args.partitions,
         )
-        producer = Producer({"bootstrap.servers": bs, "linger.ms": 20, "batch.num.messages": 10_000, "queue.buffering.max.messages": 500_000})
+        producer = Producer(
+            {
+                "bootstrap.servers": bs,
+                "linger.ms": 20,
+                "batch.num.messages": 10_000,
+                "queue.buffering.max.messages": 500_000,
+            }
+        )
         n = int(args.rate * args.duration) if args.rate else args.events
         if not args.rate:
             t = time.monotonic()
@@ -168,13 +199,18 @@ def main() -> None:
         stop.set()
         runner.join(120)
 
-        rows = DeltaSinks(delta_root(pipeline), "bench").open().table("batches").to_pyarrow_table().to_pylist()
+        rows = (
+            DeltaSinks(delta_root(pipeline), "bench").open().table("batches").to_pyarrow_table().to_pylist()
+        )
         rows = [r for r in rows if r["input_rows"] > 0]
         total = sum(r["input_rows"] for r in rows)
         rc = redis.Redis.from_url(server.url)
         # Wall time from the first data trigger's start to the last one's end, from Spark's own progress.
         spans = [
-            (datetime.fromisoformat(f[b"timestamp"].decode().replace("Z", "+00:00")).timestamp(), float(f[b"trigger_execution_ms"]) / 1000)
+            (
+                datetime.fromisoformat(f[b"timestamp"].decode().replace("Z", "+00:00")).timestamp(),
+                float(f[b"trigger_execution_ms"]) / 1000,
+            )
             for _, f in rc.xrange(pipeline.progress_stream)
             if int(f[b"input_rows"]) > 0
         ]
@@ -200,26 +236,38 @@ def main() -> None:
             "mean_batch_rows": round(total / len(rows)),
             "mean_trigger_ms": round(sum(trig) / max(len(trig), 1)),
             "mean_add_batch_ms": round(sum(add) / max(len(add), 1)),
-        # Spark's own per-trigger phases (durationMs), to see the fixed cost outside foreachBatch.
-        "mean_phase_ms": {
-            k: round(sum(float(f[k.encode()]) for f in progress) / max(len(progress), 1))
-            for k in ("latest_offset_ms", "query_planning_ms", "wal_commit_ms", "get_batch_ms", "commit_offsets_ms")
-        },
+            # Spark's own per-trigger phases (durationMs), to see the fixed cost outside foreachBatch.
+            "mean_phase_ms": {
+                k: round(sum(float(f[k.encode()]) for f in progress) / max(len(progress), 1))
+                for k in (
+                    "latest_offset_ms",
+                    "query_planning_ms",
+                    "wal_commit_ms",
+                    "get_batch_ms",
+                    "commit_offsets_ms",
+                )
+            },
             "mean_handle_ms": round(sum(handle) / len(handle)),
             "mean_handle_split_ms": {
-                k: round(sum(r[k] for r in rows) / len(rows)) for k in ("process_ms", "delta_ms", "kafka_ms", "redis_ms")
+                k: round(sum(r[k] for r in rows) / len(rows))
+                for k in ("process_ms", "delta_ms", "kafka_ms", "redis_ms")
             },
         }
         # Flat across the run, or growing with the tables? Mean handle time and rows per third of the batches.
         ordered = sorted(rows, key=lambda r: r["batch_id"])
         thirds = [ordered[i * len(ordered) // 3 : (i + 1) * len(ordered) // 3] for i in range(3)]
         report["handle_ms_per_1k_rows_by_third"] = [
-            round(1000 * sum(r["total_ms"] for r in t) / max(1, sum(r["input_rows"] for r in t)), 1) for t in thirds
+            round(1000 * sum(r["total_ms"] for r in t) / max(1, sum(r["input_rows"] for r in t)), 1)
+            for t in thirds
         ]
         by_batch = {r["batch_id"]: r for r in rows}
         report["per_batch"] = [
-            [int(f[b"batch_id"]), int(f[b"input_rows"]), round(float(f[b"trigger_execution_ms"])),
-             round(by_batch.get(int(f[b"batch_id"]), {}).get("total_ms", 0))]
+            [
+                int(f[b"batch_id"]),
+                int(f[b"input_rows"]),
+                round(float(f[b"trigger_execution_ms"])),
+                round(by_batch.get(int(f[b"batch_id"]), {}).get("total_ms", 0)),
+            ]
             for f in progress
         ][:40]  # [batch_id, rows, trigger ms, handle ms]
         if args.rate:

@@ -119,7 +119,15 @@ def run_loop(args, h: list[Reading], rs: list) -> None:
     for i, r in enumerate(h[: args.readings]):  # the history as the daemon would hold it
         history.append(Reading(r.collector, base + i * every, r.samples))
     store = AlertStore.from_url(redis_server.url, sinks=())
-    ev = Timed(RuleSet(tuple(rs)), history, store, interval=args.interval, startup_grace=0, readings=signal, busy=args.busy)
+    ev = Timed(
+        RuleSet(tuple(rs)),
+        history,
+        store,
+        interval=args.interval,
+        startup_grace=0,
+        readings=signal,
+        busy=args.busy,
+    )
     published: list[float] = []
     stop = threading.Event()
 
@@ -160,7 +168,9 @@ def run_loop(args, h: list[Reading], rs: list) -> None:
         f"the lifecycle: past the busy budget), timer overruns {health.overruns}, errors {health.errors}"
     )
     q = statistics.quantiles
-    print("| cycles | reading-driven | timer overruns | evaluator busy | cycle with rules p50 / max s | reading -> evaluated p50 / p95 / max s |")
+    print(
+        "| cycles | reading-driven | timer overruns | evaluator busy | cycle with rules p50 / max s | reading -> evaluated p50 / p95 / max s |"
+    )
     print("|---:|---:|---:|---:|---|---|")
     print(
         f"| {len(cycles)} | {sum(1 for c in cycles if c[2])} | {health.overruns} | {busy:.0%} "
@@ -176,7 +186,9 @@ def main() -> None:
     ap.add_argument("--partitions", type=int, default=10_000)
     ap.add_argument("--readings", type=int, default=30, help="history length (10 s apart)")
     ap.add_argument("--repeat", type=int, default=5, help="steady-state evaluations (one new reading each)")
-    ap.add_argument("--loop", type=float, default=0, help="run the daemon's evaluation loop this many seconds")
+    ap.add_argument(
+        "--loop", type=float, default=0, help="run the daemon's evaluation loop this many seconds"
+    )
     ap.add_argument("--reading-every", default="1s", help="with --loop: a new reading this often")
     ap.add_argument("--interval", type=float, default=1.0, help="with --loop: the evaluation timer, s")
     ap.add_argument("--busy", type=float, default=0.5, help="with --loop: reading-driven share of the loop")

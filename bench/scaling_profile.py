@@ -46,9 +46,17 @@ def run_mode(mode: str, bootstrap: str, redis_url: str, args: argparse.Namespace
         fut.result(60)
     target = {
         "mode": mode,
-        "policy": {"window": 15, "catch_up": args.catch_up or args.sla, "busy_backlog": 300, "scale_down_stabilization": args.stabilization,
-                   "cooldown": 5, "verify_after": 30, "stuck_after": 30, "max_step_down": 6,
-                   "per_replica_rate": args.per_replica_rate},
+        "policy": {
+            "window": 15,
+            "catch_up": args.catch_up or args.sla,
+            "busy_backlog": 300,
+            "scale_down_stabilization": args.stabilization,
+            "cooldown": 5,
+            "verify_after": 30,
+            "stuck_after": 30,
+            "max_step_down": 6,
+            "per_replica_rate": args.per_replica_rate,
+        },
         "keda": {"lag_threshold": args.lag_threshold, "scale_down_stabilization": args.stabilization},
     }
     scaling = scaling_config(group, topic, redis_url, **target)
@@ -105,9 +113,18 @@ def main() -> None:
     ap.add_argument("--base", type=float, default=100.0, help="base load, records/s")
     ap.add_argument("--cap", type=float, default=200.0, help="records/s one worker processes at most")
     ap.add_argument("--sla", type=float, default=10.0, help="lag SLA, seconds")
-    ap.add_argument("--stabilization", type=float, default=30.0, help="scale-down stabilization of both modes, seconds")
-    ap.add_argument("--catch-up", type=float, default=None, help="capacity policy's catch_up, seconds (default: the SLA)")
-    ap.add_argument("--per-replica-rate", type=float, default=None, help="capacity hint for the capacity policy (default: measure)")
+    ap.add_argument(
+        "--stabilization", type=float, default=30.0, help="scale-down stabilization of both modes, seconds"
+    )
+    ap.add_argument(
+        "--catch-up", type=float, default=None, help="capacity policy's catch_up, seconds (default: the SLA)"
+    )
+    ap.add_argument(
+        "--per-replica-rate",
+        type=float,
+        default=None,
+        help="capacity hint for the capacity policy (default: measure)",
+    )
     ap.add_argument("--lag-threshold", type=int, default=100, help="KEDA lagThreshold (KEDA's default is 10)")
     args = ap.parse_args()
     tmp = Path(os.environ.get("TMPDIR", "/tmp")) / f"wt-bench-scale-{os.getpid()}"
@@ -121,13 +138,17 @@ def main() -> None:
     finally:
         server.stop()
         broker.stop()
-    print(f"profile {profile(args.base)}; cap {args.cap:g}/s per worker; SLA {args.sla:g}s; "
-          f"stabilization {args.stabilization:g}s; catch_up {args.catch_up or args.sla:g}s; KEDA lagThreshold {args.lag_threshold}; "
-          f"load average {os.getloadavg()[0]:.1f}")
+    print(
+        f"profile {profile(args.base)}; cap {args.cap:g}/s per worker; SLA {args.sla:g}s; "
+        f"stabilization {args.stabilization:g}s; catch_up {args.catch_up or args.sla:g}s; KEDA lagThreshold {args.lag_threshold}; "
+        f"load average {os.getloadavg()[0]:.1f}"
+    )
     print("| mode | time over SLA (s) | max lag (s) | actions | replica-seconds | vetoes |")
     print("|---|---|---|---|---|---|")
     for r in results:
-        print(f"| {r['mode']} | {r['time_over_sla_s']} | {r['max_lag_s']} | {r['actions']} | {r['replica_seconds']} | {r['vetoes'] or '-'} |")
+        print(
+            f"| {r['mode']} | {r['time_over_sla_s']} | {r['max_lag_s']} | {r['actions']} | {r['replica_seconds']} | {r['vetoes'] or '-'} |"
+        )
 
 
 if __name__ == "__main__":

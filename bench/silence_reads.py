@@ -60,16 +60,24 @@ def main() -> None:
         server = LocalRedis(workdir=Path(tmp), die_with_parent=True).start()
         client = redis.Redis.from_url(server.url)
         try:
-            print(f"load average {os.getloadavg()[0]:.2f}; {args.active} active silences; ms median / p95 per evaluation")
-            print("| ended silences | before: HVALS all | after: unchanged (GET) | after: right after a change |")
+            print(
+                f"load average {os.getloadavg()[0]:.2f}; {args.active} active silences; ms median / p95 per evaluation"
+            )
+            print(
+                "| ended silences | before: HVALS all | after: unchanged (GET) | after: right after a change |"
+            )
             print("|---:|---:|---:|---:|")
             for ended in args.ended:
                 prefix = f"bench{ended}:"
                 store = AlertStore(client, prefix)
                 for i in range(ended):  # ended within the retention: kept, listed by --all
-                    store.add_silence(Silence(parse_matchers(f"rule=old{i}"), starts_at=T0 - 7200, ends_at=T0 - 3600))
+                    store.add_silence(
+                        Silence(parse_matchers(f"rule=old{i}"), starts_at=T0 - 7200, ends_at=T0 - 3600)
+                    )
                 for i in range(args.active):
-                    store.add_silence(Silence(parse_matchers(f"rule=live{i}"), starts_at=T0, ends_at=T0 + 86400))
+                    store.add_silence(
+                        Silence(parse_matchers(f"rule=live{i}"), starts_at=T0, ends_at=T0 + 86400)
+                    )
                 assert len(before(client, prefix, NOW)) == len(store.silences(NOW)) == args.active
                 old = timed(lambda p=prefix: before(client, p, NOW), args.repeat)
                 unchanged = timed(lambda s=store: s.silences(NOW), args.repeat)

@@ -99,13 +99,25 @@ def validate(raw: bytes | None, max_bytes: int = DEFAULT_MAX_EVENT_BYTES) -> Ver
         return _bad("not_an_object")
     # Fast path for the common, valid event; anything unusual falls through to the checks that name it.
     try:
-        eid, oid, uid, amount, etype = obj["event_id"], obj["order_id"], obj["user_id"], obj["amount"], obj["event_type"]
+        eid, oid, uid, amount, etype = (
+            obj["event_id"],
+            obj["order_id"],
+            obj["user_id"],
+            obj["amount"],
+            obj["event_type"],
+        )
         et = obj["event_time"]
         if (
-            type(eid) is str and type(oid) is str and type(uid) is str and type(et) is str
+            type(eid) is str
+            and type(oid) is str
+            and type(uid) is str
+            and type(et) is str
             and (type(amount) is float or type(amount) is int)
-            and 0 < len(eid) <= MAX_ID_LENGTH and 0 < len(oid) <= MAX_ID_LENGTH and 0 < len(uid) <= MAX_ID_LENGTH
-            and 0 <= amount < math.inf and etype in EVENT_TYPES
+            and 0 < len(eid) <= MAX_ID_LENGTH
+            and 0 < len(oid) <= MAX_ID_LENGTH
+            and 0 < len(uid) <= MAX_ID_LENGTH
+            and 0 <= amount < math.inf
+            and etype in EVENT_TYPES
         ):
             ms = parse_event_time(et)
             if ms is not None:

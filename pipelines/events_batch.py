@@ -75,7 +75,13 @@ def validate_many(values: list[bytes | None], max_bytes: int = DEFAULT_MAX_EVENT
     n = len(values)
     out = Columns([None] * n, [None] * n, [None] * n, [None] * n, [None] * n, [None] * n, [None] * n)
     reason, eid, oid, uid, amt, etype, etime = (
-        out.reason, out.event_id, out.order_id, out.user_id, out.amount, out.event_type, out.event_time_ms
+        out.reason,
+        out.event_id,
+        out.order_id,
+        out.user_id,
+        out.amount,
+        out.event_type,
+        out.event_time_ms,
     )
     seconds = _Seconds()
     for i, value in enumerate(values):
@@ -96,12 +102,22 @@ def validate_many(values: list[bytes | None], max_bytes: int = DEFAULT_MAX_EVENT
                     ms = seconds.event_time_ms(e.event_time)
                     if ms is not None:
                         eid[i], oid[i], uid[i], amt[i], etype[i], etime[i] = (
-                            e.event_id, e.order_id, e.user_id, float(a), e.event_type, ms
+                            e.event_id,
+                            e.order_id,
+                            e.user_id,
+                            float(a),
+                            e.event_type,
+                            ms,
                         )
                         continue
         event, ms, why = validate(value, max_bytes)
         if why is None:
-            eid[i], oid[i], uid[i], etype[i] = event["event_id"], event["order_id"], event["user_id"], event["event_type"]
+            eid[i], oid[i], uid[i], etype[i] = (
+                event["event_id"],
+                event["order_id"],
+                event["user_id"],
+                event["event_type"],
+            )
             amt[i], etime[i] = float(event["amount"]), ms
         else:
             reason[i] = why

@@ -46,7 +46,13 @@ MALFORMED_KINDS: dict[str, str] = {
 }
 
 # A plausible order flow: most events create or pay for an order.
-EVENT_TYPE_WEIGHTS: dict[str, float] = {"created": 0.40, "paid": 0.30, "shipped": 0.20, "cancelled": 0.06, "refunded": 0.04}
+EVENT_TYPE_WEIGHTS: dict[str, float] = {
+    "created": 0.40,
+    "paid": 0.30,
+    "shipped": 0.20,
+    "cancelled": 0.06,
+    "refunded": 0.04,
+}
 
 
 class Record(NamedTuple):
@@ -179,7 +185,9 @@ class EventFactory:
         self._kept += 1
         if len(self._reservoir) < self._reservoir_cap:
             self._reservoir.append(rec)
-        elif self.rng.random() * self._kept < self._reservoir_cap:  # reservoir sampling, one draw when skipped
+        elif (
+            self.rng.random() * self._kept < self._reservoir_cap
+        ):  # reservoir sampling, one draw when skipped
             self._reservoir[self.rng.randrange(self._reservoir_cap)] = rec
 
     def _duplicate(self) -> Record:

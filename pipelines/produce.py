@@ -90,14 +90,18 @@ class Generator:
         def on_delivery(err: KafkaError | None, msg: Message) -> None:
             self._on_delivery(err, msg)
             if err is None:
-                self.manifest.records.append((msg.partition(), msg.offset(), rec.kind, rec.sub_kind, rec.event_id))
+                self.manifest.records.append(
+                    (msg.partition(), msg.offset(), rec.kind, rec.sub_kind, rec.event_id)
+                )
 
         return on_delivery
 
     @property
     def producer(self) -> Producer:
         if self._producer is None:
-            self._producer = producer(self.kafka, self.bootstrap, on_delivery=self._on_delivery, **self._overrides)
+            self._producer = producer(
+                self.kafka, self.bootstrap, on_delivery=self._on_delivery, **self._overrides
+            )
         return self._producer
 
     # -- the run ----------------------------------------------------------------------------------
@@ -188,7 +192,8 @@ class Generator:
         left = self.producer.flush(FLUSH_TIMEOUT)
         if left:
             log.error(
-                "records still undelivered after flush", extra={"pending": left, "timeout_s": FLUSH_TIMEOUT, "topic": self.topic}
+                "records still undelivered after flush",
+                extra={"pending": left, "timeout_s": FLUSH_TIMEOUT, "topic": self.topic},
             )
 
     def close(self) -> None:

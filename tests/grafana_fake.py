@@ -69,10 +69,14 @@ class FakeGrafana:
             if headers.get("authorization") != f"Bearer {TOKEN}":
                 return 401, {"message": "Unauthorized"}
             if method == "POST" and not headers.get("content-type", "").startswith("application/json"):
-                self.problems.append(f"POST {path}: Content-Type is {headers.get('content-type')!r}, not application/json")
+                self.problems.append(
+                    f"POST {path}: Content-Type is {headers.get('content-type')!r}, not application/json"
+                )
                 return 415, {"message": "unsupported media type"}
             if method == "GET" and path == "/api/folders":
-                return 200, [{"id": f["id"], "uid": f["uid"], "title": f["title"]} for f in self.folders.values()]
+                return 200, [
+                    {"id": f["id"], "uid": f["uid"], "title": f["title"]} for f in self.folders.values()
+                ]
             if method == "POST" and path == "/api/folders":
                 return self._create_folder(body)
             m = re.fullmatch(r"/api/dashboards/uid/([A-Za-z0-9_-]{1,40})", path)
@@ -93,7 +97,13 @@ class FakeGrafana:
         uid = body.get("uid") or f"auto{self._ids}"
         if uid in self.folders:
             return 409, {"message": "a folder with the same uid already exists"}
-        folder = {"id": self._next_id(), "uid": uid, "title": body["title"], "url": f"/dashboards/f/{uid}/", "version": 1}
+        folder = {
+            "id": self._next_id(),
+            "uid": uid,
+            "title": body["title"],
+            "url": f"/dashboards/f/{uid}/",
+            "version": 1,
+        }
         self.folders[uid] = folder
         return 200, folder
 
@@ -102,12 +112,20 @@ class FakeGrafana:
         if stored is None:
             return 404, {"message": "Dashboard not found"}
         d = stored["dashboard"]
-        meta = {"folderUid": stored["folderUid"], "version": d["version"], "slug": uid, "url": f"/d/{uid}/{uid}", "type": "db"}
+        meta = {
+            "folderUid": stored["folderUid"],
+            "version": d["version"],
+            "slug": uid,
+            "url": f"/d/{uid}/{uid}",
+            "type": "db",
+        }
         return 200, {"dashboard": json.loads(json.dumps(d)), "meta": meta}
 
     def _save_dashboard(self, body: Any) -> tuple[int, Any]:
         if not isinstance(body, dict) or not isinstance(body.get("dashboard"), dict):
-            self.problems.append(f"POST /api/dashboards/db: body must be an object with a dashboard object: {str(body)[:200]}")
+            self.problems.append(
+                f"POST /api/dashboards/db: body must be an object with a dashboard object: {str(body)[:200]}"
+            )
             return 400, {"message": "bad request data"}
         unknown = set(body) - DASHBOARD_KEYS
         if unknown:
@@ -123,13 +141,27 @@ class FakeGrafana:
             return 400, {"message": "folder not found"}
         uid = d["uid"]
         existing = self.dashboards.get(uid)
-        if existing is not None and not body.get("overwrite") and d.get("version") != existing["dashboard"]["version"]:
-            return 412, {"message": "The dashboard has been changed by someone else", "status": "version-mismatch"}
+        if (
+            existing is not None
+            and not body.get("overwrite")
+            and d.get("version") != existing["dashboard"]["version"]
+        ):
+            return 412, {
+                "message": "The dashboard has been changed by someone else",
+                "status": "version-mismatch",
+            }
         version = 1 if existing is None else existing["dashboard"]["version"] + 1
         dash_id = existing["dashboard"]["id"] if existing else self._next_id()
         stored = {**d, "id": dash_id, "version": version}
         self.dashboards[uid] = {"dashboard": stored, "folderUid": folder}
-        return 200, {"id": dash_id, "uid": uid, "url": f"/d/{uid}/{uid}", "status": "success", "version": version, "slug": uid}
+        return 200, {
+            "id": dash_id,
+            "uid": uid,
+            "url": f"/d/{uid}/{uid}",
+            "status": "success",
+            "version": version,
+            "slug": uid,
+        }
 
 
 def _handler(fake: FakeGrafana) -> type[BaseHTTPRequestHandler]:

@@ -70,5 +70,10 @@ def new_event(
 def canary_event(now_ms: int, event_id: str | None = None) -> dict[str, Any]:
     """The daemon's end-to-end probe: a valid control event with event_time = now."""
     return new_event(
-        CANARY_USER, 0.0, CANARY_TYPE, now_ms, order_id="canary", event_id=event_id or f"canary-{uuid.uuid4().hex}"
+        CANARY_USER,
+        0.0,
+        CANARY_TYPE,
+        now_ms,
+        order_id="canary",
+        event_id=event_id or f"canary-{uuid.uuid4().hex}",
     )

@@ -16,7 +16,9 @@ class _KeyValueFormatter(logging.Formatter):
         extra = {k: v for k, v in record.__dict__.items() if k not in _RESERVED}
         ts = time.strftime("%H:%M:%S", time.localtime(record.created))
         fields = " ".join(f"{k}={v}" for k, v in extra.items())
-        line = f"{ts} {record.levelname:<7} {record.name}: {record.getMessage()}" + (f" {fields}" if fields else "")
+        line = f"{ts} {record.levelname:<7} {record.name}: {record.getMessage()}" + (
+            f" {fields}" if fields else ""
+        )
         if record.exc_info:
             line += "\n" + self.formatException(record.exc_info)
         return line
@@ -24,7 +26,12 @@ class _KeyValueFormatter(logging.Formatter):
 
 class _JsonFormatter(logging.Formatter):
     def format(self, record: logging.LogRecord) -> str:
-        doc = {"ts": record.created, "level": record.levelname, "logger": record.name, "msg": record.getMessage()}
+        doc = {
+            "ts": record.created,
+            "level": record.levelname,
+            "logger": record.name,
+            "msg": record.getMessage(),
+        }
         doc.update({k: v for k, v in record.__dict__.items() if k not in _RESERVED})
         if record.exc_info:
             doc["exc"] = self.formatException(record.exc_info)

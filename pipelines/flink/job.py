@@ -177,8 +177,12 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     p.add_argument("--late-by", type=float, default=30.0, help="seconds a late generated event lags")
     p.add_argument("--malformed-ratio", type=float, default=0.01)
     p.add_argument("--parallelism", type=int, default=1)
-    p.add_argument("--scheduler", choices=["default", "adaptive"], default="default",
-                   help="adaptive: the job can be rescaled in place (PUT /jobs/:jid/resource-requirements)")
+    p.add_argument(
+        "--scheduler",
+        choices=["default", "adaptive"],
+        default="default",
+        help="adaptive: the job can be rescaled in place (PUT /jobs/:jid/resource-requirements)",
+    )
     p.add_argument("--slots", type=int, default=None, help="task slots of the mini-cluster's task manager")
     p.add_argument("--from-savepoint", default=None, help="start from this savepoint (a rescale by restart)")
     p.add_argument("--print", action="store_true", help="print window results instead of discarding them")

@@ -235,7 +235,14 @@ class BatchWriter:
         future = pc.sum(pc.equal(result.dlq.column("failure_reason"), FUTURE_EVENT_TIME)).as_py() or 0
         report = BatchReport(batch_id, status, counts, ctx.watermark_ms, timings, future)
         self.reports.append(report)
-        log.info("batch %d %s %s watermark=%s %.0f ms", batch_id, status, counts, ctx.watermark_ms, timings["total_ms"])
+        log.info(
+            "batch %d %s %s watermark=%s %.0f ms",
+            batch_id,
+            status,
+            counts,
+            ctx.watermark_ms,
+            timings["total_ms"],
+        )
         return report
 
     def flush(self) -> None:
@@ -263,7 +270,9 @@ class BatchWriter:
             if done is not None and done >= batch_id:
                 self.staging.drop(batch_id)
                 continue
-            log.warning("batch %d was committed by Spark but not yet in Delta: writing it from staging", batch_id)
+            log.warning(
+                "batch %d was committed by Spark but not yet in Delta: writing it from staging", batch_id
+            )
             self._write_cold(batch_id, self.staging.get(batch_id))
 
     def close(self) -> None:

@@ -94,14 +94,20 @@ class DeltaSinks:
 
     def _commit(self, batch_id: int) -> CommitProperties:
         return CommitProperties(
-            app_transactions=[Transaction(self.app_id, batch_id)], custom_metadata={"watchtower.batch_id": batch_id}
+            app_transactions=[Transaction(self.app_id, batch_id)],
+            custom_metadata={"watchtower.batch_id": batch_id},
         )
 
     def append(self, name: str, data: pa.Table, batch_id: int, always: bool = False) -> bool:
         """Append `data` unless this batch already reached the table. Empty data writes nothing."""
         if (data.num_rows == 0 and not always) or self._done(name, batch_id):
             return False
-        write_deltalake(self.tables[name], data.cast(SCHEMAS[name]), mode="append", commit_properties=self._commit(batch_id))
+        write_deltalake(
+            self.tables[name],
+            data.cast(SCHEMAS[name]),
+            mode="append",
+            commit_properties=self._commit(batch_id),
+        )
         return True
 
     def merge_events(self, sink: pa.Table, batch_id: int) -> dict | None:

@@ -56,7 +56,9 @@ def delta_root(pipeline: PipelineConfig) -> Path:
 DRIVER_JAVA_OPTIONS = "-XX:TieredStopAtLevel=1"
 
 
-def local_session(shuffle_partitions: int = 2, master: str = "local[2]", java_options: str = DRIVER_JAVA_OPTIONS):
+def local_session(
+    shuffle_partitions: int = 2, master: str = "local[2]", java_options: str = DRIVER_JAVA_OPTIONS
+):
     """A small local SparkSession with the Kafka source registered (workers run this interpreter)."""
     os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
     os.environ.setdefault("PYSPARK_DRIVER_PYTHON", sys.executable)
@@ -128,7 +130,9 @@ class SparkJob:
         writer = BatchWriter(
             delta=delta,
             redis_sink=RedisSink(self._redis, aid, p.redis_ttl, int(p.window_slide * 1000)),
-            dlq_producer=DlqProducer({k: v for k, v in self.kafka_conf.items() if k != "group.id"}, p.dlq_topic),
+            dlq_producer=DlqProducer(
+                {k: v for k, v in self.kafka_conf.items() if k != "group.id"}, p.dlq_topic
+            ),
             watermark_delay_ms=int(p.watermark_delay * 1000),
             window_length_ms=int(p.window_length * 1000),
             window_slide_ms=int(p.window_slide * 1000),
@@ -180,8 +184,10 @@ class SparkJob:
             .foreachBatch(for_each_batch)
             .option("checkpointLocation", str(checkpoint_dir(p)))
         )
-        stream = stream.trigger(availableNow=True) if available_now else stream.trigger(
-            processingTime=f"{int(p.trigger_interval * 1000)} milliseconds"
+        stream = (
+            stream.trigger(availableNow=True)
+            if available_now
+            else stream.trigger(processingTime=f"{int(p.trigger_interval * 1000)} milliseconds")
         )
         self.query = stream.start()
         return self.query

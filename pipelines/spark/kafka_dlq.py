@@ -49,7 +49,13 @@ class DlqProducer:
             ]
             while True:
                 try:
-                    producer.produce(self.topic, value=row["payload"], key=row["key"], headers=headers, on_delivery=on_delivery)
+                    producer.produce(
+                        self.topic,
+                        value=row["payload"],
+                        key=row["key"],
+                        headers=headers,
+                        on_delivery=on_delivery,
+                    )
                     break
                 except BufferError:
                     producer.poll(0.1)

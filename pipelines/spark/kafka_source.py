@@ -122,7 +122,13 @@ def unpack_arrow(batches: list[pa.RecordBatch]) -> pa.Table | None:
     """The chunks inside collected `output=arrow` rows as one table (None when there are none), in
     (partition, offset) order whatever order the tasks produced them in, so a replay sees the same rows."""
     packed = sorted(
-        ((p, o, buf) for b in batches for p, o, buf in zip(*(b.column(c).to_pylist() for c in ("partition", "offset", "arrow")), strict=True)),
+        (
+            (p, o, buf)
+            for b in batches
+            for p, o, buf in zip(
+                *(b.column(c).to_pylist() for c in ("partition", "offset", "arrow")), strict=True
+            )
+        ),
         key=lambda t: (t[0], t[1]),
     )
     tables = [pa.ipc.open_stream(buf).read_all() for _, _, buf in packed]
@@ -130,7 +136,9 @@ def unpack_arrow(batches: list[pa.RecordBatch]) -> pa.Table | None:
 
 
 class KafkaPartition(InputPartition):
-    def __init__(self, topic: str, partition: int, start: int, end: int, conf: dict[str, str], timeout_s: float):
+    def __init__(
+        self, topic: str, partition: int, start: int, end: int, conf: dict[str, str], timeout_s: float
+    ):
         super().__init__((topic, partition, start, end))
         self.topic, self.partition, self.start, self.end = topic, partition, start, end
         self.conf, self.timeout_s = conf, timeout_s
@@ -173,7 +181,9 @@ def plan_tasks(ranges: list[Range], tasks: int | None) -> list[list[Range]]:
     return [sorted(b) for b in bins]
 
 
-def _to_batch(topic: str, partition: int, offsets: list, stamps: list, keys: list, values: list) -> pa.RecordBatch:
+def _to_batch(
+    topic: str, partition: int, offsets: list, stamps: list, keys: list, values: list
+) -> pa.RecordBatch:
     n = len(offsets)
     return pa.RecordBatch.from_arrays(
         [
@@ -419,7 +429,12 @@ class KafkaStreamReader(DataSourceStreamReader, SupportsTriggerAvailableNow):
         begin = start.get(self.topic, {})
         ranges = [(int(p), int(begin.get(p, 0)), int(stop)) for p, stop in end.get(self.topic, {}).items()]
         return [
-            KafkaTask([KafkaPartition(self.topic, p, first, stop, self.conf, self.timeout_s) for p, first, stop in task])
+            KafkaTask(
+                [
+                    KafkaPartition(self.topic, p, first, stop, self.conf, self.timeout_s)
+                    for p, first, stop in task
+                ]
+            )
             for task in plan_tasks(sorted(ranges), self.tasks)
         ]
 
@@ -444,7 +459,9 @@ class KafkaStreamReader(DataSourceStreamReader, SupportsTriggerAvailableNow):
             return
         try:
             if self._committer is None:
-                self._committer = consumer_from(self.conf, self.group_id, "spark-committer", **{"enable.auto.commit": False})
+                self._committer = consumer_from(
+                    self.conf, self.group_id, "spark-committer", **{"enable.auto.commit": False}
+                )
             offsets = [TopicPartition(self.topic, int(p), int(o)) for p, o in end.get(self.topic, {}).items()]
             if offsets:
                 self._committer.commit(offsets=offsets, asynchronous=False)

@@ -64,10 +64,20 @@ AGG_SCHEMA = pa.schema(
     ]
 )
 BUCKET_SCHEMA = pa.schema(
-    [("user_id", pa.string()), ("bucket_start_ms", pa.int64()), ("event_count", pa.int64()), ("amount_sum", pa.float64())]
+    [
+        ("user_id", pa.string()),
+        ("bucket_start_ms", pa.int64()),
+        ("event_count", pa.int64()),
+        ("amount_sum", pa.float64()),
+    ]
 )
 CONTROL_SCHEMA = pa.schema(
-    [("event_id", pa.string()), ("event_type", pa.string()), ("event_time", TS), ("kafka_partition", pa.int32())]
+    [
+        ("event_id", pa.string()),
+        ("event_type", pa.string()),
+        ("event_time", TS),
+        ("kafka_partition", pa.int32()),
+    ]
 )
 
 # Given candidate event ids, return the ones the sink already holds from *earlier* batches.
@@ -272,10 +282,14 @@ def sliding_windows(sink: pa.Table, length_ms: int, slide_ms: int) -> pa.Table:
         start = pc.subtract(last_start, k * slide_ms)
         inside = pc.greater(pc.add(start, length_ms), t_ms)
         parts.append(
-            pa.table({"user_id": sink.column("user_id"), "ws": start, "amount": sink.column("amount")}).filter(inside)
+            pa.table(
+                {"user_id": sink.column("user_id"), "ws": start, "amount": sink.column("amount")}
+            ).filter(inside)
         )
-    grouped = pa.concat_tables(parts).group_by(["user_id", "ws"], use_threads=False).aggregate(
-        [("amount", "count"), ("amount", "sum")]
+    grouped = (
+        pa.concat_tables(parts)
+        .group_by(["user_id", "ws"], use_threads=False)
+        .aggregate([("amount", "count"), ("amount", "sum")])
     )
     grouped = grouped.sort_by([("ws", "ascending"), ("user_id", "ascending")])
     ws = grouped.column("ws")
@@ -341,10 +355,14 @@ def process(raw: pa.Table, ctx: BatchContext, seen: SeenLookup = nothing_seen) -
         on_time = business.filter(pc.invert(is_late))
 
     unique = first_per_event_id(on_time)
-    already = seen(unique.column("event_id").combine_chunks()) if unique.num_rows else pa.array([], pa.string())
+    already = (
+        seen(unique.column("event_id").combine_chunks()) if unique.num_rows else pa.array([], pa.string())
+    )
     if len(already):
         unique = unique.filter(pc.invert(pc.is_in(unique.column("event_id"), already)))
-    sink = unique.sort_by([("kafka_partition", "ascending"), ("kafka_offset", "ascending")]).cast(EVENT_SCHEMA)
+    sink = unique.sort_by([("kafka_partition", "ascending"), ("kafka_offset", "ascending")]).cast(
+        EVENT_SCHEMA
+    )
     duplicates = on_time.num_rows - sink.num_rows
 
     result = BatchResult(

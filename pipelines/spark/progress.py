@@ -49,7 +49,9 @@ def offset_records(sources: list[dict[str, Any]]) -> int | None:
             if not isinstance(parts, dict):
                 return None
             begin = start.get(topic) or {}
-            total += sum(max(0, int(o) - int(begin.get(p, 0))) for p, o in parts.items())  # new: from 0, as the source reads
+            total += sum(
+                max(0, int(o) - int(begin.get(p, 0))) for p, o in parts.items()
+            )  # new: from 0, as the source reads
     return total
 
 
@@ -129,7 +131,9 @@ class RedisProgressListener(StreamingQueryListener):
         try:
             progress = orjson.loads(event.progress.json)
             batch_id = int(progress.get("batchId", -1))
-            fields = progress_fields(progress, self.watermark(), self.records(batch_id), self.counts(batch_id))
+            fields = progress_fields(
+                progress, self.watermark(), self.records(batch_id), self.counts(batch_id)
+            )
             self.client.xadd(self.stream, fields, maxlen=self.maxlen, approximate=True)
             self.published += 1
         except Exception:

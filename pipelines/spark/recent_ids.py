@@ -45,7 +45,9 @@ class RecentIds:
     def __len__(self) -> int:
         return len(self._time)
 
-    def add(self, batch_id: int, event_id: pa.Array | pa.ChunkedArray, event_time: pa.Array | pa.ChunkedArray) -> None:
+    def add(
+        self, batch_id: int, event_id: pa.Array | pa.ChunkedArray, event_time: pa.Array | pa.ChunkedArray
+    ) -> None:
         """Remember the sink rows of `batch_id` (event_time as timestamp[us]); batches come in order."""
         ids = event_id.to_pylist()
         if not ids:

@@ -79,7 +79,9 @@ class LatencySummary:
     sample: list[float]
 
 
-def latency_summary(event_time: pa.Array, visible_at_ms: int, rng: random.Random | None = None) -> LatencySummary:
+def latency_summary(
+    event_time: pa.Array, visible_at_ms: int, rng: random.Random | None = None
+) -> LatencySummary:
     """Percentiles of visible_at - event_time over a batch's sink rows (pure but for the sample's rng)."""
     if len(event_time) == 0:
         return LatencySummary(0, 0.0, 0.0, 0.0, 0.0, [])
@@ -178,11 +180,16 @@ class RedisSink:
     def _visible(self, pipe, sink: pa.Table, visible_at: int) -> None:
         if sink.num_rows == 0:
             return
-        minute = pc.multiply(pc.divide(pc.divide(sink.column("event_time").cast(pa.int64()), 1000), VISIBLE_BUCKET_MS), VISIBLE_BUCKET_MS)
+        minute = pc.multiply(
+            pc.divide(pc.divide(sink.column("event_time").cast(pa.int64()), 1000), VISIBLE_BUCKET_MS),
+            VISIBLE_BUCKET_MS,
+        )
         ids = sink.column("event_id")
         for m in pc.unique(minute).to_pylist():
             members = json_strings(ids.filter(pc.equal(minute, m)))
-            self._set_visible(keys=[f"{VISIBLE_PREFIX}{m}"], args=[self.ttl, visible_at, members], client=pipe)
+            self._set_visible(
+                keys=[f"{VISIBLE_PREFIX}{m}"], args=[self.ttl, visible_at, members], client=pipe
+            )
 
 
 def json_strings(values: pa.Array | pa.ChunkedArray) -> bytes:
@@ -197,7 +204,9 @@ def json_strings(values: pa.Array | pa.ChunkedArray) -> bytes:
     return b'["' + pc.binary_join(one_list, '","')[0].as_py().encode() + b'"]'
 
 
-def user_window(client: redis.Redis, user_id: str, window_start_ms: int, length_ms: int, slide_ms: int) -> tuple[int, float]:
+def user_window(
+    client: redis.Redis, user_id: str, window_start_ms: int, length_ms: int, slide_ms: int
+) -> tuple[int, float]:
     """Count and amount of one user's window [start, start+length) from the slide buckets (for readers/tests)."""
     count, amount = 0, 0.0
     with client.pipeline(transaction=False) as pipe:

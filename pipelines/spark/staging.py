@@ -33,7 +33,10 @@ class BatchStaging:
         tmp.mkdir(parents=True)
         for name in TABLES:
             table = tables[name]
-            with pa.OSFile(str(tmp / f"{name}.arrow"), "wb") as sink, pa.ipc.new_file(sink, table.schema) as writer:
+            with (
+                pa.OSFile(str(tmp / f"{name}.arrow"), "wb") as sink,
+                pa.ipc.new_file(sink, table.schema) as writer,
+            ):
                 writer.write_table(table)
         final = self._dir(batch_id)
         shutil.rmtree(final, ignore_errors=True)

@@ -77,7 +77,9 @@ class BatchPlan:
     users: dict[str, UserDelta] = field(default_factory=dict)
     applied: dict[int, int] = field(default_factory=dict)  # partition -> highest offset in the batch
     new_ids: list[str] = field(default_factory=list)
-    stats: Counter[str] = field(default_factory=Counter)  # applied, invalid:<reason>, control, duplicate, replayed
+    stats: Counter[str] = field(
+        default_factory=Counter
+    )  # applied, invalid:<reason>, control, duplicate, replayed
 
     @property
     def applied_events(self) -> int:
@@ -87,7 +89,9 @@ class BatchPlan:
 Decoded = tuple[int, int, Verdict]  # (partition, offset, validation verdict)
 
 
-def decode(records: Iterable[tuple[int, int, bytes | None]], max_bytes: int = DEFAULT_MAX_EVENT_BYTES) -> list[Decoded]:
+def decode(
+    records: Iterable[tuple[int, int, bytes | None]], max_bytes: int = DEFAULT_MAX_EVENT_BYTES
+) -> list[Decoded]:
     return [(p, o, validate(value, max_bytes)) for p, o, value in records]
 
 
@@ -151,7 +155,14 @@ return removed
 class EnricherStore:
     """Applies batches to Redis atomically. Blocking I/O; raises redis.RedisError when Redis is down."""
 
-    def __init__(self, client: redis.Redis, group: str, topic: str, dedup_ttl: float = DEDUP_TTL, max_bytes: int = DEFAULT_MAX_EVENT_BYTES):
+    def __init__(
+        self,
+        client: redis.Redis,
+        group: str,
+        topic: str,
+        dedup_ttl: float = DEDUP_TTL,
+        max_bytes: int = DEFAULT_MAX_EVENT_BYTES,
+    ):
         self.redis = client
         self.prefix = key_prefix(group)
         self.topic = topic
@@ -211,7 +222,10 @@ class EnricherStore:
                     return plan
                 except redis.WatchError:
                     # Another owner of one of these partitions wrote meanwhile: re-read and re-plan.
-                    log.info("applied offset moved under us; re-planning the batch", extra={"partitions": partitions})
+                    log.info(
+                        "applied offset moved under us; re-planning the batch",
+                        extra={"partitions": partitions},
+                    )
 
     def _seen(self, ids: list[str]) -> list[str]:
         if not ids:
@@ -227,7 +241,9 @@ class EnricherStore:
             reads.hget(self.user_key(user), "last_event_ms")
         return {u: int(v) for u, v in zip(users, reads.execute(), strict=True) if v is not None}
 
-    def _write(self, tx: redis.client.Pipeline, plan: BatchPlan, applied: Mapping[int, int], last: Mapping[str, int]) -> None:
+    def _write(
+        self, tx: redis.client.Pipeline, plan: BatchPlan, applied: Mapping[int, int], last: Mapping[str, int]
+    ) -> None:
         for user, d in plan.users.items():
             key = self.user_key(user)
             tx.hincrby(key, "events", d.events)
@@ -235,7 +251,13 @@ class EnricherStore:
             for event_type, n in d.types.items():
                 tx.hincrby(key, f"type:{event_type}", n)
             if d.last_event_ms > last.get(user, -1):
-                tx.hset(key, mapping={"last_event_ms": d.last_event_ms, "last_event_time": format_event_time(d.last_event_ms)})
+                tx.hset(
+                    key,
+                    mapping={
+                        "last_event_ms": d.last_event_ms,
+                        "last_event_time": format_event_time(d.last_event_ms),
+                    },
+                )
         for event_id in plan.new_ids:
             tx.set(f"{self.prefix}:seen:{event_id}", 1, ex=self.dedup_ttl)
         for name, n in plan.stats.items():
@@ -275,7 +297,9 @@ class EnricherWorker:
         self._stop = threading.Event()
         self._consumer: Consumer | None = None
         self._store: EnricherStore | None = None
-        self._uncommitted: dict[int, int] = {}  # partition -> next offset to commit, applied but not committed
+        self._uncommitted: dict[
+            int, int
+        ] = {}  # partition -> next offset to commit, applied but not committed
         self.totals: Counter[str] = Counter()
 
     def stop(self) -> None:
@@ -287,11 +311,17 @@ class EnricherWorker:
 
     # rebalance callbacks run inside consume(), between batches: everything consumed is applied by then.
     def _on_assign(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
-        log.info("partitions assigned", extra={"worker": self.s.name, "partitions": [p.partition for p in partitions]})
+        log.info(
+            "partitions assigned",
+            extra={"worker": self.s.name, "partitions": [p.partition for p in partitions]},
+        )
         self._record_owner(partitions, owned=True)
 
     def _on_revoke(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
-        log.info("partitions revoked", extra={"worker": self.s.name, "partitions": [p.partition for p in partitions]})
+        log.info(
+            "partitions revoked",
+            extra={"worker": self.s.name, "partitions": [p.partition for p in partitions]},
+        )
         self._commit({p.partition for p in partitions})
         self._record_owner(partitions, owned=False)
 
@@ -309,12 +339,18 @@ class EnricherWorker:
 
     def _on_lost(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
         # Someone else owns them now: committing would be refused. Redis offsets keep us exact anyway.
-        log.warning("partitions lost", extra={"worker": self.s.name, "partitions": [p.partition for p in partitions]})
+        log.warning(
+            "partitions lost", extra={"worker": self.s.name, "partitions": [p.partition for p in partitions]}
+        )
         for p in partitions:
             self._uncommitted.pop(p.partition, None)
 
     def _commit(self, only: set[int] | None = None) -> None:
-        offsets = [TopicPartition(self.s.topic, p, o) for p, o in self._uncommitted.items() if only is None or p in only]
+        offsets = [
+            TopicPartition(self.s.topic, p, o)
+            for p, o in self._uncommitted.items()
+            if only is None or p in only
+        ]
         if not offsets or self._consumer is None:
             return
         try:
@@ -326,7 +362,13 @@ class EnricherWorker:
             self._uncommitted.pop(tp.partition, None)
 
     def run(self) -> Counter[str]:
-        store = self._store = EnricherStore(redis.Redis.from_url(self.s.redis_url), self.s.group, self.s.topic, self.s.dedup_ttl, self.s.max_event_bytes)
+        store = self._store = EnricherStore(
+            redis.Redis.from_url(self.s.redis_url),
+            self.s.group,
+            self.s.topic,
+            self.s.dedup_ttl,
+            self.s.max_event_bytes,
+        )
         c = self._consumer = make_consumer(
             self.s.kafka,
             self.s.bootstrap,
@@ -339,8 +381,13 @@ class EnricherWorker:
                 **group_settings(self.s.workers),
             },
         )
-        c.subscribe([self.s.topic], on_assign=self._on_assign, on_revoke=self._on_revoke, on_lost=self._on_lost)
-        log.info("enricher started", extra={"worker": self.s.name, "group": self.s.group, "topic": self.s.topic, "pid": os.getpid()})
+        c.subscribe(
+            [self.s.topic], on_assign=self._on_assign, on_revoke=self._on_revoke, on_lost=self._on_lost
+        )
+        log.info(
+            "enricher started",
+            extra={"worker": self.s.name, "group": self.s.group, "topic": self.s.topic, "pid": os.getpid()},
+        )
         try:
             while not self._stop.is_set():
                 if self.parent_pid is not None and os.getppid() != self.parent_pid:
@@ -374,7 +421,9 @@ class EnricherWorker:
                 plan = store.apply(records)
                 break
             except redis.RedisError as exc:
-                log.warning("redis write failed; retrying the batch", extra={"worker": self.s.name, "error": str(exc)})
+                log.warning(
+                    "redis write failed; retrying the batch", extra={"worker": self.s.name, "error": str(exc)}
+                )
                 if self._stop.wait(REDIS_RETRY):
                     return  # not applied, not committed: redelivered to whoever owns the partitions next
         self.totals.update(plan.stats)
@@ -383,7 +432,12 @@ class EnricherWorker:
 
     def _log_error(self, m: Message) -> None:
         err: KafkaError = m.error()
-        log.log(logging.ERROR if err.fatal() else logging.WARNING, "consume error: %s", err.str(), extra={"code": err.name()})
+        log.log(
+            logging.ERROR if err.fatal() else logging.WARNING,
+            "consume error: %s",
+            err.str(),
+            extra={"code": err.name()},
+        )
         if err.fatal():
             self.stop()
 

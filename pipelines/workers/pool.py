@@ -166,7 +166,12 @@ class WorkerPool:
 
     def _spawn(self, index: int) -> None:
         settings = replace(self.settings, name=f"enricher-{index}")
-        env = {**os.environ, SETTINGS_ENV: settings_to_json(settings), PARENT_ENV: str(os.getpid()), LOG_ENV: self.log_spec}
+        env = {
+            **os.environ,
+            SETTINGS_ENV: settings_to_json(settings),
+            PARENT_ENV: str(os.getpid()),
+            LOG_ENV: self.log_spec,
+        }
         out: IO[bytes] | None = None
         if self.log_path is not None:
             if self._log_file is None:
@@ -196,7 +201,10 @@ class WorkerPool:
             try:
                 slot.process.wait(timeout)  # returns once close() has had its LeaveGroup answered
             except subprocess.TimeoutExpired:
-                log.warning("worker ignored SIGTERM; killing it", extra={"worker": slot.index, "pid": slot.process.pid})
+                log.warning(
+                    "worker ignored SIGTERM; killing it",
+                    extra={"worker": slot.index, "pid": slot.process.pid},
+                )
                 slot.process.kill()
                 slot.process.wait()
 
@@ -217,7 +225,9 @@ class WorkerPool:
         state, stable_since = None, None
         while time.monotonic() < deadline:
             try:
-                desc = admin.describe_consumer_groups([self.settings.group], request_timeout=5)[self.settings.group].result()
+                desc = admin.describe_consumer_groups([self.settings.group], request_timeout=5)[
+                    self.settings.group
+                ].result()
                 state = desc.state
             except KafkaException as exc:
                 state = f"describe failed: {exc}"
@@ -229,7 +239,10 @@ class WorkerPool:
             else:
                 stable_since = None
             time.sleep(SETTLE_POLL)
-        log.warning("group did not settle before the next worker leaves", extra={"group": self.settings.group, "state": str(state)})
+        log.warning(
+            "group did not settle before the next worker leaves",
+            extra={"group": self.settings.group, "state": str(state)},
+        )
         return False
 
     def _admin(self) -> AdminClient:
@@ -246,6 +259,9 @@ class WorkerPool:
                         continue
                     if time.monotonic() - slot.started_at < self.restart_delay:
                         continue  # a worker that dies at once is restarted at most every restart_delay
-                    log.warning("worker exited; restarting it", extra={"worker": slot.index, "pid": slot.process.pid, "code": code})
+                    log.warning(
+                        "worker exited; restarting it",
+                        extra={"worker": slot.index, "pid": slot.process.pid, "code": code},
+                    )
                     self.restarts += 1
                     self._spawn(slot.index)

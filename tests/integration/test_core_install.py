@@ -28,7 +28,16 @@ pytestmark = [pytest.mark.integration, pytest.mark.install]
 
 REPO = Path(__file__).resolve().parents[2]
 SKIP = shutil.ignore_patterns(
-    ".git", ".venv", "build", "*.egg-info", "__pycache__", ".watchtower", ".pytest_cache", ".ruff_cache", "tests", "bench"
+    ".git",
+    ".venv",
+    "build",
+    "*.egg-info",
+    "__pycache__",
+    ".watchtower",
+    ".pytest_cache",
+    ".ruff_cache",
+    "tests",
+    "bench",
 )
 
 
@@ -53,24 +62,37 @@ def core_venv(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def _py(venv: Path, code: str, cwd: Path) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([str(venv / "bin" / "python"), "-c", code], cwd=cwd, capture_output=True, text=True, timeout=120)
+    return subprocess.run(
+        [str(venv / "bin" / "python"), "-c", code], cwd=cwd, capture_output=True, text=True, timeout=120
+    )
 
 
 def test_the_core_install_has_no_spark_or_flink(core_venv: Path, tmp_path: Path) -> None:
-    probe = _py(core_venv, "import importlib.util as u; print([m for m in ('pyspark', 'pyarrow', 'pyflink') if u.find_spec(m)])", tmp_path)
+    probe = _py(
+        core_venv,
+        "import importlib.util as u; print([m for m in ('pyspark', 'pyarrow', 'pyflink') if u.find_spec(m)])",
+        tmp_path,
+    )
     assert probe.returncode == 0, probe.stderr
     assert probe.stdout.strip() == "[]"
     # ... and watchtower is the installed copy, not this checkout.
-    where = _py(core_venv, "import watchtower, alerts; print(watchtower.__file__); print(alerts.__file__)", tmp_path)
+    where = _py(
+        core_venv, "import watchtower, alerts; print(watchtower.__file__); print(alerts.__file__)", tmp_path
+    )
     assert where.returncode == 0, where.stderr
     assert all(str(core_venv) in line for line in where.stdout.splitlines()), where.stdout
 
 
 def test_what_needs_an_extra_says_which(core_venv: Path, tmp_path: Path, bootstrap: str) -> None:
     watchtower = str(core_venv / "bin" / "watchtower")
-    spark = subprocess.run([watchtower, "pipeline", "spark"], cwd=tmp_path, capture_output=True, text=True, timeout=60)
+    spark = subprocess.run(
+        [watchtower, "pipeline", "spark"], cwd=tmp_path, capture_output=True, text=True, timeout=60
+    )
     assert spark.returncode == 2
-    assert "the Spark job needs pyspark, pyarrow, which the 'spark' extra installs: pip install 'watchtower[spark]'" in " ".join(spark.stderr.split())
+    assert (
+        "the Spark job needs pyspark, pyarrow, which the 'spark' extra installs: pip install 'watchtower[spark]'"
+        in " ".join(spark.stderr.split())
+    )
     assert "Traceback" not in spark.stderr
     # A DLQ table named in the config cannot be counted without pyarrow: a clear start-up error.
     env = {
@@ -79,13 +101,19 @@ def test_what_needs_an_extra_says_which(core_venv: Path, tmp_path: Path, bootstr
         "WATCHTOWER__DAEMON__COLLECTORS__DLQ__TABLE": str(tmp_path / "dlq"),
         "KAFKA_BOOTSTRAP_SERVERS": bootstrap,
     }
-    run = subprocess.run([watchtower, "run"], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=60)
+    run = subprocess.run(
+        [watchtower, "run"], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=60
+    )
     assert run.returncode == 2, run.stderr
-    assert "counting the DLQ Delta table (daemon.collectors.dlq.table) needs pyarrow" in " ".join(run.stderr.split())
+    assert "counting the DLQ Delta table (daemon.collectors.dlq.table) needs pyarrow" in " ".join(
+        run.stderr.split()
+    )
     assert "Traceback" not in run.stderr
 
 
-def test_core_install_runs_the_daemon(core_venv: Path, tmp_path: Path, bootstrap: str, redis_url: str, topic_factory, group_factory) -> None:
+def test_core_install_runs_the_daemon(
+    core_venv: Path, tmp_path: Path, bootstrap: str, redis_url: str, topic_factory, group_factory
+) -> None:
     watchtower = core_venv / "bin" / "watchtower"
     help_ = subprocess.run([str(watchtower), "run", "--help"], capture_output=True, text=True, timeout=60)
     assert help_.returncode == 0 and "Run the collectors" in help_.stdout, help_.stderr
@@ -95,7 +123,9 @@ def test_core_install_runs_the_daemon(core_venv: Path, tmp_path: Path, bootstrap
     commit_offsets(bootstrap, group, {(topic, 0): 2, (topic, 1): 3})
 
     port = free_port()
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("WATCHTOWER", "VIRTUAL_ENV", "PYTHONPATH"))}
+    env = {
+        k: v for k, v in os.environ.items() if not k.startswith(("WATCHTOWER", "VIRTUAL_ENV", "PYTHONPATH"))
+    }
     env |= {
         "PYTHONUNBUFFERED": "1",
         "KAFKA_BOOTSTRAP_SERVERS": bootstrap,
@@ -111,7 +141,9 @@ def test_core_install_runs_the_daemon(core_venv: Path, tmp_path: Path, bootstrap
     workdir.mkdir()
     log_path = tmp_path / "run.log"
     with open(log_path, "wb") as log:
-        proc = subprocess.Popen([str(watchtower), "run"], cwd=workdir, env=env, stdout=log, stderr=subprocess.STDOUT)
+        proc = subprocess.Popen(
+            [str(watchtower), "run"], cwd=workdir, env=env, stdout=log, stderr=subprocess.STDOUT
+        )
     url = f"http://127.0.0.1:{port}"
 
     def lag() -> dict[str, float]:
@@ -131,7 +163,9 @@ def test_core_install_runs_the_daemon(core_venv: Path, tmp_path: Path, bootstrap
         deadline = time.monotonic() + 60
         seen: dict[str, float] = {}
         while time.monotonic() < deadline and seen != {"0": 3.0, "1": 0.0}:
-            assert proc.poll() is None, f"watchtower run exited with {proc.returncode}:\n{log_path.read_text()}"
+            assert proc.poll() is None, (
+                f"watchtower run exited with {proc.returncode}:\n{log_path.read_text()}"
+            )
             seen = lag()
             threading.Event().wait(0.25)
         assert seen == {"0": 3.0, "1": 0.0}, log_path.read_text()

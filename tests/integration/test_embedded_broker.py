@@ -105,7 +105,9 @@ COMMITTED = {0: 7, 1: 1, 2: 5}
     ],
     ids=["single-record-batches", "multi-record-batches"],
 )
-def test_lag_from_committed_offsets(bootstrap, topic_factory, group_factory, single_record_batches, reported_high):
+def test_lag_from_committed_offsets(
+    bootstrap, topic_factory, group_factory, single_record_batches, reported_high
+):
     """lag = high watermark (ListOffsets) - committed offset, per partition, for a group with known commits."""
     topic = topic_factory("lag", partitions=3)
     for partition, n in PRODUCED.items():

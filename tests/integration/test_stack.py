@@ -72,7 +72,9 @@ def test_up_status_down(make_config):
     assert (ends.bootstrap_servers, ends.redis_url) == (info.broker.bootstrap_servers, info.redis.url)
 
     lines = stack.down()
-    assert any("broker: stopped" in line for line in lines) and any("redis: stopped" in line for line in lines)
+    assert any("broker: stopped" in line for line in lines) and any(
+        "redis: stopped" in line for line in lines
+    )
     assert not pid_alive(info.broker.pid) and not pid_alive(info.redis.pid)
     assert not port_open("127.0.0.1", info.broker.port)
     assert not stack.status().running
@@ -93,14 +95,18 @@ def test_up_restarts_a_dead_part(make_config):
     stack = Stack(make_config())
     first = stack.up()
     os.kill(first.broker.pid, signal.SIGKILL)
-    wait_until(lambda: not pid_alive(first.broker.pid), 5.0, "the killed broker to go")  # SIGKILL is not instant
+    wait_until(
+        lambda: not pid_alive(first.broker.pid), 5.0, "the killed broker to go"
+    )  # SIGKILL is not instant
     st = stack.status()
     assert not st.healthy and st.components[0].checks["process"] is False
 
     second = stack.up()
     assert not second.already_running
     assert second.broker.pid != first.broker.pid and second.redis.pid == first.redis.pid
-    assert partitions_on(second.broker.bootstrap_servers)["orders"] == 6  # memory-only broker: topics recreated
+    assert (
+        partitions_on(second.broker.bootstrap_servers)["orders"] == 6
+    )  # memory-only broker: topics recreated
     assert stack.status().healthy
 
 
@@ -140,7 +146,11 @@ def test_configured_kafka_replaces_tansu(make_config, bootstrap, redis_url, topi
 
 def test_topic_with_too_few_partitions_fails_naming_the_fix(make_config, bootstrap, redis_url, topic_factory):
     topic = topic_factory("few", partitions=2)
-    cfg = make_config(kafka={"bootstrap_servers": bootstrap}, redis={"url": redis_url}, pipeline={"topic": topic, "dlq_topic": f"{topic}.dlq"})
+    cfg = make_config(
+        kafka={"bootstrap_servers": bootstrap},
+        redis={"url": redis_url},
+        pipeline={"topic": topic, "dlq_topic": f"{topic}.dlq"},
+    )
     with pytest.raises(KafkaClientError) as info:
         Stack(cfg).up()
     assert info.value.code == "TOO_FEW_PARTITIONS"
@@ -162,7 +172,9 @@ def test_unreachable_redis_url_falls_back_without_leaking_its_password(make_conf
 
 
 def test_unreachable_redis_url_without_start_if_missing_is_an_error(make_config):
-    cfg = make_config(redis={"url": f"redis://:{SECRET}@127.0.0.1:{free_port()}/0", "start_if_missing": False})
+    cfg = make_config(
+        redis={"url": f"redis://:{SECRET}@127.0.0.1:{free_port()}/0", "start_if_missing": False}
+    )
     with pytest.raises(StackError) as info:
         Stack(cfg).up()
     assert "does not answer PING" in str(info.value) and SECRET not in str(info.value)
@@ -172,7 +184,10 @@ def test_unreachable_redis_url_without_start_if_missing_is_an_error(make_config)
 
 
 def test_resolve_endpoints_prefers_configuration(make_config):
-    cfg = make_config(kafka={"bootstrap_servers": "kafka.example:9093"}, redis={"url": f"redis://:{SECRET}@r.example:6379/0"})
+    cfg = make_config(
+        kafka={"bootstrap_servers": "kafka.example:9093"},
+        redis={"url": f"redis://:{SECRET}@r.example:6379/0"},
+    )
     ends = resolve_endpoints(cfg)
     assert ends.bootstrap_servers == "kafka.example:9093"
     assert ends.redis_url.endswith("@r.example:6379/0")
@@ -182,7 +197,11 @@ def test_resolve_endpoints_prefers_configuration(make_config):
 
 
 def _cli(config_path: Path, *args: str) -> subprocess.CompletedProcess:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("WATCHTOWER") and k not in ("REDIS_URL", "KAFKA_BOOTSTRAP_SERVERS")}
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith("WATCHTOWER") and k not in ("REDIS_URL", "KAFKA_BOOTSTRAP_SERVERS")
+    }
     env["COLUMNS"] = "200"
     return subprocess.run(
         [sys.executable, "-m", "watchtower", "-c", str(config_path), "stack", *args],
@@ -196,7 +215,9 @@ def _cli(config_path: Path, *args: str) -> subprocess.CompletedProcess:
 def test_cli_up_status_down(tmp_path, make_config):
     state_dir = tmp_path / "state"
     config_path = tmp_path / "wt.yaml"
-    config_path.write_text(yaml.safe_dump({"stack": {"state_dir": str(state_dir)}, "pipeline": {"partitions": 4}}))
+    config_path.write_text(
+        yaml.safe_dump({"stack": {"state_dir": str(state_dir)}, "pipeline": {"partitions": 4}})
+    )
     make_config(pipeline={"partitions": 4})  # only so the finalizer runs `down` if an assertion fails
 
     up = _cli(config_path, "up")
@@ -212,7 +233,11 @@ def test_cli_up_status_down(tmp_path, make_config):
 
     status = _cli(config_path, "status")
     assert status.returncode == 0, status.stderr
-    assert "orders:4" in status.stderr and "orders.dlq:3" in status.stderr and info.broker.bootstrap_servers in status.stderr
+    assert (
+        "orders:4" in status.stderr
+        and "orders.dlq:3" in status.stderr
+        and info.broker.bootstrap_servers in status.stderr
+    )
 
     down = _cli(config_path, "down")
     assert down.returncode == 0 and "broker: stopped" in down.stderr
@@ -225,7 +250,9 @@ def test_cli_up_status_down(tmp_path, make_config):
 def test_cli_masks_the_redis_password(tmp_path, make_config):
     config_path = tmp_path / "wt.yaml"
     dead = f"redis://:{SECRET}@127.0.0.1:{free_port()}/0"
-    config_path.write_text(yaml.safe_dump({"stack": {"state_dir": str(tmp_path / "state")}, "redis": {"url": dead}}))
+    config_path.write_text(
+        yaml.safe_dump({"stack": {"state_dir": str(tmp_path / "state")}, "redis": {"url": dead}})
+    )
     make_config()
     for args in (("up",), ("status",), ("down",)):
         out = _cli(config_path, *args)
@@ -257,7 +284,11 @@ def test_bundled_valkey_when_redis_server_is_not_on_path(make_config, monkeypatc
 def test_up_after_switching_to_external_stops_the_replaced_parts(make_config, bootstrap, redis_url):
     first = Stack(make_config()).up()
     name = f"switch-{first.broker.port}"
-    cfg = make_config(kafka={"bootstrap_servers": bootstrap}, redis={"url": redis_url}, pipeline={"topic": name, "dlq_topic": f"{name}.dlq"})
+    cfg = make_config(
+        kafka={"bootstrap_servers": bootstrap},
+        redis={"url": redis_url},
+        pipeline={"topic": name, "dlq_topic": f"{name}.dlq"},
+    )
     second = Stack(cfg).up()
     assert (second.broker.mode, second.redis.mode) == (EXTERNAL, EXTERNAL)
     assert not second.already_running
@@ -279,7 +310,9 @@ os.kill(os.getpid(), signal.SIGKILL)  # no cleanup of any kind
 
 @pytest.mark.parametrize("die", [True, False])
 def test_servers_started_with_die_with_parent_go_when_their_starter_is_killed(die: bool) -> None:
-    out = subprocess.run([sys.executable, "-c", _STARTER, "1" if die else "0"], capture_output=True, text=True, timeout=60)
+    out = subprocess.run(
+        [sys.executable, "-c", _STARTER, "1" if die else "0"], capture_output=True, text=True, timeout=60
+    )
     assert out.returncode == -signal.SIGKILL, out.stderr
     pids = [int(p) for p in out.stdout.split()]
     try:

@@ -28,7 +28,10 @@ def test_a_missing_binary_fails_with_the_install_command(empty_path):
     )
 
 
-@pytest.mark.parametrize(("allow", "skips"), [("prometheus", True), ("promtool, prometheus", True), ("all", True), ("promtool", False), ("", False)])
+@pytest.mark.parametrize(
+    ("allow", "skips"),
+    [("prometheus", True), ("promtool, prometheus", True), ("all", True), ("promtool", False), ("", False)],
+)
 def test_only_an_explicit_opt_out_skips(empty_path, monkeypatch, allow, skips):
     monkeypatch.setenv(ALLOW_MISSING, allow)
     with pytest.raises(pytest.skip.Exception if skips else pytest.fail.Exception) as exc:

@@ -113,7 +113,11 @@ class LifecycleState:
 
     def active(self) -> list[Alert]:
         """Pending and firing alerts, for status pages."""
-        return [r.alert for _, r in sorted(self.alerts.items()) if r.alert.state in (AlertState.PENDING, AlertState.FIRING)]
+        return [
+            r.alert
+            for _, r in sorted(self.alerts.items())
+            if r.alert.state in (AlertState.PENDING, AlertState.FIRING)
+        ]
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -125,7 +129,9 @@ class LifecycleState:
     @classmethod
     def from_dict(cls, d: Mapping[str, Any]) -> LifecycleState:
         if d.get("version") != STATE_VERSION:
-            raise ValueError(f"lifecycle state version {d.get('version')!r} is not {STATE_VERSION}; start from an empty state")
+            raise ValueError(
+                f"lifecycle state version {d.get('version')!r} is not {STATE_VERSION}; start from an empty state"
+            )
         records = [_record_from_dict(x) for x in d.get("alerts", ())]
         groups = [_group_from_dict(x) for x in d.get("groups", ())]
         return cls(
@@ -173,12 +179,18 @@ def step(
     return LifecycleState(alerts=alerts, groups=groups), notes
 
 
-def _advance(fp: str, prev: AlertRecord | None, r: RuleResult | None, now: float, config: LifecycleConfig) -> AlertRecord | None:
+def _advance(
+    fp: str, prev: AlertRecord | None, r: RuleResult | None, now: float, config: LifecycleConfig
+) -> AlertRecord | None:
     was = prev.alert.state if prev else AlertState.INACTIVE
     if r is not None and r.breaching and not r.no_data:
         timing = config.timing(r.rule)
         if was is AlertState.FIRING:
-            state, active_since, firing_since = AlertState.FIRING, prev.alert.active_since, prev.alert.firing_since  # type: ignore[union-attr]
+            state, active_since, firing_since = (
+                AlertState.FIRING,
+                prev.alert.active_since,
+                prev.alert.firing_since,
+            )  # type: ignore[union-attr]
         else:
             active_since = prev.alert.active_since if was is AlertState.PENDING else now  # type: ignore[union-attr]
             due = now - (active_since or now) >= timing.for_
@@ -239,7 +251,11 @@ def _flush(
         route, gl = glabels.get(key) or (g.route, g.labels)  # type: ignore[union-attr]
         policy = config.policy(route)
         muted = {r.alert.fingerprint for r in recs if silenced(silences, r.alert.rule, r.alert.labels, now)}
-        visible = [r.alert for r in recs if r.alert.fingerprint not in muted and r.alert.state in (AlertState.FIRING, AlertState.RESOLVED)]
+        visible = [
+            r.alert
+            for r in recs
+            if r.alert.fingerprint not in muted and r.alert.state in (AlertState.FIRING, AlertState.RESOLVED)
+        ]
         visible_firing = [a for a in visible if a.state is AlertState.FIRING]
         resolved_fps = {r.alert.fingerprint for r in recs if r.alert.state is AlertState.RESOLVED}
 
@@ -262,7 +278,14 @@ def _flush(
                 out_groups[key] = g
                 continue
             if any(fp not in muted for fp, _, _ in g.sent):
-                _, note = _send(g, NotificationKind.RESOLVED, [a for a in visible if a.state is AlertState.RESOLVED], muted, now, "resolved")
+                _, note = _send(
+                    g,
+                    NotificationKind.RESOLVED,
+                    [a for a in visible if a.state is AlertState.RESOLVED],
+                    muted,
+                    now,
+                    "resolved",
+                )
                 notes.append(note)
             forget |= resolved_fps
             continue  # incident closed: the group record goes
@@ -286,8 +309,19 @@ def _send(
     g: GroupRecord, kind: NotificationKind, shown: list[Alert], muted: set[str], now: float, reason: str
 ) -> tuple[GroupRecord, Notification]:
     seq = g.seq + 1
-    carried = tuple(entry for entry in g.sent if entry[0] in muted)  # what we last said about muted alerts stands
-    sent = tuple(sorted(carried + tuple((a.fingerprint, a.state.value, a.severity.value) for a in shown if a.state is AlertState.FIRING)))
+    carried = tuple(
+        entry for entry in g.sent if entry[0] in muted
+    )  # what we last said about muted alerts stands
+    sent = tuple(
+        sorted(
+            carried
+            + tuple(
+                (a.fingerprint, a.state.value, a.severity.value)
+                for a in shown
+                if a.state is AlertState.FIRING
+            )
+        )
+    )
     g = replace(g, seq=seq, last_sent_at=now, sent=sent)
     note = Notification(
         group_key=g.incident_key,

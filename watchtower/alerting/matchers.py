@@ -35,7 +35,9 @@ class Matcher:
             try:
                 _compiled(self.value)
             except re.error as exc:
-                raise ValueError(f"{self.label}{self.op.value}{self.value!r}: not a valid regex ({exc})") from None
+                raise ValueError(
+                    f"{self.label}{self.op.value}{self.value!r}: not a valid regex ({exc})"
+                ) from None
 
     def matches(self, labels: Mapping[str, str]) -> bool:
         """A missing label counts as the empty string, as in Prometheus."""

@@ -36,7 +36,11 @@ class SilenceStore:
     def __init__(self, client: redis.Redis, prefix: str, retention: float = ENDED_RETENTION) -> None:
         self.r = client
         self.retention = retention
-        self._hash, self._ends, self._version = prefix + "silences", prefix + "silences:ends", prefix + "silences:version"
+        self._hash, self._ends, self._version = (
+            prefix + "silences",
+            prefix + "silences:ends",
+            prefix + "silences:version",
+        )
         self._lock = threading.Lock()
         self._cached_version: object = _UNREAD
         self._cached: list[Silence] = []
@@ -96,7 +100,9 @@ class SilenceStore:
         self._index_if_missing()
         ids = self.r.zrangebyscore(self._ends, f"({now}", "+inf")
         raws = self.r.hmget(self._hash, ids) if ids else []
-        return [Silence.from_dict(orjson.loads(raw)) for raw in raws if raw is not None]  # None: pruned meanwhile
+        return [
+            Silence.from_dict(orjson.loads(raw)) for raw in raws if raw is not None
+        ]  # None: pruned meanwhile
 
     def _index_if_missing(self) -> None:
         """Silences written before the index existed get one (once: afterwards both sizes agree)."""

@@ -44,10 +44,18 @@ class Detection:
     def summary(self) -> str:
         parts = []
         for a in self.alerts:
-            fired = "never paged" if a.fired_after is None else f"paged after {a.fired_after:.1f}s (limit {a.within:.0f}s)"
+            fired = (
+                "never paged"
+                if a.fired_after is None
+                else f"paged after {a.fired_after:.1f}s (limit {a.within:.0f}s)"
+            )
             res = ""
             if a.resolve_within is not None:
-                res = ", never resolved" if a.resolved_after is None else f", resolved {a.resolved_after:.1f}s after the method"
+                res = (
+                    ", never resolved"
+                    if a.resolved_after is None
+                    else f", resolved {a.resolved_after:.1f}s after the method"
+                )
             parts.append(f"{a.rule}: {fired}{res}{'' if a.ok else ' FAIL'}")
         if self.false_positives:
             parts.append(f"false positives: {', '.join(sorted(set(self.false_positives)))}")
@@ -56,9 +64,7 @@ class Detection:
     def as_dict(self) -> dict[str, Any]:
         return {
             "ok": self.ok,
-            "alerts": [
-                {**a.__dict__, "ok": a.ok} for a in self.alerts
-            ],
+            "alerts": [{**a.__dict__, "ok": a.ok} for a in self.alerts],
             "false_positives": sorted(set(self.false_positives)),
             "summary": self.summary(),
         }
@@ -74,10 +80,24 @@ def judge_detection(
     pages = sorted(pages, key=lambda p: p.at)
     out = Detection()
     for e in expected:
-        fired = next((p.at - fault_start for p in pages if p.rule == e.rule and p.state == "firing" and p.at >= fault_start), None)
+        fired = next(
+            (
+                p.at - fault_start
+                for p in pages
+                if p.rule == e.rule and p.state == "firing" and p.at >= fault_start
+            ),
+            None,
+        )
         resolved = None
         if e.resolve_within is not None:
-            resolved = next((max(0.0, p.at - method_end) for p in pages if p.rule == e.rule and p.state == "resolved" and p.at >= fault_start), None)
+            resolved = next(
+                (
+                    max(0.0, p.at - method_end)
+                    for p in pages
+                    if p.rule == e.rule and p.state == "resolved" and p.at >= fault_start
+                ),
+                None,
+            )
         out.alerts.append(AlertVerdict(e.rule, fired, resolved, e.within, e.resolve_within))
     allowed = {e.rule for e in expected} | set(tolerate)
     out.false_positives = [p.rule for p in pages if p.state == "firing" and p.rule not in allowed]

@@ -85,7 +85,14 @@ class ChaosEnv:
         self.pool = self._start_workers()
         rate = self.cfg.chaos.background_rate
         self.generator = Generator(
-            self.cfg.generator.model_copy(update={"rate": max(rate, 1.0), "duplicate_ratio": 0.0, "malformed_ratio": 0.0, "late_ratio": 0.0}),
+            self.cfg.generator.model_copy(
+                update={
+                    "rate": max(rate, 1.0),
+                    "duplicate_ratio": 0.0,
+                    "malformed_ratio": 0.0,
+                    "late_ratio": 0.0,
+                }
+            ),
             self.endpoints.bootstrap_servers,
             kafka=self.cfg.kafka,
             topic=self.cfg.pipeline.topic,
@@ -120,8 +127,23 @@ class ChaosEnv:
             }
         )
         out = open(self.root / "spark.log", "ab")  # noqa: SIM115 - owned by the child
-        cmd = [sys.executable, "-m", "watchtower", "pipeline", "spark", "--bootstrap", self.endpoints.bootstrap_servers]
-        return subprocess.Popen(cmd, env=env, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True)
+        cmd = [
+            sys.executable,
+            "-m",
+            "watchtower",
+            "pipeline",
+            "spark",
+            "--bootstrap",
+            self.endpoints.bootstrap_servers,
+        ]
+        return subprocess.Popen(
+            cmd,
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            start_new_session=True,
+        )
 
     def _start_workers(self):
         from pipelines.workers.enricher import WorkerSettings
@@ -167,7 +189,9 @@ class ChaosEnv:
             update={"collectors": collectors_cfg, "http": base.http.model_copy(update={"port": 0})}
         )
         e = self.endpoints
-        collectors = build_collectors(daemon_cfg, self.cfg.kafka, e.bootstrap_servers, e.redis_url, self.cfg.pipeline)
+        collectors = build_collectors(
+            daemon_cfg, self.cfg.kafka, e.bootstrap_servers, e.redis_url, self.cfg.pipeline
+        )
         alerting_cfg = AlertingConfig(
             rules=(Path(self.cfg.chaos.rules),),
             interval=1.0,
@@ -217,7 +241,9 @@ class ChaosEnv:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.spark is not None and self.spark.poll() is not None:
-                raise RuntimeError(f"the Spark job exited with code {self.spark.returncode} waiting for {what}; see {self.root / 'spark.log'}")
+                raise RuntimeError(
+                    f"the Spark job exited with code {self.spark.returncode} waiting for {what}; see {self.root / 'spark.log'}"
+                )
             if self.drained():
                 return True
             if cancel is not None and cancel.wait(0.5):
@@ -235,14 +261,26 @@ class ChaosEnv:
 
         now = time.time()
         self.daemon.alerting.store.add_silence(
-            Silence(parse_matchers([f"rule={rule}"]), starts_at=now, ends_at=now + seconds, comment="chaos run --silence", created_by="chaos")
+            Silence(
+                parse_matchers([f"rule={rule}"]),
+                starts_at=now,
+                ends_at=now + seconds,
+                comment="chaos run --silence",
+                created_by="chaos",
+            )
         )
 
     def active_alerts(self) -> list[str]:
         """Rules with a pending or firing alert now (what /api/v1/alerts lists)."""
         if self.daemon is None or self.daemon.alerting is None:
             return []
-        return sorted({a["rule"] for a in self.daemon.alerting.alerts_status()["alerts"] if a["state"] in ("pending", "firing")})
+        return sorted(
+            {
+                a["rule"]
+                for a in self.daemon.alerting.alerts_status()["alerts"]
+                if a["state"] in ("pending", "firing")
+            }
+        )
 
     def kafka_conf(self) -> dict[str, Any]:
         return self.cfg.kafka.librdkafka(self.endpoints.bootstrap_servers)

@@ -65,7 +65,9 @@ class Injector:
         hdrs = [(HEADER, self.header), *(headers or [])]
         while True:
             try:
-                self._producer.produce(self.topic, value=value, key=key, headers=hdrs, on_delivery=on_delivery, **extra)
+                self._producer.produce(
+                    self.topic, value=value, key=key, headers=hdrs, on_delivery=on_delivery, **extra
+                )
                 break
             except BufferError:  # the local queue is full: let librdkafka drain it
                 self._producer.poll(0.05)
@@ -84,7 +86,14 @@ class Injector:
             partitions = len(self._producer.list_topics(self.topic, timeout=10).topics[self.topic].partitions)
         for p in range(partitions):
             marker = new_event(MARKER_USER, 0.0, "marker", int(time.time() * 1000), order_id="marker")
-            self.send(encode(marker), MARKER_USER.encode(), "control", ("none",), event_id=marker["event_id"], partition=p)
+            self.send(
+                encode(marker),
+                MARKER_USER.encode(),
+                "control",
+                ("none",),
+                event_id=marker["event_id"],
+                partition=p,
+            )
             self.flush()
 
     def close(self) -> None:

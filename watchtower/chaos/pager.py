@@ -89,7 +89,15 @@ class PageReceiver:
         now = time.time()
         with self._lock:
             for a in doc.get("alerts", []):
-                self.pages.append(Page(now, str(doc.get("kind", "")), str(a.get("rule", "")), str(a.get("state", "")), str(doc.get("idempotency_key", ""))))
+                self.pages.append(
+                    Page(
+                        now,
+                        str(doc.get("kind", "")),
+                        str(a.get("rule", "")),
+                        str(a.get("state", "")),
+                        str(doc.get("idempotency_key", "")),
+                    )
+                )
 
     def since(self, t: float) -> list[Page]:
         with self._lock:

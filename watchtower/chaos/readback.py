@@ -46,11 +46,15 @@ def delta_rows(delta_root: Path, topic: str) -> list[Row]:
     return (
         _delta_rows(root / "events", "events", ("kafka_partition", "kafka_offset", "event_id"))
         + _delta_rows(root / "late", "late", ("kafka_partition", "kafka_offset", "event_id"))
-        + _delta_rows(root / "dlq", "dlq", ("source_partition", "source_offset", "failure_reason"), topic=topic)
+        + _delta_rows(
+            root / "dlq", "dlq", ("source_partition", "source_offset", "failure_reason"), topic=topic
+        )
     )
 
 
-def dlq_topic_rows(conf: dict[str, Any], dlq_topic: str, source_topic: str, timeout: float = 30.0) -> list[Row]:
+def dlq_topic_rows(
+    conf: dict[str, Any], dlq_topic: str, source_topic: str, timeout: float = 30.0
+) -> list[Row]:
     """Every DLQ-topic record from the start to the end (partition EOF, which a fetch reports exactly) whose
     `source_topic` header is `source_topic`, at its `source_partition` / `source_offset` headers. A resend of
     a batch's DLQ records (at-least-once, see `pipelines/spark/kafka_dlq.py`) carries the same `batch_id`
@@ -73,7 +77,9 @@ def dlq_topic_rows(conf: dict[str, Any], dlq_topic: str, source_topic: str, time
         deadline = time.monotonic() + timeout
         while len(at_end) < len(parts):
             if time.monotonic() > deadline:
-                raise TimeoutError(f"reading {dlq_topic} back: no end of partitions {sorted(set(parts) - at_end)} within {timeout:.0f}s")
+                raise TimeoutError(
+                    f"reading {dlq_topic} back: no end of partitions {sorted(set(parts) - at_end)} within {timeout:.0f}s"
+                )
             m = c.poll(0.5)
             if m is None:
                 continue
@@ -89,13 +95,22 @@ def dlq_topic_rows(conf: dict[str, Any], dlq_topic: str, source_topic: str, time
             if key in seen:
                 continue
             seen.add(key)
-            out.append(Row("dlq_topic", int(h["source_partition"]), int(h["source_offset"]), reason=h.get("failure_reason")))
+            out.append(
+                Row(
+                    "dlq_topic",
+                    int(h["source_partition"]),
+                    int(h["source_offset"]),
+                    reason=h.get("failure_reason"),
+                )
+            )
     finally:
         c.close()
     return out
 
 
-def read_found(delta_root: Path, topic: str, conf: dict[str, Any] | None = None, dlq_topic: str | None = None) -> Found:
+def read_found(
+    delta_root: Path, topic: str, conf: dict[str, Any] | None = None, dlq_topic: str | None = None
+) -> Found:
     rows = delta_rows(delta_root, topic)
     read_topic = conf is not None and dlq_topic is not None
     if read_topic:

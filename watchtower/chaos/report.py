@@ -35,7 +35,9 @@ def junit_xml(results: list[RunResult], suite: str = "watchtower-chaos") -> byte
         time=f"{total:.3f}",
     )
     for r in results:
-        case = ET.SubElement(root, "testcase", classname="chaos", name=r.scenario, time=f"{r.ended_at - r.started_at:.3f}")
+        case = ET.SubElement(
+            root, "testcase", classname="chaos", name=r.scenario, time=f"{r.ended_at - r.started_at:.3f}"
+        )
         if not r.ok:
             failures = r.failures()
             f = ET.SubElement(case, "failure", message=failures[0][:500] if failures else "failed")
@@ -57,7 +59,12 @@ def write_png(result: RunResult, pages: list[Any], directory: Path) -> Path | No
         return None
     pts = result.timeline
     t0 = result.started_at
-    series = (("lag_seconds", "lag (s)"), ("e2e_p95", "e2e p95 (s)"), ("dlq_rows", "DLQ rows"), ("late_share", "late share"))
+    series = (
+        ("lag_seconds", "lag (s)"),
+        ("e2e_p95", "e2e p95 (s)"),
+        ("dlq_rows", "DLQ rows"),
+        ("late_share", "late share"),
+    )
     fig, axes = plt.subplots(len(series), 1, sharex=True, figsize=(9, 7))
     starts = {}
     for e in result.events:
@@ -77,8 +84,13 @@ def write_png(result: RunResult, pages: list[Any], directory: Path) -> Path | No
         for a, b, _ in windows:
             ax.axvspan(a - t0, b - t0, color="tab:red", alpha=0.15)
         for pg in pages:
-            ax.axvline(pg.at - t0, color="tab:orange" if pg.state == "firing" else "tab:green", lw=0.8, ls="--")
-    axes[0].set_title(f"{result.scenario} ({'pass' if result.ok else 'FAIL'}): faults shaded, pages dashed (orange fire, green resolve)", fontsize=9)
+            ax.axvline(
+                pg.at - t0, color="tab:orange" if pg.state == "firing" else "tab:green", lw=0.8, ls="--"
+            )
+    axes[0].set_title(
+        f"{result.scenario} ({'pass' if result.ok else 'FAIL'}): faults shaded, pages dashed (orange fire, green resolve)",
+        fontsize=9,
+    )
     axes[-1].set_xlabel("seconds from the scenario start")
     fig.tight_layout()
     directory.mkdir(parents=True, exist_ok=True)

@@ -61,9 +61,13 @@ class RunResult:
         if self.interrupted:
             out.append("interrupted")
         if not all(p.holds for p in self.steady_before):
-            out.append("steady state before: " + ", ".join(p.describe() for p in self.steady_before if not p.holds))
+            out.append(
+                "steady state before: " + ", ".join(p.describe() for p in self.steady_before if not p.holds)
+            )
         if not all(p.holds for p in self.steady_after):
-            out.append("steady state after: " + ", ".join(p.describe() for p in self.steady_after if not p.holds))
+            out.append(
+                "steady state after: " + ", ".join(p.describe() for p in self.steady_after if not p.holds)
+            )
         if self.conservation is not None and not self.conservation.ok:
             out.append(self.conservation.summary())
         if self.detection is not None and not self.detection.ok:
@@ -114,7 +118,9 @@ def schedule(method: tuple[Step, ...]) -> list[tuple[float, str, int]]:
 def _timeline_point(readings: list, at: float) -> dict[str, Any]:
     def worst(metric: str, **match: str) -> float | None:
         vals = [
-            s.value for r in readings for s in r.samples
+            s.value
+            for r in readings
+            for s in r.samples
             if s.metric == metric and all(dict(s.labels).get(k) == v for k, v in match.items())
         ]
         return max(vals) if vals else None
@@ -129,7 +135,9 @@ def _timeline_point(readings: list, at: float) -> dict[str, Any]:
 
 
 class ScenarioRunner:
-    def __init__(self, env, interrupt: threading.Event, readback_timeout: float = 90.0, settle_timeout: float = 90.0):
+    def __init__(
+        self, env, interrupt: threading.Event, readback_timeout: float = 90.0, settle_timeout: float = 90.0
+    ):
         self.env = env
         self.settle_timeout = settle_timeout
         self.interrupt = interrupt
@@ -153,7 +161,9 @@ class ScenarioRunner:
         res = RunResult(sc.name, sc.purpose, uuid.uuid4().hex[:10], time.time())
         self._result = res
         p = env.cfg.pipeline
-        inj = Injector(env.cfg.kafka, env.endpoints.bootstrap_servers, p.topic, scenario=sc.name, run_id=res.run_id)
+        inj = Injector(
+            env.cfg.kafka, env.endpoints.bootstrap_servers, p.topic, scenario=sc.name, run_id=res.run_id
+        )
         ctx = FaultContext(
             inj,
             p,
@@ -186,18 +196,24 @@ class ScenarioRunner:
                     fault = active.pop(i, None)
                     if fault is not None:
                         fault.stop(ctx)
-                        res.events.append({"at": time.time(), "action": "stop", "fault": step.fault, "step": i})
+                        res.events.append(
+                            {"at": time.time(), "action": "stop", "fault": step.fault, "step": i}
+                        )
         except Exception as exc:  # noqa: BLE001 - recorded; the rollbacks below still run
             log.exception("scenario %s: a fault failed", sc.name)
             res.errors.append(f"{type(exc).__name__}: {exc}")
         finally:
             for i, fault in reversed(list(active.items())):
                 fault.stop(ctx)
-                res.events.append({"at": time.time(), "action": "rollback", "fault": sc.method[i].fault, "step": i})
+                res.events.append(
+                    {"at": time.time(), "action": "rollback", "fault": sc.method[i].fault, "step": i}
+                )
             for j, step in enumerate(sc.rollbacks):
                 try:
                     build(step.fault, step.params).stop(ctx)
-                    res.events.append({"at": time.time(), "action": "rollback", "fault": step.fault, "rollback": j})
+                    res.events.append(
+                        {"at": time.time(), "action": "rollback", "fault": step.fault, "rollback": j}
+                    )
                 except Exception as exc:  # noqa: BLE001
                     res.errors.append(f"rollback {j} ({step.fault}): {exc}")
             res.method_end = time.time()
@@ -221,7 +237,9 @@ class ScenarioRunner:
                 if verify is not None:
                     res.errors += verify(ctx)
             self._await_alerts(sc, res)
-            res.detection = judge_detection(env.pager.since(t0), sc.expect.alerts, t0, res.method_end, sc.expect.tolerate)
+            res.detection = judge_detection(
+                env.pager.since(t0), sc.expect.alerts, t0, res.method_end, sc.expect.tolerate
+            )
             self._await_steady(sc, res)
         except Exception as exc:  # noqa: BLE001 - recorded as the scenario's failure
             log.exception("scenario %s: verdict failed", sc.name)
@@ -236,7 +254,9 @@ class ScenarioRunner:
         is restarted so the next one does not inherit the outage."""
         spark = self.env.spark
         if spark is not None and spark.poll() is not None:
-            res.errors.append(f"the Spark job exited with code {spark.returncode} during the scenario; see {self.env.root / 'spark.log'}")
+            res.errors.append(
+                f"the Spark job exited with code {spark.returncode} during the scenario; see {self.env.root / 'spark.log'}"
+            )
             self.env.restart("spark")
 
     def _settle(self, sc: Scenario) -> None:
@@ -258,7 +278,13 @@ class ScenarioRunner:
             + [time.time()]
         )
         while time.time() < deadline:
-            d = judge_detection(self.env.pager.since(res.fault_start), sc.expect.alerts, res.fault_start, res.method_end, sc.expect.tolerate)
+            d = judge_detection(
+                self.env.pager.since(res.fault_start),
+                sc.expect.alerts,
+                res.fault_start,
+                res.method_end,
+                sc.expect.tolerate,
+            )
             if all(a.ok for a in d.alerts):
                 return
             if not self._wait(0.5):

@@ -131,11 +131,21 @@ def _describe(err: dict[str, Any], at: Any, model: type[BaseModel]) -> str:
     if err["type"] == "extra_forbidden":
         parent: Any = model
         for part in loc[:-1]:
-            field = parent.model_fields.get(part) if isinstance(parent, type) and issubclass(parent, BaseModel) else None
+            field = (
+                parent.model_fields.get(part)
+                if isinstance(parent, type) and issubclass(parent, BaseModel)
+                else None
+            )
             ann = getattr(field, "annotation", None)
             args = getattr(ann, "__args__", ()) or ()
-            parent = next((a for a in (ann, *args) if isinstance(a, type) and issubclass(a, BaseModel)), parent)
-        names = sorted((f.alias or n) for n, f in parent.model_fields.items() if n != "source") if isinstance(parent, type) else []
+            parent = next(
+                (a for a in (ann, *args) if isinstance(a, type) and issubclass(a, BaseModel)), parent
+            )
+        names = (
+            sorted((f.alias or n) for n, f in parent.model_fields.items() if n != "source")
+            if isinstance(parent, type)
+            else []
+        )
         close = difflib.get_close_matches(loc[-1], names, n=1)
         hint = f"did you mean {close[0]}? " if close else ""
         msg = f"unknown field; {hint}allowed here: {', '.join(names)}"
@@ -144,7 +154,9 @@ def _describe(err: dict[str, Any], at: Any, model: type[BaseModel]) -> str:
     return f"{at(loc)}: {dotted}: {msg}"
 
 
-def check_scenario_file(f: Path, known_faults: dict[str, type[BaseModel]], known_rules: set[str] | None) -> tuple[Scenario | None, list[str]]:
+def check_scenario_file(
+    f: Path, known_faults: dict[str, type[BaseModel]], known_rules: set[str] | None
+) -> tuple[Scenario | None, list[str]]:
     """One file -> (the scenario, or None, and every problem as `file:line: field: what; fix`)."""
     source = str(f)
     try:
@@ -159,7 +171,9 @@ def check_scenario_file(f: Path, known_faults: dict[str, type[BaseModel]], known
         return f"{source}:{line}" if line else source
 
     if not isinstance(data, dict):
-        return None, [f"{source}:1: a scenario is a mapping with name:, purpose:, method: (and steady_state:, rollbacks:, expect:)"]
+        return None, [
+            f"{source}:1: a scenario is a mapping with name:, purpose:, method: (and steady_state:, rollbacks:, expect:)"
+        ]
     try:
         sc = Scenario.model_validate(data)
     except ValidationError as exc:
@@ -172,22 +186,29 @@ def check_scenario_file(f: Path, known_faults: dict[str, type[BaseModel]], known
             if params is None:
                 close = difflib.get_close_matches(step.fault, list(known_faults), n=1)
                 hint = f"did you mean {close[0]}? " if close else ""
-                problems.append(f"{at(loc)}: {section}.{i}.fault: unknown fault {step.fault!r}; {hint}use one of: {', '.join(sorted(known_faults))}")
+                problems.append(
+                    f"{at(loc)}: {section}.{i}.fault: unknown fault {step.fault!r}; {hint}use one of: {', '.join(sorted(known_faults))}"
+                )
                 continue
             try:
                 params.model_validate(step.params)
             except ValidationError as exc:
                 for e in exc.errors():
                     e = {**e, "loc": (section, str(i), "with", *e["loc"])}
-                    problems.append(_describe(e, at, Scenario) if e["type"] != "extra_forbidden" else
-                                    f"{at(tuple(str(p) for p in e['loc']))}: {'.'.join(str(p) for p in e['loc'])}: unknown field; "
-                                    f"{step.fault} takes: {', '.join(sorted(params.model_fields))}")
+                    problems.append(
+                        _describe(e, at, Scenario)
+                        if e["type"] != "extra_forbidden"
+                        else f"{at(tuple(str(p) for p in e['loc']))}: {'.'.join(str(p) for p in e['loc'])}: unknown field; "
+                        f"{step.fault} takes: {', '.join(sorted(params.model_fields))}"
+                    )
     if known_rules is not None:
         for i, a in enumerate(sc.expect.alerts):
             if a.rule not in known_rules:
                 close = difflib.get_close_matches(a.rule, sorted(known_rules), n=1)
                 hint = f"did you mean {close[0]}? " if close else ""
-                problems.append(f"{at(('expect', 'alerts', str(i), 'rule'))}: expect.alerts.{i}.rule: no rule {a.rule!r} in the chaos rules; {hint}")
+                problems.append(
+                    f"{at(('expect', 'alerts', str(i), 'rule'))}: expect.alerts.{i}.rule: no rule {a.rule!r} in the chaos rules; {hint}"
+                )
     return sc.model_copy(update={"source": at(("name",))}), problems
 
 
@@ -196,7 +217,9 @@ def check_scenarios(
 ) -> tuple[list[Scenario], list[str]]:
     p = Path(path)
     if not p.exists():
-        return [], [f"{p}: no such file or directory; pass a scenario file or a directory such as chaos/scenarios"]
+        return [], [
+            f"{p}: no such file or directory; pass a scenario file or a directory such as chaos/scenarios"
+        ]
     files = scenario_files(p)
     if not files:
         return [], [f"{p}: no *.yaml scenario files here; add one (see docs/chaos.md)"]
@@ -209,7 +232,9 @@ def check_scenarios(
         if sc is None or found:
             continue
         if sc.name in names:
-            problems.append(f"{sc.source}: name: {sc.name!r} is already used by {names[sc.name]}; scenario names must be unique")
+            problems.append(
+                f"{sc.source}: name: {sc.name!r} is already used by {names[sc.name]}; scenario names must be unique"
+            )
             continue
         names[sc.name] = sc.source
         out.append(sc)

@@ -131,7 +131,9 @@ class Conservation:
                 parts.append(f"{name}: {k.missing} missing, {k.extra} extra of {k.expected} (first: {first})")
         if self.unexpected:
             r = self.first_unexpected[0]
-            parts.append(f"{self.unexpected} rows at offsets nobody sent (first: {r.table} partition {r.partition} offset {r.offset})")
+            parts.append(
+                f"{self.unexpected} rows at offsets nobody sent (first: {r.table} partition {r.partition} offset {r.offset})"
+            )
         return "conservation FAILED: " + "; ".join(parts)
 
     def as_dict(self) -> dict[str, Any]:
@@ -190,7 +192,9 @@ def _matches(e: Expected, rows: Sequence[Row], dlq_topic_read: bool) -> tuple[bo
 
 
 def _anomaly(e: Expected, rows: Sequence[Row]) -> Anomaly:
-    return Anomaly(e.partition, e.offset, e.kind, e.outcomes, tuple(sorted(_label(r) for r in rows)), e.event_id)
+    return Anomaly(
+        e.partition, e.offset, e.kind, e.outcomes, tuple(sorted(_label(r) for r in rows)), e.event_id
+    )
 
 
 def judge(expected: Iterable[Expected], found: Found, complete: bool = False) -> Conservation:

@@ -40,7 +40,11 @@ app.add_typer(chaos_app, name="chaos")
 def _root(
     ctx: typer.Context,
     config: Path = typer.Option(
-        None, "--config", "-c", envvar="WATCHTOWER_CONFIG", help="YAML config file (environment overrides: WATCHTOWER__SECTION__KEY)."
+        None,
+        "--config",
+        "-c",
+        envvar="WATCHTOWER_CONFIG",
+        help="YAML config file (environment overrides: WATCHTOWER__SECTION__KEY).",
     ),
 ) -> None:
     ctx.obj = Context(config)
@@ -64,7 +68,9 @@ def config_check(ctx: typer.Context) -> None:
     if cfg.alerting.rules is None:
         from watchtower.rules.packaged import packaged_rules
 
-        console.print(f"alerting.rules is not set: the packaged default rules in {packaged_rules()}", highlight=False)
+        console.print(
+            f"alerting.rules is not set: the packaged default rules in {packaged_rules()}", highlight=False
+        )
     console.print("[green]config OK[/]")
 
 

@@ -12,9 +12,14 @@ import typer
 
 from watchtower.cli.common import console, ctx_of, fail
 
-chaos_app = typer.Typer(help="Chaos scenarios: inject faults, prove nothing was lost and that watchtower saw it.", no_args_is_help=True)
+chaos_app = typer.Typer(
+    help="Chaos scenarios: inject faults, prove nothing was lost and that watchtower saw it.",
+    no_args_is_help=True,
+)
 
-ScenarioPath = Annotated[Path | None, typer.Option("--scenarios", help="A scenario file or directory (default: chaos.scenarios).")]
+ScenarioPath = Annotated[
+    Path | None, typer.Option("--scenarios", help="A scenario file or directory (default: chaos.scenarios).")
+]
 
 
 def _load(ctx: typer.Context, path: Path | None):
@@ -36,7 +41,10 @@ def _problems(problems: list[str], where: Path | str) -> None:
 
 
 @chaos_app.command("check")
-def chaos_check(ctx: typer.Context, path: Annotated[Path | None, typer.Argument(help="Scenario file or directory.")] = None) -> None:
+def chaos_check(
+    ctx: typer.Context,
+    path: Annotated[Path | None, typer.Argument(help="Scenario file or directory.")] = None,
+) -> None:
     """Validate scenario files: every problem with file:line and the fix; exit 1 if there is any."""
     scenarios, problems = _load(ctx, path)
     if problems:
@@ -57,14 +65,25 @@ def chaos_list(ctx: typer.Context, scenarios_path: ScenarioPath = None) -> None:
 @chaos_app.command("run")
 def chaos_run(
     ctx: typer.Context,
-    names: Annotated[list[str] | None, typer.Argument(help="Scenario names (see `watchtower chaos list`).")] = None,
+    names: Annotated[
+        list[str] | None, typer.Argument(help="Scenario names (see `watchtower chaos list`).")
+    ] = None,
     all_: Annotated[bool, typer.Option("--all", help="Run every scenario.")] = False,
-    report: Annotated[Path | None, typer.Option("--report", help="Write journals, JUnit XML and PNG timelines here.")] = None,
-    dry_run: Annotated[bool, typer.Option("--dry-run", help="Print the plan; start nothing, touch nothing.")] = False,
-    keep_stack: Annotated[bool, typer.Option("--keep-stack", help="Leave the chaos stack running afterwards.")] = False,
+    report: Annotated[
+        Path | None, typer.Option("--report", help="Write journals, JUnit XML and PNG timelines here.")
+    ] = None,
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="Print the plan; start nothing, touch nothing.")
+    ] = False,
+    keep_stack: Annotated[
+        bool, typer.Option("--keep-stack", help="Leave the chaos stack running afterwards.")
+    ] = False,
     silence: Annotated[
         list[str] | None,
-        typer.Option("--silence", help="Silence this rule for the run (repeatable): a scenario expecting it must then fail."),
+        typer.Option(
+            "--silence",
+            help="Silence this rule for the run (repeatable): a scenario expecting it must then fail.",
+        ),
     ] = None,
     scenarios_path: ScenarioPath = None,
 ) -> None:
@@ -96,8 +115,13 @@ def chaos_run(
                 step = s.method[i]
                 typer.echo(f"  t+{at:6.1f}s {action:5s} {step.fault} {step.params or ''}")
             for a in s.expect.alerts:
-                typer.echo(f"  expect page {a.rule} within {a.within:.0f}s" + (f", resolved within {a.resolve_within:.0f}s" if a.resolve_within else ""))
-            typer.echo(f"  records: {s.expect.records}; steady state: {', '.join(p.name for p in s.steady_state.probes) or 'none'}")
+                typer.echo(
+                    f"  expect page {a.rule} within {a.within:.0f}s"
+                    + (f", resolved within {a.resolve_within:.0f}s" if a.resolve_within else "")
+                )
+            typer.echo(
+                f"  records: {s.expect.records}; steady state: {', '.join(p.name for p in s.steady_state.probes) or 'none'}"
+            )
         return
     code = _run(cfg, chosen, report, keep_stack, tuple(silence or ()))
     raise typer.Exit(code)
@@ -159,5 +183,3 @@ def _run(cfg, chosen, report: Path | None, keep_stack: bool, silence: tuple[str,
     if interrupt.is_set():
         return 130
     return 0 if results_ok and passed == len(chosen) else 1
-
-

@@ -12,7 +12,9 @@ from pydantic import SecretStr
 from watchtower.cli.common import console
 from watchtower.rules.config import check_rules
 
-dashboards_app = typer.Typer(help="Grafana dashboards as code (needs the `grafana` extra).", no_args_is_help=True)
+dashboards_app = typer.Typer(
+    help="Grafana dashboards as code (needs the `grafana` extra).", no_args_is_help=True
+)
 
 TOKEN_ENV = ("WATCHTOWER_GRAFANA_TOKEN", "GRAFANA_TOKEN")
 
@@ -25,7 +27,9 @@ def _sdk_missing(exc: ImportError) -> typer.Exit:
 def _ruleset(rules: Path):
     ruleset, problems = check_rules(rules)
     if problems:
-        console.print(f"[bold red]{len(problems)} problem(s) in {rules}[/]; fix them first (watchtower rules check)")
+        console.print(
+            f"[bold red]{len(problems)} problem(s) in {rules}[/]; fix them first (watchtower rules check)"
+        )
         for p in problems:
             console.print(f"  {p}", markup=False, highlight=False, soft_wrap=True)
         raise typer.Exit(1)
@@ -35,9 +39,15 @@ def _ruleset(rules: Path):
 @dashboards_app.command("build")
 def build(
     out: Annotated[Path, typer.Option(help="Where the dashboard JSON goes.")] = Path("dashboards"),
-    rules: Annotated[Path, typer.Option(help="Rule file or directory (bounds and rule panels).")] = Path("alerts"),
-    prometheus_url: Annotated[str, typer.Option(help="URL the provisioned datasource points at.")] = "http://prometheus:9090",
-    check: Annotated[bool, typer.Option("--check", help="Write nothing; exit 1 if a file would change.")] = False,
+    rules: Annotated[Path, typer.Option(help="Rule file or directory (bounds and rule panels).")] = Path(
+        "alerts"
+    ),
+    prometheus_url: Annotated[
+        str, typer.Option(help="URL the provisioned datasource points at.")
+    ] = "http://prometheus:9090",
+    check: Annotated[
+        bool, typer.Option("--check", help="Write nothing; exit 1 if a file would change.")
+    ] = False,
 ) -> None:
     """Write dashboards/<uid>.json and dashboards/provisioning/ from the metric catalog and the rule files."""
     try:
@@ -47,7 +57,12 @@ def build(
         raise _sdk_missing(exc) from None
     boards = dashboards(_ruleset(rules))
     if check:
-        stale = [b.uid for b in boards if not (out / f"{b.uid}.json").exists() or (out / f"{b.uid}.json").read_text() != render.to_json(b)]
+        stale = [
+            b.uid
+            for b in boards
+            if not (out / f"{b.uid}.json").exists()
+            or (out / f"{b.uid}.json").read_text() != render.to_json(b)
+        ]
         if stale:
             console.print(f"[bold red]out of date:[/] {', '.join(stale)}; run watchtower dashboards build")
             raise typer.Exit(1)
@@ -65,7 +80,9 @@ def _token(token_file: Path | None) -> SecretStr | None:
         try:
             return SecretStr(token_file.read_text().strip())
         except OSError as exc:
-            console.print(f"[bold red]--token-file {token_file}[/]: cannot read it ({exc.strerror}); check the path")
+            console.print(
+                f"[bold red]--token-file {token_file}[/]: cannot read it ({exc.strerror}); check the path"
+            )
             raise typer.Exit(2) from None
     for name in TOKEN_ENV:
         if os.environ.get(name):
@@ -76,10 +93,16 @@ def _token(token_file: Path | None) -> SecretStr | None:
 @dashboards_app.command("push")
 def push(
     url: Annotated[str, typer.Option(help="Grafana base URL, e.g. http://localhost:3000")],
-    source: Annotated[Path, typer.Option("--dir", help="Directory of built dashboards.")] = Path("dashboards"),
+    source: Annotated[Path, typer.Option("--dir", help="Directory of built dashboards.")] = Path(
+        "dashboards"
+    ),
     folder: Annotated[str, typer.Option(help="Folder uid (created when missing).")] = "watchtower",
-    dry_run: Annotated[bool, typer.Option("--dry-run", help="Print what would change; send nothing.")] = False,
-    token_file: Annotated[Path | None, typer.Option(help="File holding the API token (e.g. a mounted secret).")] = None,
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="Print what would change; send nothing.")
+    ] = False,
+    token_file: Annotated[
+        Path | None, typer.Option(help="File holding the API token (e.g. a mounted secret).")
+    ] = None,
 ) -> None:
     """Create the folder and upsert each dashboard by UID; unchanged ones are not sent (no version bump).
 

@@ -15,16 +15,26 @@ from watchtower.cli.common import console, ctx_of, fail
 
 def demo(
     ctx: typer.Context,
-    duration: float = typer.Option(None, "--duration", min=1, help="Produce for this many seconds, then drain, stop and report."),
+    duration: float = typer.Option(
+        None, "--duration", min=1, help="Produce for this many seconds, then drain, stop and report."
+    ),
     report: Path = typer.Option(None, "--report", help="Write the JSON count report here at the end."),
     rate: float = typer.Option(None, "--rate", min=1, help="Events per second (default: generator.rate)."),
-    workers: int = typer.Option(None, "--workers", min=0, help="Enricher worker processes (default: workers.count)."),
-    keep_stack: bool = typer.Option(False, "--keep-stack", help="Leave the demo's broker and Redis running afterwards."),
+    workers: int = typer.Option(
+        None, "--workers", min=0, help="Enricher worker processes (default: workers.count)."
+    ),
+    keep_stack: bool = typer.Option(
+        False, "--keep-stack", help="Leave the demo's broker and Redis running afterwards."
+    ),
     clean: bool = typer.Option(
-        False, "--clean", help="No injected faults (by default 1% duplicates, 0.5% malformed, 0.5% late events)."
+        False,
+        "--clean",
+        help="No injected faults (by default 1% duplicates, 0.5% malformed, 0.5% late events).",
     ),
     autoscale: bool = typer.Option(
-        False, "--autoscale", help="Step the load up 3x and back (--rate is the base, default 300/s; --duration squeezes the ~3 min profile); the daemon scales the workers."
+        False,
+        "--autoscale",
+        help="Step the load up 3x and back (--rate is the base, default 300/s; --duration squeezes the ~3 min profile); the daemon scales the workers.",
     ),
 ) -> None:
     """Run the embedded broker and Redis, the event generator, the Spark job and the workers, with live progress.
@@ -45,7 +55,18 @@ def demo(
     from watchtower.stack import StackError
 
     cfg = ctx_of(ctx).config
-    run = DemoRun(cfg, DemoOptions(duration=duration, rate=rate, workers=workers, report=report, keep_stack=keep_stack, faults=not clean, autoscale=autoscale))
+    run = DemoRun(
+        cfg,
+        DemoOptions(
+            duration=duration,
+            rate=rate,
+            workers=workers,
+            report=report,
+            keep_stack=keep_stack,
+            faults=not clean,
+            autoscale=autoscale,
+        ),
+    )
     interrupts = 0
 
     def on_signal(*_):
@@ -64,7 +85,11 @@ def demo(
     drained = False
     try:
         run.start()
-        with Live(live_table(run.state), console=console, refresh_per_second=2, transient=False) if tty else _NoLive() as live:
+        with (
+            Live(live_table(run.state), console=console, refresh_per_second=2, transient=False)
+            if tty
+            else _NoLive() as live
+        ):
             last_line = 0.0
 
             def tick():

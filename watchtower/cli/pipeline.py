@@ -10,7 +10,9 @@ import typer
 from watchtower.cli.common import console, ctx_of, fail
 from watchtower.cli.pipeline_load import register as register_load
 
-pipeline_app = typer.Typer(help="Run the reference pipeline: the Spark job (and the generator and workers).", no_args_is_help=True)
+pipeline_app = typer.Typer(
+    help="Run the reference pipeline: the Spark job (and the generator and workers).", no_args_is_help=True
+)
 register_load(pipeline_app)  # generate, workers
 
 
@@ -29,11 +31,21 @@ def _endpoints(ctx: typer.Context, bootstrap: str | None, redis_url: str | None)
 @pipeline_app.command("spark")
 def spark(
     ctx: typer.Context,
-    bootstrap: str = typer.Option(None, "--bootstrap", help="Kafka bootstrap servers (default: config, else the stack)."),
-    redis_url: str = typer.Option(None, "--redis-url", envvar="REDIS_URL", help="Redis URL (default: config, else the stack)."),
-    starting_offsets: str = typer.Option("earliest", "--starting-offsets", help="earliest or latest, for a new checkpoint."),
-    available_now: bool = typer.Option(False, "--available-now", help="Process what is in the topic now, then exit."),
-    until_idle: float = typer.Option(None, "--until-idle", help="Exit after this many seconds without new input."),
+    bootstrap: str = typer.Option(
+        None, "--bootstrap", help="Kafka bootstrap servers (default: config, else the stack)."
+    ),
+    redis_url: str = typer.Option(
+        None, "--redis-url", envvar="REDIS_URL", help="Redis URL (default: config, else the stack)."
+    ),
+    starting_offsets: str = typer.Option(
+        "earliest", "--starting-offsets", help="earliest or latest, for a new checkpoint."
+    ),
+    available_now: bool = typer.Option(
+        False, "--available-now", help="Process what is in the topic now, then exit."
+    ),
+    until_idle: float = typer.Option(
+        None, "--until-idle", help="Exit after this many seconds without new input."
+    ),
 ) -> None:
     """Run the Spark Structured Streaming job until SIGTERM / Ctrl-C (or idle / available-now)."""
     from watchtower.core.extras import MissingExtra, require_extra
@@ -58,4 +70,6 @@ def spark(
     finally:
         session.stop()
     reports = job.writer.reports if job.writer else []
-    console.print(f"[green]spark job stopped[/] after {len(reports)} batches, {sum(r.counts.get('input_rows', 0) for r in reports)} records")
+    console.print(
+        f"[green]spark job stopped[/] after {len(reports)} batches, {sum(r.counts.get('input_rows', 0) for r in reports)} records"
+    )

@@ -67,14 +67,22 @@ def generate(
     rate: float = typer.Option(None, "--rate", help="Events per second (default: generator.rate)."),
     count: int = typer.Option(None, "--count", help="Stop after this many events."),
     duration: float = typer.Option(None, "--duration", help="Stop after this many seconds."),
-    duplicates: float = typer.Option(None, "--duplicates", help="Share of records that resend an earlier event's bytes."),
-    malformed: float = typer.Option(None, "--malformed", help="Share of records that break the event contract."),
+    duplicates: float = typer.Option(
+        None, "--duplicates", help="Share of records that resend an earlier event's bytes."
+    ),
+    malformed: float = typer.Option(
+        None, "--malformed", help="Share of records that break the event contract."
+    ),
     late: float = typer.Option(None, "--late", help="Share of events stamped generator.late_by in the past."),
     users: int = typer.Option(None, "--users", help="Distinct user ids (keys); popularity is zipf-skewed."),
     topic: str = typer.Option(None, "--topic", help="Topic (default: pipeline.topic)."),
-    manifest_path: Path = typer.Option(None, "--manifest", help="Write the run's manifest (counts by kind, deliveries) here."),
+    manifest_path: Path = typer.Option(
+        None, "--manifest", help="Write the run's manifest (counts by kind, deliveries) here."
+    ),
     seed: int = typer.Option(None, "--seed", help="Seed the fault mix and payloads (ids stay random)."),
-    bootstrap: str = typer.Option(None, "--bootstrap", help="Kafka bootstrap servers (default: config, else the stack)."),
+    bootstrap: str = typer.Option(
+        None, "--bootstrap", help="Kafka bootstrap servers (default: config, else the stack)."
+    ),
 ) -> None:
     """Produce order events at a steady rate with a mix of faults; ends with one marker per partition.
 
@@ -104,7 +112,12 @@ def generate(
 
     try:  # no network yet: bad ratios fail before anything connects
         gen = Generator(
-            gen_cfg, servers, kafka=cfg.kafka, topic=topic, max_event_bytes=cfg.pipeline.max_event_bytes, seed=seed
+            gen_cfg,
+            servers,
+            kafka=cfg.kafka,
+            topic=topic,
+            max_event_bytes=cfg.pipeline.max_event_bytes,
+            seed=seed,
         )
     except ValueError as exc:
         fail(str(exc))
@@ -146,13 +159,23 @@ def workers(
     ctx: typer.Context,
     count: int = typer.Option(None, "--count", help="Worker processes (default: workers.count)."),
     topic: str = typer.Option(None, "--topic", help="Topic (default: pipeline.topic)."),
-    log_path: Path = typer.Option(None, "--log", help="Send the workers' logs to this file instead of the terminal."),
-    bootstrap: str = typer.Option(None, "--bootstrap", help="Kafka bootstrap servers (default: config, else the stack)."),
-    redis_url: str = typer.Option(None, "--redis-url", envvar="REDIS_URL", help="Redis URL (default: config, else the stack)."),
-    follow: str = typer.Option(
-        None, "--follow", help="Follow the worker count the daemon's scaling target of this name sets (docs/scaling.md)."
+    log_path: Path = typer.Option(
+        None, "--log", help="Send the workers' logs to this file instead of the terminal."
     ),
-    max_rate: float = typer.Option(None, "--max-rate", min=1, help="Records per second each worker processes at most."),
+    bootstrap: str = typer.Option(
+        None, "--bootstrap", help="Kafka bootstrap servers (default: config, else the stack)."
+    ),
+    redis_url: str = typer.Option(
+        None, "--redis-url", envvar="REDIS_URL", help="Redis URL (default: config, else the stack)."
+    ),
+    follow: str = typer.Option(
+        None,
+        "--follow",
+        help="Follow the worker count the daemon's scaling target of this name sets (docs/scaling.md).",
+    ),
+    max_rate: float = typer.Option(
+        None, "--max-rate", min=1, help="Records per second each worker processes at most."
+    ),
 ) -> None:
     """Run N enricher processes in one consumer group, restarting any that crash, until Ctrl-C / SIGTERM.
 

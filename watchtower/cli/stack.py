@@ -29,7 +29,9 @@ def up(ctx: typer.Context) -> None:
     if info.already_running:
         console.print("[green]stack already running[/]")
     else:
-        console.print(f"[green]stack up[/]; state in {stack.state_dir / 'stack.json'}; stop it with `watchtower stack down`")
+        console.print(
+            f"[green]stack up[/]; state in {stack.state_dir / 'stack.json'}; stop it with `watchtower stack down`"
+        )
 
 
 @stack_app.command("down")
@@ -54,7 +56,9 @@ def status(ctx: typer.Context) -> None:
     for col in ("part", "mode", "endpoint", "pid", "checks", "detail"):
         table.add_column(col, overflow="fold")
     for c in st.components:
-        checks = " ".join(f"[{'green' if ok else 'red'}]{name}{'✓' if ok else '✗'}[/]" for name, ok in c.checks.items())
+        checks = " ".join(
+            f"[{'green' if ok else 'red'}]{name}{'✓' if ok else '✗'}[/]" for name, ok in c.checks.items()
+        )
         table.add_row(c.name, c.mode, c.endpoint, str(c.pid or "-"), checks, c.detail)
     console.print(table)
     if not st.healthy:
@@ -75,4 +79,8 @@ def _info_table(info: StackInfo) -> Table:
 
 def _age(started_at: float) -> str:
     seconds = max(0, int(time.time() - started_at))
-    return f"{seconds // 3600}h{seconds % 3600 // 60:02d}m" if seconds >= 3600 else f"{seconds // 60}m{seconds % 60:02d}s"
+    return (
+        f"{seconds // 3600}h{seconds % 3600 // 60:02d}m"
+        if seconds >= 3600
+        else f"{seconds // 60}m{seconds % 60:02d}s"
+    )

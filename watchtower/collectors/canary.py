@@ -47,6 +47,7 @@ class CanaryConfig(CollectorSection):
     key_prefix: str = CANARY_PREFIX
     max_pending: int = Field(default=10_000, ge=1)
 
+
 SPECS = (
     MetricSpec(
         "watchtower_canary_latency_seconds",
@@ -70,7 +71,9 @@ SPECS = (
         "Canaries the broker refused or did not acknowledge in time",
         ("topic",),
     ),
-    MetricSpec("watchtower_canary_pending", Kind.GAUGE, "Canaries sent and not yet visible nor lost", ("topic",)),
+    MetricSpec(
+        "watchtower_canary_pending", Kind.GAUGE, "Canaries sent and not yet visible nor lost", ("topic",)
+    ),
 )
 
 
@@ -198,7 +201,9 @@ class CanaryCollector:
                 p = self.pending.pop(event_id)
                 self.latency[p.partition] = max(0.0, (int(raw) - p.sent_ms) / 1000)
                 self.received += 1
-        overdue = [i for i, p in self.pending.items() if now * 1000 - p.sent_ms > self.config.lost_after * 1000]
+        overdue = [
+            i for i, p in self.pending.items() if now * 1000 - p.sent_ms > self.config.lost_after * 1000
+        ]
         for i in overdue:
             del self.pending[i]
             self.lost += 1
@@ -228,12 +233,17 @@ class CanaryCollector:
                 self.lost += 1  # cannot be tracked: as good as lost, and says so
 
         try:
-            producer.produce(self.topic, encode(event), key=key_of(event), partition=partition, on_delivery=on_delivery)
+            producer.produce(
+                self.topic, encode(event), key=key_of(event), partition=partition, on_delivery=on_delivery
+            )
         except (BufferError, KafkaException):
             self.send_failures += 1
 
     def close(self) -> None:
-        for close in (lambda: self._producer and self._producer.flush(1.0), lambda: self._redis and self._redis.close()):
+        for close in (
+            lambda: self._producer and self._producer.flush(1.0),
+            lambda: self._redis and self._redis.close(),
+        ):
             try:
                 close()
             except Exception:  # noqa: BLE001 - close must not raise

@@ -35,7 +35,9 @@ class FileCounts:
     by_value: Counter[str] = field(default_factory=Counter)
 
 
-def counts_from_stats(num_records: int, null_count: int | None, lo: str | None, hi: str | None) -> Counter[str] | None:
+def counts_from_stats(
+    num_records: int, null_count: int | None, lo: str | None, hi: str | None
+) -> Counter[str] | None:
     """The breakdown of one file from its log stats alone, when they determine it; else None. Pure."""
     if num_records == 0:
         return Counter()
@@ -86,7 +88,11 @@ class DeltaColumnCounter:
         for i, p in enumerate(paths):
             if p in self.files:
                 continue
-            by = counts_from_stats(int(nrec[i] or 0), nulls[i], lows[i], highs[i]) if nrec[i] is not None else None
+            by = (
+                counts_from_stats(int(nrec[i] or 0), nulls[i], lows[i], highs[i])
+                if nrec[i] is not None
+                else None
+            )
             if by is None:
                 by = self._read_file(p)
                 self.files_read += 1

@@ -46,6 +46,7 @@ class DlqConfig(CollectorSection):
     read_headers: bool = True
     max_records_per_cycle: int = Field(default=10_000, ge=1)
 
+
 SPECS = (
     MetricSpec(
         "watchtower_dlq_messages",
@@ -108,7 +109,6 @@ class DlqUnavailable(StageError):
     """Kafka or the Delta table could not be read; `stage` names what failed."""
 
 
-
 def table_counter(path: str | None, configured: bool) -> tuple[Any, str | None]:
     """The DLQ table's row counter and, when there is none, why. It reads parquet with pyarrow (the `spark`
     extra): without it the default table is skipped (a core install runs no Spark job to write it) and a
@@ -152,7 +152,9 @@ class DlqCollector:
         self._first_assignment = True
         self._history: deque[tuple[float, float]] = deque()
         self.header_counts: Counter[str] = Counter()
-        self._counter, self.table_skipped = table_counter(self.table_path, configured=config.table is not None)
+        self._counter, self.table_skipped = table_counter(
+            self.table_path, configured=config.table is not None
+        )
 
     def admin(self) -> AdminClient:
         if self._admin is None:
@@ -224,7 +226,13 @@ class DlqCollector:
             Sample("watchtower_dlq_topic_records_total", labels(topic=topic, reason=r), float(n))
             for r, n in sorted(self.header_counts.items())
         ]
-        detail["topic"] = {"name": topic, "exists": True, "partitions": len(partitions), "read": read, "messages": total}
+        detail["topic"] = {
+            "name": topic,
+            "exists": True,
+            "partitions": len(partitions),
+            "read": read,
+            "messages": total,
+        }
         return out
 
     def _read_new(self, partitions: list[int], listed: Mapping[int, int]) -> tuple[int, dict[int, int]]:
@@ -247,7 +255,10 @@ class DlqCollector:
             self._assigned.update(new)
         self._first_assignment = False
         try:
-            positions = {tp.partition: tp.offset for tp in c.position([TopicPartition(self.topic, p) for p in self._assigned])}
+            positions = {
+                tp.partition: tp.offset
+                for tp in c.position([TopicPartition(self.topic, p) for p in self._assigned])
+            }
         except KafkaException as exc:
             raise DlqUnavailable("position", exc) from exc
         # An unknown position (< 0: just assigned, nothing fetched yet) must be read until its EOF.
@@ -303,7 +314,8 @@ class DlqCollector:
             "files_from_stats": counter.files_from_stats,
         }
         return [
-            Sample("watchtower_dlq_rows", labels(reason=r), float(n)) for r, n in sorted(counter.totals.items())
+            Sample("watchtower_dlq_rows", labels(reason=r), float(n))
+            for r, n in sorted(counter.totals.items())
         ]
 
     def close(self) -> None:

@@ -34,6 +34,7 @@ class E2eLatencyConfig(CollectorSection):
     slo_threshold: Duration = Field(default=5.0, gt=0)
     read_count: int = Field(default=1000, ge=1, description="stream entries per XREAD")
 
+
 log = logging.getLogger(__name__)
 
 SPECS = (
@@ -132,7 +133,12 @@ class E2eLatencyCollector:
 
     def reading(self, now: float, read: int = 0) -> Reading:
         samples: list[Sample] = []
-        detail: dict[str, Any] = {"stream": self.config.stream, "read": read, "skipped": self.skipped, "sources": {}}
+        detail: dict[str, Any] = {
+            "stream": self.config.stream,
+            "read": read,
+            "skipped": self.skipped,
+            "sources": {},
+        }
         for source, window in sorted(self._windows.items()):
             stats = window.stats(now)
             sl = labels(source=source)
@@ -147,7 +153,9 @@ class E2eLatencyCollector:
                         )
                     )
             if stats.max_ms is not None:
-                samples.append(Sample("watchtower_e2e_latency_max_seconds", sl, max(0.0, stats.max_ms / 1000)))
+                samples.append(
+                    Sample("watchtower_e2e_latency_max_seconds", sl, max(0.0, stats.max_ms / 1000))
+                )
             samples.append(Sample("watchtower_e2e_events_total", sl, self._events.get(source, 0.0)))
             samples.append(Sample("watchtower_e2e_events_slow_total", sl, self._slow.get(source, 0.0)))
             detail["sources"][source] = {

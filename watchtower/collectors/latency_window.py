@@ -39,7 +39,12 @@ class BatchLatency:
             w = self.count / len(self.sample)
             return [(v, w) for v in self.sample]
         c = self.count
-        return [(self.p50_ms, 0.5 * c), (self.p95_ms, 0.45 * c), (self.p99_ms, 0.04 * c), (self.max_ms, 0.01 * c)]
+        return [
+            (self.p50_ms, 0.5 * c),
+            (self.p95_ms, 0.45 * c),
+            (self.p99_ms, 0.04 * c),
+            (self.max_ms, 0.01 * c),
+        ]
 
     def slow_events(self, threshold_ms: float) -> float:
         """Estimated events of this batch slower than `threshold_ms` (strictly above it)."""

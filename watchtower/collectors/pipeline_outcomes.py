@@ -71,7 +71,9 @@ class PipelineOutcomesConfig(CollectorSection):
 
     stream: str | None = Field(default=None, description="default: pipeline.progress_stream")
     read_count: int = Field(default=1000, ge=1, description="stream entries per XREAD")
-    window: Duration = Field(default=60.0, gt=0, description="shares and rates over the batches of this window")
+    window: Duration = Field(
+        default=60.0, gt=0, description="shares and rates over the batches of this window"
+    )
 
 
 # ---- pure --------------------------------------------------------------------------------------------
@@ -147,7 +149,11 @@ class JobOutcomes:
             self.recent.popleft()
         in_window = {k: sum(c[k] for _, c in self.recent) for k in OUTCOMES}
         out = [
-            Sample("watchtower_pipeline_records_total", labels(engine=ENGINE, job=job, outcome=k), float(self.totals[k]))
+            Sample(
+                "watchtower_pipeline_records_total",
+                labels(engine=ENGINE, job=job, outcome=k),
+                float(self.totals[k]),
+            )
             for k in OUTCOMES
         ]
         for k in SHARED:
@@ -170,7 +176,9 @@ class PipelineOutcomesCollector:
 
     specs = SPECS
 
-    def __init__(self, config: PipelineOutcomesConfig, redis_url: str, stream: str, name: str = "pipeline_outcomes"):
+    def __init__(
+        self, config: PipelineOutcomesConfig, redis_url: str, stream: str, name: str = "pipeline_outcomes"
+    ):
         self.name = name
         self.interval = config.interval
         self.config = config
@@ -181,7 +189,9 @@ class PipelineOutcomesCollector:
 
     def collect(self, now: float) -> Reading:
         if self._cursor is None:
-            self._cursor = StreamCursor(self.stream, self.config.read_count, start_ms=int((now - self.config.window) * 1000))
+            self._cursor = StreamCursor(
+                self.stream, self.config.read_count, start_ms=int((now - self.config.window) * 1000)
+            )
         with redis_errors(f"reading stream {self.stream}"):
             entries = self._cursor.read(self._redis.get())
         for _, fields in entries:
@@ -192,7 +202,11 @@ class PipelineOutcomesCollector:
         detail: dict[str, Any] = {"stream": self.stream, "read": len(entries), "jobs": {}}
         for job, st in sorted(self.jobs.items()):
             samples += st.samples(job, now, self.config.window)
-            detail["jobs"][job] = {"totals": dict(st.totals), "watermark_ms": st.watermark_ms, "last_batch": st.last_batch}
+            detail["jobs"][job] = {
+                "totals": dict(st.totals),
+                "watermark_ms": st.watermark_ms,
+                "last_batch": st.last_batch,
+            }
         return Reading(collector=self.name, at=now, samples=tuple(samples), detail=detail)
 
     def close(self) -> None:

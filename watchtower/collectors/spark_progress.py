@@ -33,6 +33,7 @@ class SparkProgressConfig(CollectorSection):
     stream: str | None = Field(default=None, description="default: pipeline.progress_stream")
     read_count: int = Field(default=1000, ge=1, description="stream entries per XREAD")
 
+
 ENGINE = "spark"
 SOURCE_VERTEX = "source"
 
@@ -134,7 +135,9 @@ def parse_progress(fields: dict[str, str]) -> Progress | None:
     if ts is None or "batch_id" not in fields:
         return None
     try:
-        durations = {str(k): float(v) for k, v in (orjson.loads(fields.get("duration_ms") or "{}") or {}).items()}
+        durations = {
+            str(k): float(v) for k, v in (orjson.loads(fields.get("duration_ms") or "{}") or {}).items()
+        }
     except (orjson.JSONDecodeError, TypeError, ValueError, AttributeError):
         durations = {}
     wm: int | None = None
@@ -180,7 +183,11 @@ def job_samples(st: JobState, now: float) -> list[Sample]:
     p = st.latest
     jl = labels(engine=ENGINE, job=p.job)
     out = [
-        Sample("watchtower_records_in_per_second", labels(engine=ENGINE, job=p.job, vertex=SOURCE_VERTEX), p.input_rows_per_second),
+        Sample(
+            "watchtower_records_in_per_second",
+            labels(engine=ENGINE, job=p.job, vertex=SOURCE_VERTEX),
+            p.input_rows_per_second,
+        ),
         Sample("watchtower_spark_processed_rows_per_second", jl, p.processed_rows_per_second),
         Sample("watchtower_spark_input_rows_total", jl, st.input_rows_total),
         Sample("watchtower_spark_batch_id", jl, float(p.batch_id)),
@@ -193,10 +200,18 @@ def job_samples(st: JobState, now: float) -> list[Sample]:
     if b is not None:
         out.append(Sample("watchtower_spark_batch_input_rows", jl, float(b.input_rows)))
         if "triggerExecution" in b.durations_ms:
-            out.append(Sample("watchtower_checkpoint_duration_seconds", jl, b.durations_ms["triggerExecution"] / 1000))
+            out.append(
+                Sample(
+                    "watchtower_checkpoint_duration_seconds", jl, b.durations_ms["triggerExecution"] / 1000
+                )
+            )
         for phase, ms in sorted(b.durations_ms.items()):
             out.append(
-                Sample("watchtower_spark_trigger_phase_seconds", labels(engine=ENGINE, job=b.job, phase=phase), ms / 1000)
+                Sample(
+                    "watchtower_spark_trigger_phase_seconds",
+                    labels(engine=ENGINE, job=b.job, phase=phase),
+                    ms / 1000,
+                )
             )
     return out
 
@@ -210,7 +225,9 @@ class SparkProgressCollector:
 
     specs = SPECS
 
-    def __init__(self, config: SparkProgressConfig, redis_url: str, stream: str, name: str = "spark_progress"):
+    def __init__(
+        self, config: SparkProgressConfig, redis_url: str, stream: str, name: str = "spark_progress"
+    ):
         self.name = name
         self.interval = config.interval
         self.config = config
@@ -231,7 +248,12 @@ class SparkProgressCollector:
                 continue
             fold(self.jobs, p)
         samples: list[Sample] = []
-        detail: dict[str, Any] = {"stream": self.stream, "read": len(entries), "skipped": self.skipped, "jobs": {}}
+        detail: dict[str, Any] = {
+            "stream": self.stream,
+            "read": len(entries),
+            "skipped": self.skipped,
+            "jobs": {},
+        }
         for name, st in sorted(self.jobs.items()):
             samples += job_samples(st, now)
             detail["jobs"][name] = {

@@ -28,7 +28,9 @@ Path = tuple[str, ...]
 class EnvOverrides:
     values: dict[str, Any] = field(default_factory=dict)
     origins: dict[Path, str] = field(default_factory=dict)  # settings path -> the variable that set it
-    bad_json: dict[str, str] = field(default_factory=dict)  # variable -> why its JSON-looking value did not parse
+    bad_json: dict[str, str] = field(
+        default_factory=dict
+    )  # variable -> why its JSON-looking value did not parse
     from_json: set[str] = field(default_factory=set)  # variables whose value was read as JSON
 
     def variable(self, loc: Path) -> str | None:
@@ -47,7 +49,7 @@ class EnvOverrides:
             return ""
         return (
             f" (the value starts like JSON but is not valid JSON: {why}; write a JSON list or mapping with "
-            f"double-quoted strings and single quotes around it in the shell, e.g. {variable}='[\"a\", \"b\"]')"
+            f'double-quoted strings and single quotes around it in the shell, e.g. {variable}=\'["a", "b"]\')'
         )
 
 
@@ -64,7 +66,9 @@ def parse_value(value: str) -> tuple[Any, str | None]:
 
 def env_overrides(env: Mapping[str, str]) -> EnvOverrides:
     out = EnvOverrides()
-    for name in sorted(env):  # sorted: WATCHTOWER__A__B applies after WATCHTOWER__A, whatever the order of env
+    for name in sorted(
+        env
+    ):  # sorted: WATCHTOWER__A__B applies after WATCHTOWER__A, whatever the order of env
         if not name.startswith(ENV_PREFIX):
             continue
         parts = tuple(p.lower() for p in name[len(ENV_PREFIX) :].split("__") if p)

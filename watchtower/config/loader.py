@@ -31,7 +31,9 @@ def _merge(base: dict[str, Any], over: Mapping[str, Any]) -> dict[str, Any]:
     return merged
 
 
-def _describe(err: Mapping[str, Any], source: str, lines: Mapping[tuple[str, ...], int], env: EnvOverrides) -> str:
+def _describe(
+    err: Mapping[str, Any], source: str, lines: Mapping[tuple[str, ...], int], env: EnvOverrides
+) -> str:
     loc = tuple(str(p) for p in err["loc"])
     dotted = ".".join(loc) or "(top level)"
     msg = err["msg"].removeprefix("Value error, ")
@@ -65,7 +67,9 @@ def load_model(model: type[M], path: str | Path | None = None, env: Mapping[str,
         if loaded is None:
             loaded = {}
         if not isinstance(loaded, dict):
-            raise ConfigError([f"{source}:1: the file must be a mapping of sections (kafka:, redis:, pipeline: ...)"])
+            raise ConfigError(
+                [f"{source}:1: the file must be a mapping of sections (kafka:, redis:, pipeline: ...)"]
+            )
         data = loaded
     overrides = env_overrides(env)
     try:

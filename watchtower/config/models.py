@@ -56,7 +56,9 @@ class KafkaConfig(_Model):
         """The dotted librdkafka settings for a client; `bootstrap_servers` overrides the configured one."""
         servers = bootstrap_servers or self.bootstrap_servers
         if not servers:
-            raise ValueError("kafka.bootstrap_servers is not set and no embedded broker is running: run `watchtower stack up`")
+            raise ValueError(
+                "kafka.bootstrap_servers is not set and no embedded broker is running: run `watchtower stack up`"
+            )
         conf: dict[str, Any] = {"bootstrap.servers": servers, **self.client}
         conf.update({k: v.get_secret_value() for k, v in self.secrets.items()})
         if self.sasl_password is not None:

@@ -31,7 +31,9 @@ def compose_with_lines(text: str, source: str) -> tuple[Any, Lines]:
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f"{source}:{mark.line + 1}" if mark else source
-        raise ConfigError([f"{where}: not valid YAML ({getattr(exc, 'problem', exc)}); fix the syntax there"]) from None
+        raise ConfigError(
+            [f"{where}: not valid YAML ({getattr(exc, 'problem', exc)}); fix the syntax there"]
+        ) from None
     lines: Lines = {}
 
     def walk(n: yaml.Node | None, path: tuple[str, ...]) -> None:

@@ -62,7 +62,12 @@ def with_duration(health, duration: float):
     `last_duration`) with one more duration observed in the DURATION_BUCKETS histogram."""
     counts = list(health.bucket_counts)
     counts[bisect_left(DURATION_BUCKETS, duration)] += 1
-    return replace(health, bucket_counts=tuple(counts), duration_sum=health.duration_sum + duration, last_duration=duration)
+    return replace(
+        health,
+        bucket_counts=tuple(counts),
+        duration_sum=health.duration_sum + duration,
+        last_duration=duration,
+    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -85,7 +90,6 @@ class CollectorHealth:
 
     def observe(self, duration: float) -> CollectorHealth:
         return with_duration(self, duration)
-
 
 
 ALERTING_SPECS: tuple[MetricSpec, ...] = (

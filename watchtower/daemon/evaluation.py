@@ -53,6 +53,7 @@ log = logging.getLogger(__name__)
 
 JOB_ID = "alert_evaluation"
 
+
 class AlertEvaluator:
     def __init__(
         self,

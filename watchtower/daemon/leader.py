@@ -147,7 +147,9 @@ class RedisLease:
             self._token = token
             self._valid_until = sent + self.lease * (1 - SAFETY)
         self.acquisitions += 1
-        log.info("leadership acquired", extra={"holder": self.holder_id, "token": token, "lease_s": self.lease})
+        log.info(
+            "leadership acquired", extra={"holder": self.holder_id, "token": token, "lease_s": self.lease}
+        )
 
     def _lose(self, why: str) -> None:
         with self._lock:

@@ -36,6 +36,7 @@ log = logging.getLogger(__name__)
 
 _HISTORY_WANTED = 300.0  # seconds of readings the default rule windows look back over
 
+
 class CollectorRunner:
     def __init__(
         self,

@@ -112,7 +112,12 @@ def unit_of(spec: MetricSpec) -> str:
         return "s"  # drawn as an age: time() - metric
     if spec.kind is Kind.COUNTER:
         return "s" if n.endswith("_seconds_total") else "cps"
-    for suffix, unit in (("_seconds", "s"), ("_bytes", "bytes"), ("_ratio", "percentunit"), ("_per_second", "ops")):
+    for suffix, unit in (
+        ("_seconds", "s"),
+        ("_bytes", "bytes"),
+        ("_ratio", "percentunit"),
+        ("_per_second", "ops"),
+    ):
         if n.endswith(suffix):
             return unit
     return "short"
@@ -138,7 +143,9 @@ def spec_target(spec: MetricSpec, variables: Sequence[str] = ()) -> Target:
     if spec.kind is Kind.HISTOGRAM:
         by = ", ".join(("le", *labels))
         b = f"{spec.name}_bucket{{{f}}}" if f else f"{spec.name}_bucket"
-        return Target(f"histogram_quantile(0.99, sum by ({by}) (rate({b}[{RATE}])))", "p99 " + _legend(labels))
+        return Target(
+            f"histogram_quantile(0.99, sum by ({by}) (rate({b}[{RATE}])))", "p99 " + _legend(labels)
+        )
     return Target(sel, _legend(labels))
 
 
@@ -182,7 +189,9 @@ class Context:
                     return s
         return None
 
-    def metric_panel(self, spec: MetricSpec, variables: Sequence[str], *, incident: str = "", title: str = "") -> Panel:
+    def metric_panel(
+        self, spec: MetricSpec, variables: Sequence[str], *, incident: str = "", title: str = ""
+    ) -> Panel:
         self.placed.add(spec.name)
         return Panel(
             key=spec.name,
@@ -194,10 +203,18 @@ class Context:
             incident=incident,
         )
 
-    def generic_row(self, title: str, specs: Iterable[MetricSpec], variables: Sequence[str], incident: dict[str, str] | None = None) -> Row:
+    def generic_row(
+        self,
+        title: str,
+        specs: Iterable[MetricSpec],
+        variables: Sequence[str],
+        incident: dict[str, str] | None = None,
+    ) -> Row:
         incident = incident or {}
         panels = tuple(
-            self.metric_panel(s, variables, incident=incident.get(s.name, "")) for s in specs if s.name not in self.placed
+            self.metric_panel(s, variables, incident=incident.get(s.name, ""))
+            for s in specs
+            if s.name not in self.placed
         )
         return Row(title, panels)
 
@@ -222,7 +239,8 @@ def sla_rows(ctx: Context) -> list[Row]:
                 key=rule_panel_key(rule),
                 title=f"Rule {rule.name}",
                 description=f"{rule.kind} rule {rule.name} ({rule.severity.value}): what it measures, "
-                f"with its bound as a threshold line." + (f" Summary: {rule.summary}" if rule.summary else ""),
+                f"with its bound as a threshold line."
+                + (f" Summary: {rule.summary}" if rule.summary else ""),
                 unit=_rule_unit(ctx, rule),
                 targets=(Target(expr, _legend(getattr(rule, "by", ()))),),
                 thresholds=(bound,) if bound is not None else (),
@@ -231,11 +249,24 @@ def sla_rows(ctx: Context) -> list[Row]:
     rows = [Row("Rules against their bounds", tuple(rule_panels))]
     state = ctx.spec("watchtower_alert_state")
     if state is not None:
-        rows[0] = Row(rows[0].title, (ctx.metric_panel(state, (), incident="only pending and firing alerts have a series"), *rows[0].panels))
+        rows[0] = Row(
+            rows[0].title,
+            (
+                ctx.metric_panel(state, (), incident="only pending and firing alerts have a series"),
+                *rows[0].panels,
+            ),
+        )
     burn = [r for r in ctx.ruleset.rules if isinstance(r, BurnRateRule)]
     if burn:
         rows.append(Row("Error budgets", tuple(p for r in burn for p in _burn_panels(r))))
-    latency = [ctx.spec(n) for n in ("watchtower_e2e_latency_seconds", "watchtower_canary_latency_seconds", "watchtower_canary_pending")]
+    latency = [
+        ctx.spec(n)
+        for n in (
+            "watchtower_e2e_latency_seconds",
+            "watchtower_canary_latency_seconds",
+            "watchtower_canary_pending",
+        )
+    ]
     rows.append(Row("Freshness", tuple(ctx.metric_panel(s, ()) for s in latency if s is not None)))
     rows.append(ctx.generic_row("Canary", ctx.sources.get("canary", ()), ()))
     return rows
@@ -265,7 +296,9 @@ def _consumer_status_panel(rule: ConsumerStatusRule) -> Panel:
 
 def _burn_panels(rule: BurnRateRule) -> list[Panel]:
     budget = 1 - rule.objective
-    burn = tuple(Target(f"{sli_series(rule, w)} / {budget:.10g}", f"burn {duration(w)}") for w in burn_windows(rule))
+    burn = tuple(
+        Target(f"{sli_series(rule, w)} / {budget:.10g}", f"burn {duration(w)}") for w in burn_windows(rule)
+    )
     longest = max(burn_windows(rule))
     return [
         Panel(
@@ -294,15 +327,42 @@ def kafka_rows(ctx: Context) -> list[Row]:
     s = ctx.spec
 
     def row(title: str, names: Sequence[str], incident: dict[str, str] | None = None) -> Row:
-        return Row(title, tuple(ctx.metric_panel(sp, v, incident=(incident or {}).get(sp.name, "")) for sp in map(s, names) if sp is not None))
+        return Row(
+            title,
+            tuple(
+                ctx.metric_panel(sp, v, incident=(incident or {}).get(sp.name, ""))
+                for sp in map(s, names)
+                if sp is not None
+            ),
+        )
 
     rows = [
-        row("Lag", ["watchtower_consumer_group_lag_messages", "watchtower_consumer_group_max_lag_seconds",
-                    "watchtower_consumer_lag_messages", "watchtower_consumer_lag_seconds",
-                    "watchtower_consumer_group_drain_seconds"],
-            {"watchtower_consumer_group_drain_seconds": "only while a group has lag to drain"}),
-        row("Groups", ["watchtower_consumer_group_status", "watchtower_consumer_group_state", "watchtower_consumer_group_members"]),
-        row("Rates", ["watchtower_topic_produce_rate_messages_per_second", "watchtower_consumer_group_consume_rate_messages_per_second"]),
+        row(
+            "Lag",
+            [
+                "watchtower_consumer_group_lag_messages",
+                "watchtower_consumer_group_max_lag_seconds",
+                "watchtower_consumer_lag_messages",
+                "watchtower_consumer_lag_seconds",
+                "watchtower_consumer_group_drain_seconds",
+            ],
+            {"watchtower_consumer_group_drain_seconds": "only while a group has lag to drain"},
+        ),
+        row(
+            "Groups",
+            [
+                "watchtower_consumer_group_status",
+                "watchtower_consumer_group_state",
+                "watchtower_consumer_group_members",
+            ],
+        ),
+        row(
+            "Rates",
+            [
+                "watchtower_topic_produce_rate_messages_per_second",
+                "watchtower_consumer_group_consume_rate_messages_per_second",
+            ],
+        ),
     ]
     rows.append(ctx.generic_row("Offsets and probes", ctx.sources.get("kafka_lag", ()), v))
     return rows
@@ -328,7 +388,11 @@ def pipeline_rows(ctx: Context) -> list[Row]:
         )
     generic = ctx.generic_row("Dead letters", ctx.sources.get("dlq", ()), ())
     rows.append(Row("Dead letters", (*dlq_panels, *generic.panels)))
-    rows.append(ctx.generic_row("Late, duplicate and future events; the watermark", ctx.sources.get("pipeline_outcomes", ()), v))
+    rows.append(
+        ctx.generic_row(
+            "Late, duplicate and future events; the watermark", ctx.sources.get("pipeline_outcomes", ()), v
+        )
+    )
     rows.append(ctx.generic_row("Spark", ctx.sources.get("spark_progress", ()), v))
     rows.append(ctx.generic_row("Flink", ctx.sources.get("flink", ()), v))
     return rows
@@ -353,14 +417,36 @@ class Group:
 
 
 GROUPS: tuple[Group, ...] = (
-    Group("sla", "watchtower / SLA overview", "Is the pipeline within its SLA? Each rule against its bound, error budgets, freshness.",
-          sla_rows, ("canary",)),
-    Group("kafka", "watchtower / Kafka", "Which consumer group is behind, by how much (messages and seconds), and is it draining?",
-          kafka_rows, ("kafka_lag",), ("group", "topic")),
-    Group("pipeline", "watchtower / Pipeline", "Is the job keeping up, checkpointing, and where do bad records go?",
-          pipeline_rows, ("e2e_latency", "dlq", "pipeline_outcomes", "spark_progress", "flink"), ("job",)),
-    Group("health", "watchtower / Health", "Is watchtower itself measuring, evaluating and notifying?",
-          health_rows, ("daemon", "alerting")),
+    Group(
+        "sla",
+        "watchtower / SLA overview",
+        "Is the pipeline within its SLA? Each rule against its bound, error budgets, freshness.",
+        sla_rows,
+        ("canary",),
+    ),
+    Group(
+        "kafka",
+        "watchtower / Kafka",
+        "Which consumer group is behind, by how much (messages and seconds), and is it draining?",
+        kafka_rows,
+        ("kafka_lag",),
+        ("group", "topic"),
+    ),
+    Group(
+        "pipeline",
+        "watchtower / Pipeline",
+        "Is the job keeping up, checkpointing, and where do bad records go?",
+        pipeline_rows,
+        ("e2e_latency", "dlq", "pipeline_outcomes", "spark_progress", "flink"),
+        ("job",),
+    ),
+    Group(
+        "health",
+        "watchtower / Health",
+        "Is watchtower itself measuring, evaluating and notifying?",
+        health_rows,
+        ("daemon", "alerting"),
+    ),
 )
 
 # Catalog sources drawn as annotations on every board (their gauges > 0), not as panels.
@@ -397,7 +483,9 @@ def dashboards(ruleset: RuleSet, sources: dict[str, tuple[MetricSpec, ...]] | No
     for g in GROUPS:
         ctx = Context(sources, ruleset, bounds)
         rows = tuple(r for r in g.rows(ctx) if r.panels)
-        boards.append(Board(g.name, g.title, g.description, rows, (DATASOURCE_VAR, *g.variables), annotations))
+        boards.append(
+            Board(g.name, g.title, g.description, rows, (DATASOURCE_VAR, *g.variables), annotations)
+        )
         covered.update(g.sources)
     for src, specs in sources.items():
         if src in covered or not specs:
@@ -406,7 +494,14 @@ def dashboards(ruleset: RuleSet, sources: dict[str, tuple[MetricSpec, ...]] | No
         variables = tuple(v for v in VARIABLES if any(v in s.label_names for s in specs))
         row = ctx.generic_row(src.replace("_", " ").capitalize(), specs, variables)
         boards.append(
-            Board(_slug(src), f"watchtower / {row.title}", f"Metrics of the {src} collector.", (row,), (DATASOURCE_VAR, *variables), annotations)
+            Board(
+                _slug(src),
+                f"watchtower / {row.title}",
+                f"Metrics of the {src} collector.",
+                (row,),
+                (DATASOURCE_VAR, *variables),
+                annotations,
+            )
         )
     return boards
 

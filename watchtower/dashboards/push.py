@@ -77,7 +77,9 @@ def _safe(exc: GrafanaException) -> str:
     return msg[:200]
 
 
-def plan_push(api: GrafanaApi, dashboards: list[dict[str, Any]], folder_uid: str = FOLDER_UID) -> list[Change]:
+def plan_push(
+    api: GrafanaApi, dashboards: list[dict[str, Any]], folder_uid: str = FOLDER_UID
+) -> list[Change]:
     plan = []
     for d in dashboards:
         uid, title = d["uid"], d.get("title", d["uid"])
@@ -85,10 +87,14 @@ def plan_push(api: GrafanaApi, dashboards: list[dict[str, Any]], folder_uid: str
             existing = api.dashboard.get_dashboard(uid)
         except GrafanaClientError as exc:
             if exc.status_code != 404:
-                raise PushError(f"GET /api/dashboards/uid/{uid}: Grafana answered {exc.status_code}: {_safe(exc)}") from None
+                raise PushError(
+                    f"GET /api/dashboards/uid/{uid}: Grafana answered {exc.status_code}: {_safe(exc)}"
+                ) from None
             existing = None
         except GrafanaException as exc:
-            raise PushError(f"GET /api/dashboards/uid/{uid}: Grafana answered {exc.status_code}: {_safe(exc)}") from None
+            raise PushError(
+                f"GET /api/dashboards/uid/{uid}: Grafana answered {exc.status_code}: {_safe(exc)}"
+            ) from None
         body = {
             "dashboard": {**_comparable(d), "id": None},
             "folderUid": folder_uid,
@@ -101,16 +107,24 @@ def plan_push(api: GrafanaApi, dashboards: list[dict[str, Any]], folder_uid: str
         current = existing.get("dashboard", {})
         in_folder = existing.get("meta", {}).get("folderUid", "")
         if in_folder != folder_uid:
-            plan.append(Change(uid, title, "update", f"in folder {in_folder or 'General'!r}, not {folder_uid!r}", body))
+            plan.append(
+                Change(
+                    uid, title, "update", f"in folder {in_folder or 'General'!r}, not {folder_uid!r}", body
+                )
+            )
         elif _comparable(current) != _comparable(d):
-            changed = sorted(k for k in set(current) | set(d) if k not in SERVER_FIELDS and current.get(k) != d.get(k))
+            changed = sorted(
+                k for k in set(current) | set(d) if k not in SERVER_FIELDS and current.get(k) != d.get(k)
+            )
             plan.append(Change(uid, title, "update", "differs in " + ", ".join(changed), body))
         else:
             plan.append(Change(uid, title, "unchanged", f"same as version {current.get('version')}", body))
     return plan
 
 
-def ensure_folder(api: GrafanaApi, uid: str = FOLDER_UID, title: str = FOLDER_TITLE, *, dry_run: bool = False) -> str:
+def ensure_folder(
+    api: GrafanaApi, uid: str = FOLDER_UID, title: str = FOLDER_TITLE, *, dry_run: bool = False
+) -> str:
     """'exists' or 'created' (or 'would create' on a dry run)."""
     folders = _call("GET /api/folders", api.folder.get_all_folders)
     if any(f.get("uid") == uid for f in folders):

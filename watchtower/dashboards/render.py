@@ -27,7 +27,10 @@ WIDTH, HEIGHT = 8, 8
 def _thresholds(bounds: tuple[float, ...]) -> db.ThresholdsConfig:
     steps = [models.Threshold(value=None, color="green")]
     colors = ("red", "orange", "yellow", "purple")
-    steps += [models.Threshold(value=b, color=colors[min(i, len(colors) - 1)]) for i, b in enumerate(sorted(bounds, reverse=True))][::-1]
+    steps += [
+        models.Threshold(value=b, color=colors[min(i, len(colors) - 1)])
+        for i, b in enumerate(sorted(bounds, reverse=True))
+    ][::-1]
     return db.ThresholdsConfig().mode(models.ThresholdsMode.ABSOLUTE).steps(steps)
 
 
@@ -56,10 +59,17 @@ def panel(p: Panel, uid: str) -> Any:
             .calcs(["lastNotNull", "max"])
         )
     if p.kind != "stat" and p.thresholds:
-        builder = builder.thresholds_style(cbuild.GraphThresholdsStyleConfig().mode(common.GraphTresholdsStyleMode.DASHED))
+        builder = builder.thresholds_style(
+            cbuild.GraphThresholdsStyleConfig().mode(common.GraphTresholdsStyleMode.DASHED)
+        )
     for i, t in enumerate(p.targets):
         builder = builder.with_target(
-            prometheus.Dataquery().expr(t.expr).legend_format(t.legend).ref_id(chr(ord("A") + i)).datasource(DATASOURCE).range()
+            prometheus.Dataquery()
+            .expr(t.expr)
+            .legend_format(t.legend)
+            .ref_id(chr(ord("A") + i))
+            .datasource(DATASOURCE)
+            .range()
         )
     return builder
 
@@ -98,7 +108,12 @@ def dashboard(board: Board) -> models.Dashboard:
         b = b.with_variable(variable(name))
     for a in board.annotations:
         b = b.annotation(
-            db.AnnotationQuery().name(a.legend).datasource(DATASOURCE).expr(a.expr).enable(True).icon_color("purple")
+            db.AnnotationQuery()
+            .name(a.legend)
+            .datasource(DATASOURCE)
+            .expr(a.expr)
+            .enable(True)
+            .icon_color("purple")
         )
     for row in board.rows:
         b = b.with_row(db.Row(row.title).id(panel_id(board.uid, f"row:{row.title}")))

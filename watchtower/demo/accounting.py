@@ -104,7 +104,9 @@ def expected_outcomes(records: list[tuple[int, int, str, str | None, str | None]
         elif kind == DUPLICATE:
             e = Expected(partition, offset, kind, ("none", "late"), None, event_id)
         elif kind == MALFORMED:
-            e = Expected(partition, offset, f"malformed:{sub}", ("dlq",), MALFORMED_KINDS.get(sub or ""), event_id)
+            e = Expected(
+                partition, offset, f"malformed:{sub}", ("dlq",), MALFORMED_KINDS.get(sub or ""), event_id
+            )
         else:  # marker
             e = Expected(partition, offset, "control", ("none",), None, event_id)
         out.append(e)

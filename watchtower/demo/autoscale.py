@@ -43,8 +43,14 @@ def scaling_config(group: str, topic: str, redis_url: str, partitions: int) -> S
                     "max_replicas": partitions,
                     "actuator": {"kind": "local_pool", "redis_url": redis_url},
                     "policy": {
-                        "window": 15, "catch_up": 30, "busy_backlog": 500, "scale_down_stabilization": 30,
-                        "cooldown": 10, "verify_after": 30, "stuck_after": 30, "max_step_down": partitions,
+                        "window": 15,
+                        "catch_up": 30,
+                        "busy_backlog": 500,
+                        "scale_down_stabilization": 30,
+                        "cooldown": 10,
+                        "verify_after": 30,
+                        "stuck_after": 30,
+                        "max_step_down": partitions,
                     },
                 }
             }

@@ -31,7 +31,15 @@ class BatchesTable:
                 self._table.update_incremental()
         except TableNotFoundError:
             return PipelineTotals()
-        cols = ["status", "input_rows", "sink_rows", "dlq_rows", "late_rows", "duplicate_rows", "control_rows"]
+        cols = [
+            "status",
+            "input_rows",
+            "sink_rows",
+            "dlq_rows",
+            "late_rows",
+            "duplicate_rows",
+            "control_rows",
+        ]
         return PipelineTotals.from_rows(self._table.to_pyarrow_table(columns=cols).to_pylist())
 
 
@@ -57,7 +65,11 @@ def snapshot(**parts: Any) -> dict[str, Any]:
 
 
 def _worst(reading, metric: str, **match: str) -> float | None:
-    vals = [s.value for s in reading.samples if s.metric == metric and all(dict(s.labels).get(k) == v for k, v in match.items())]
+    vals = [
+        s.value
+        for s in reading.samples
+        if s.metric == metric and all(dict(s.labels).get(k) == v for k, v in match.items())
+    ]
     return max(vals) if vals else None
 
 
@@ -67,8 +79,15 @@ def watchtower_view(snapshot, health: dict) -> dict[str, Any]:
     r = snapshot.readings
     view: dict[str, Any] = {"up": sum(1 for h in health.values() if h.up), "collectors": len(health)}
     if "kafka_lag" in r:
-        groups = {dict(s.labels).get("group") for s in r["kafka_lag"].samples if s.metric == "watchtower_consumer_lag_seconds"}
-        view["lag_seconds"] = {g: _worst(r["kafka_lag"], "watchtower_consumer_lag_seconds", group=g) for g in sorted(g for g in groups if g)}
+        groups = {
+            dict(s.labels).get("group")
+            for s in r["kafka_lag"].samples
+            if s.metric == "watchtower_consumer_lag_seconds"
+        }
+        view["lag_seconds"] = {
+            g: _worst(r["kafka_lag"], "watchtower_consumer_lag_seconds", group=g)
+            for g in sorted(g for g in groups if g)
+        }
     if "e2e_latency" in r:
         view["e2e_p95_s"] = _worst(r["e2e_latency"], "watchtower_e2e_latency_seconds", quantile="0.95")
     if "canary" in r:

@@ -182,9 +182,24 @@ class DemoRun:
             }
         )
         out = open(self.root / "spark.log", "ab")  # noqa: SIM115 - owned by the child
-        cmd = [sys.executable, "-m", "watchtower", "pipeline", "spark", "--bootstrap", self.endpoints.bootstrap_servers]
+        cmd = [
+            sys.executable,
+            "-m",
+            "watchtower",
+            "pipeline",
+            "spark",
+            "--bootstrap",
+            self.endpoints.bootstrap_servers,
+        ]
         # Own session: the terminal's Ctrl-C reaches the demo, which then stops the job in order.
-        return subprocess.Popen(cmd, env=env, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True)
+        return subprocess.Popen(
+            cmd,
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            start_new_session=True,
+        )
 
     def _start_daemon(self):
         """The measuring daemon, in-process, with the canary on and short intervals for a lively panel.
@@ -193,7 +208,9 @@ class DemoRun:
         base: DaemonConfig = self.cfg.daemon
         daemon_cfg = base.model_copy(update={"collectors": REGISTRY.demo_sections(base.collectors)})
         e = self.endpoints
-        collectors = build_collectors(daemon_cfg, self.cfg.kafka, e.bootstrap_servers, e.redis_url, self.cfg.pipeline)
+        collectors = build_collectors(
+            daemon_cfg, self.cfg.kafka, e.bootstrap_servers, e.redis_url, self.cfg.pipeline
+        )
         history = scaling = None
         if self.opts.autoscale:
             from watchtower.core.history import History
@@ -203,13 +220,17 @@ class DemoRun:
             p = self.cfg.pipeline
             history = History(daemon_cfg.history_size)
             scaling = ScalingController(
-                autoscale.scaling_config(self.cfg.workers.group, p.topic, e.redis_url, p.partitions), history, redis_url=e.redis_url
+                autoscale.scaling_config(self.cfg.workers.group, p.topic, e.redis_url, p.partitions),
+                history,
+                redis_url=e.redis_url,
             )
         try:
             daemon = Daemon(collectors, daemon_cfg, history=history, scaling=scaling).start()
         except OSError:  # the configured port is taken (another watchtower?): any free port will do
             http = daemon_cfg.http.model_copy(update={"port": 0})
-            daemon = Daemon(collectors, daemon_cfg.model_copy(update={"http": http}), history=history, scaling=scaling).start()
+            daemon = Daemon(
+                collectors, daemon_cfg.model_copy(update={"http": http}), history=history, scaling=scaling
+            ).start()
         self.state.daemon_url = daemon.http.url
         return daemon
 
@@ -221,7 +242,9 @@ class DemoRun:
             self.state.phase = "waiting for the Spark job"
             if not self._wait_drained(self.opts.startup_timeout, self.stop_producing):
                 if not self.stop_producing.is_set():
-                    self.state.errors.append(f"the Spark job did not start within {self.opts.startup_timeout:.0f}s")
+                    self.state.errors.append(
+                        f"the Spark job did not start within {self.opts.startup_timeout:.0f}s"
+                    )
                     self.abort.set()
                 return
             self.state.phase = "producing"
@@ -230,7 +253,10 @@ class DemoRun:
 
                 profile = autoscale.phases(self.opts.rate or autoscale.DEFAULT_BASE_RATE, self.opts.duration)
                 self._manifest = autoscale.run_phases(
-                    self._generator, profile, self.stop_producing, on_phase=lambda r: setattr(self.state, "target_rate", r)
+                    self._generator,
+                    profile,
+                    self.stop_producing,
+                    on_phase=lambda r: setattr(self.state, "target_rate", r),
                 )
                 return
             self._manifest = self._generator.run(duration=self.opts.duration, stop_event=self.stop_producing)
@@ -268,9 +294,15 @@ class DemoRun:
             s.watch = watchtower_view(self._daemon.history.snapshot(), self._daemon.runner.health())
             if self._daemon.scaling is not None:
                 s.scaling = next(iter(self._daemon.scaling.status()["targets"].values()), {}) or {}
-        if self._spark is not None and self._spark.poll() is not None and s.phase not in ("stopping", "stopped"):
+        if (
+            self._spark is not None
+            and self._spark.poll() is not None
+            and s.phase not in ("stopping", "stopped")
+        ):
             if not self.abort.is_set():
-                s.errors.append(f"the Spark job exited with code {self._spark.returncode}; see {self.root / 'spark.log'}")
+                s.errors.append(
+                    f"the Spark job exited with code {self._spark.returncode}; see {self.root / 'spark.log'}"
+                )
             self.abort.set()
 
     def producing(self) -> bool:
@@ -343,7 +375,10 @@ class DemoRun:
         p = self.cfg.pipeline
         try:
             found = read_found(
-                Path(p.data_dir) / "delta", p.topic, self.cfg.kafka.librdkafka(self.endpoints.bootstrap_servers), p.dlq_topic
+                Path(p.data_dir) / "delta",
+                p.topic,
+                self.cfg.kafka.librdkafka(self.endpoints.bootstrap_servers),
+                p.dlq_topic,
             )
             self.readback = judge(expected_outcomes(self._manifest.records), found, complete=True)
         except Exception as exc:  # noqa: BLE001 - reported; the demo then fails its verdict
@@ -375,7 +410,9 @@ class DemoRun:
         }
         if self.opts.autoscale:
             sc = self.state.scaling
-            doc["scaling"] = {k: sc.get(k) for k in ("current", "desired", "wanted", "actions", "vetoes", "recent_actions")}
+            doc["scaling"] = {
+                k: sc.get(k) for k in ("current", "desired", "wanted", "actions", "vetoes", "recent_actions")
+            }
         if acc is not None:
             doc.update(acc.as_dict())
         doc["readback"] = self.readback.as_dict() if self.readback is not None else None

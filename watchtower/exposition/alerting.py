@@ -96,7 +96,13 @@ class AlertingCollector(PromCollector):
         # Every rule from the start (at 0), so the series exists before the first error (a rate can see it).
         for rule in sorted({r.name for r in ev.ruleset.rules} | set(ev.rule_errors)):
             rule_errors.samples.append(
-                PromSample("watchtower_alert_rule_errors_total", {"rule": rule}, float(ev.rule_errors.get(rule, 0)), None, None)
+                PromSample(
+                    "watchtower_alert_rule_errors_total",
+                    {"rule": rule},
+                    float(ev.rule_errors.get(rule, 0)),
+                    None,
+                    None,
+                )
             )
         yield rule_errors
 

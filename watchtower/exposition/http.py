@@ -79,7 +79,9 @@ class HttpServer:
                 assert outer.scaling is not None
                 doc = outer.scaling(target)
                 if doc is None:
-                    self._send(404, orjson.dumps({"error": f"no scaling target {target!r}"}), "application/json")
+                    self._send(
+                        404, orjson.dumps({"error": f"no scaling target {target!r}"}), "application/json"
+                    )
                 else:
                     self._send(200, orjson.dumps(doc, option=orjson.OPT_NON_STR_KEYS), "application/json")
 

@@ -37,7 +37,13 @@ if librdkafka_log.level == logging.NOTSET:
 
 # How the reference pipeline produces: no loss or duplicates on retry, cheap compression, small batches.
 REFERENCE_PRODUCER: Mapping[str, Any] = MappingProxyType(
-    {"acks": "all", "enable.idempotence": True, "compression.type": "lz4", "linger.ms": 5, "batch.size": 65536}
+    {
+        "acks": "all",
+        "enable.idempotence": True,
+        "compression.type": "lz4",
+        "linger.ms": 5,
+        "batch.size": 65536,
+    }
 )
 CONSUMER_DEFAULTS: Mapping[str, Any] = MappingProxyType({"auto.offset.reset": "earliest"})
 
@@ -45,7 +51,9 @@ CONSUMER_DEFAULTS: Mapping[str, Any] = MappingProxyType({"auto.offset.reset": "e
 METADATA_TIMEOUT = 10.0
 ADMIN_TIMEOUT = 15.0
 
-_PYTHON_KEYS = frozenset({"logger", "on_delivery", "on_commit", "error_cb", "throttle_cb", "stats_cb", "oauth_cb"})
+_PYTHON_KEYS = frozenset(
+    {"logger", "on_delivery", "on_commit", "error_cb", "throttle_cb", "stats_cb", "oauth_cb"}
+)
 
 
 def dotted(key: str) -> str:
@@ -56,7 +64,11 @@ def dotted(key: str) -> str:
 
 
 def client_config(
-    cfg: KafkaConfig, bootstrap: str | None, role: str, defaults: Mapping[str, Any] = MappingProxyType({}), **overrides: Any
+    cfg: KafkaConfig,
+    bootstrap: str | None,
+    role: str,
+    defaults: Mapping[str, Any] = MappingProxyType({}),
+    **overrides: Any,
 ) -> dict[str, Any]:
     """The complete librdkafka config for one client. Pure: no client is created."""
     try:
@@ -76,7 +88,9 @@ def admin(cfg: KafkaConfig, bootstrap: str | None = None, **overrides: Any) -> A
 
 def producer(cfg: KafkaConfig, bootstrap: str | None = None, **overrides: Any) -> Producer:
     """A producer with the reference settings (acks=all, idempotent, lz4, linger 5 ms, 64 KiB batches)."""
-    return _create(Producer, client_config(cfg, bootstrap, "producer", REFERENCE_PRODUCER, **overrides), "producer")
+    return _create(
+        Producer, client_config(cfg, bootstrap, "producer", REFERENCE_PRODUCER, **overrides), "producer"
+    )
 
 
 def consumer(cfg: KafkaConfig, bootstrap: str | None, group: str, **overrides: Any) -> Consumer:
@@ -113,7 +127,9 @@ def consumer_from(conf: Mapping[str, Any], group: str, role: str = "consumer", *
     return _create(Consumer, conf, role)
 
 
-ASSIGN_ONLY: Mapping[str, Any] = MappingProxyType({"enable.auto.commit": False, "enable.auto.offset.store": False})
+ASSIGN_ONLY: Mapping[str, Any] = MappingProxyType(
+    {"enable.auto.commit": False, "enable.auto.offset.store": False}
+)
 
 
 def assigned_consumer(conf: Mapping[str, Any], group: str, role: str, **overrides: Any) -> Consumer:
@@ -144,7 +160,9 @@ def _create(kind: type, conf: dict[str, Any], role: str) -> Any:
     try:
         return kind(conf)
     except (KafkaException, ValueError, TypeError) as exc:
-        raise KafkaClientError.wrap(exc, secret_values(conf), context=f"cannot create the kafka {role}") from None
+        raise KafkaClientError.wrap(
+            exc, secret_values(conf), context=f"cannot create the kafka {role}"
+        ) from None
 
 
 def _error_logger(role: str, secrets: list[str]):

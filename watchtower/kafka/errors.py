@@ -30,7 +30,9 @@ class KafkaClientError(Exception):
         super().__init__(f"[{code}] {description}")
 
     @classmethod
-    def wrap(cls, exc: BaseException | KafkaError, secrets: Iterable[str] = (), context: str = "") -> KafkaClientError:
+    def wrap(
+        cls, exc: BaseException | KafkaError, secrets: Iterable[str] = (), context: str = ""
+    ) -> KafkaClientError:
         """Turn a KafkaError / KafkaException (or any exception from the client) into a KafkaClientError."""
         err = exc
         if isinstance(exc, KafkaException) and exc.args and isinstance(exc.args[0], KafkaError):

@@ -25,10 +25,14 @@ class GroupOffsets:
         return bool(self.high) and all(self.committed.get(p, -1) >= h for p, h in self.high.items())
 
 
-def group_offsets(admin: AdminClient, group: str, topic: str, partitions: int, timeout: float = 5.0) -> GroupOffsets:
+def group_offsets(
+    admin: AdminClient, group: str, topic: str, partitions: int, timeout: float = 5.0
+) -> GroupOffsets:
     tps = [TopicPartition(topic, p) for p in range(partitions)]
     high_f = admin.list_offsets({tp: OffsetSpec.latest() for tp in tps}, request_timeout=timeout)
     high = {tp.partition: f.result(timeout).offset for tp, f in high_f.items()}
-    fut = admin.list_consumer_group_offsets([ConsumerGroupTopicPartitions(group, tps)], request_timeout=timeout)[group]
+    fut = admin.list_consumer_group_offsets(
+        [ConsumerGroupTopicPartitions(group, tps)], request_timeout=timeout
+    )[group]
     committed = {tp.partition: tp.offset for tp in fut.result(timeout).topic_partitions if tp.offset >= 0}
     return GroupOffsets(committed, high)

@@ -24,11 +24,18 @@ def topic_partitions(admin: AdminClient, timeout: float = METADATA_TIMEOUT) -> d
         md = admin.list_topics(timeout=timeout)
     except KafkaException as exc:
         raise KafkaClientError.wrap(exc, context="cannot read cluster metadata") from None
-    return {name: len(t.partitions) for name, t in md.topics.items() if not name.startswith("__") and t.error is None}
+    return {
+        name: len(t.partitions)
+        for name, t in md.topics.items()
+        if not name.startswith("__") and t.error is None
+    }
 
 
 def ensure_topics(
-    admin: AdminClient, wanted: Mapping[str, int], replication_factor: int = -1, timeout: float = ADMIN_TIMEOUT
+    admin: AdminClient,
+    wanted: Mapping[str, int],
+    replication_factor: int = -1,
+    timeout: float = ADMIN_TIMEOUT,
 ) -> dict[str, str]:
     """Create the topics in `wanted` ({name: partitions}) that are missing; return {name: created|exists}.
 
@@ -41,7 +48,9 @@ def ensure_topics(
     missing = [name for name in wanted if name not in existing]
     if missing:
         futures = admin.create_topics(
-            [NewTopic(name, wanted[name], replication_factor) for name in missing], operation_timeout=timeout, request_timeout=timeout
+            [NewTopic(name, wanted[name], replication_factor) for name in missing],
+            operation_timeout=timeout,
+            request_timeout=timeout,
         )
         for name, fut in futures.items():
             try:
@@ -56,7 +65,10 @@ def ensure_topics(
     for name, partitions in wanted.items():
         have = existing.get(name)
         if have is None:
-            raise KafkaClientError("UNKNOWN_TOPIC_OR_PART", f"topic {name} was created but the cluster metadata does not list it yet")
+            raise KafkaClientError(
+                "UNKNOWN_TOPIC_OR_PART",
+                f"topic {name} was created but the cluster metadata does not list it yet",
+            )
         if have < partitions:
             raise KafkaClientError(
                 "TOO_FEW_PARTITIONS",

@@ -55,7 +55,14 @@ class Op(str, Enum):
         return self not in (Op.LT, Op.LE)
 
 
-_OPS = {Op.GT: operator.gt, Op.GE: operator.ge, Op.LT: operator.lt, Op.LE: operator.le, Op.EQ: operator.eq, Op.NE: operator.ne}
+_OPS = {
+    Op.GT: operator.gt,
+    Op.GE: operator.ge,
+    Op.LT: operator.lt,
+    Op.LE: operator.le,
+    Op.EQ: operator.eq,
+    Op.NE: operator.ne,
+}
 
 
 class _AnyLabels(dict[str, str]):
@@ -106,16 +113,22 @@ class RuleBase(BaseModel):
         try:
             parsed = list(string.Formatter().parse(self.summary))
         except ValueError as exc:
-            raise ValueError(f"summary is not a valid template ({exc}); escape literal braces as {{{{ and }}}}") from None
+            raise ValueError(
+                f"summary is not a valid template ({exc}); escape literal braces as {{{{ and }}}}"
+            ) from None
         for _, field, _, _ in parsed:
             if field is None:
                 continue
             root = field.split(".")[0].split("[")[0]
             if root not in allowed:
-                raise ValueError(f"summary uses {{{field}}}, which this rule kind does not provide; use one of: {', '.join(sorted(allowed))}")
+                raise ValueError(
+                    f"summary uses {{{field}}}, which this rule kind does not provide; use one of: {', '.join(sorted(allowed))}"
+                )
         sample = {"value": 1.0, "bound": 1.0, "labels": _AnyLabels(), "rule": self.name, **self.EXTRAS}
         if render(self.summary, sample) is None:
-            raise ValueError("summary does not format with a number as value and bound; check format specs such as {value:.1f}")
+            raise ValueError(
+                "summary does not format with a number as value and bound; check format specs such as {value:.1f}"
+            )
         return self
 
     def result(
@@ -134,7 +147,11 @@ class RuleBase(BaseModel):
         if no_data:
             summary = f"{self.name}: no data for {_AnyLabels(labels):}"
         else:
-            summary = render(self.summary or self.DEFAULT_SUMMARY, fields) or render(RuleBase.DEFAULT_SUMMARY, fields) or self.name
+            summary = (
+                render(self.summary or self.DEFAULT_SUMMARY, fields)
+                or render(RuleBase.DEFAULT_SUMMARY, fields)
+                or self.name
+            )
         return RuleResult(
             rule=self.name,
             labels=labels,
@@ -171,11 +188,15 @@ class SeriesRule(RuleBase):
     @model_validator(mode="after")
     def _by_needs_aggregate(self) -> SeriesRule:
         if self.by and self.aggregate is Aggregate.NONE:
-            raise ValueError("`by` groups series for an aggregate; set aggregate to max, min, sum or avg, or drop `by`")
+            raise ValueError(
+                "`by` groups series for an aggregate; set aggregate to max, min, sum or avg, or drop `by`"
+            )
         return self
 
 
-def top_offenders(labels: Callable[[int], Labels], values: np.ndarray, worst_first_desc: bool, n: int = 3) -> tuple[Offender, ...]:
+def top_offenders(
+    labels: Callable[[int], Labels], values: np.ndarray, worst_first_desc: bool, n: int = 3
+) -> tuple[Offender, ...]:
     """The n worst of the series behind an aggregate (`labels(i)`, `values[i]`); none when there is only one.
 
     Ties rank by labels. Only the candidates (values at least as bad as the n-th worst) get their labels

@@ -52,8 +52,13 @@ def problems(rule: RuleBase, known: Mapping[str, tuple[str, ...]]) -> list[tuple
     for path, sel in selectors(rule):
         dotted = ".".join(path)
         if sel.metric not in known:
-            out.append((path, f"{dotted}: metric {sel.metric!r} is not in the catalog, so this rule can never fire; "
-                              f"{_closest(sel.metric, metrics)} (docs/metrics.md lists every metric)"))
+            out.append(
+                (
+                    path,
+                    f"{dotted}: metric {sel.metric!r} is not in the catalog, so this rule can never fire; "
+                    f"{_closest(sel.metric, metrics)} (docs/metrics.md lists every metric)",
+                )
+            )
             continue
         if sel.metric in OPEN_LABELS:
             label_sets.append(set())
@@ -62,13 +67,23 @@ def problems(rule: RuleBase, known: Mapping[str, tuple[str, ...]]) -> list[tuple
         label_sets.append(set(labels))
         for m in sel.matchers:
             if m.label not in labels:
-                out.append((path, f"{dotted}: {sel.metric} has no label {m.label!r}; {_closest(m.label, labels)} "
-                                  f"(its labels: {', '.join(labels) or 'none'})"))
+                out.append(
+                    (
+                        path,
+                        f"{dotted}: {sel.metric} has no label {m.label!r}; {_closest(m.label, labels)} "
+                        f"(its labels: {', '.join(labels) or 'none'})",
+                    )
+                )
     by = getattr(rule, "by", ()) or ()
     if label_sets and all(label_sets):
         union = set().union(*label_sets)
         for name in by:
             if name not in union:
-                out.append((("by",), f"by: no selected metric has the label {name!r}; {_closest(name, sorted(union))} "
-                                     f"(labels: {', '.join(sorted(union))})"))
+                out.append(
+                    (
+                        ("by",),
+                        f"by: no selected metric has the label {name!r}; {_closest(name, sorted(union))} "
+                        f"(labels: {', '.join(sorted(union))})",
+                    )
+                )
     return out

@@ -70,9 +70,15 @@ class RuleSet:
         return LifecycleConfig(
             rules={
                 **{no_data.name_of(r): no_data.timing(r) for r in self.rules},
-                **{r.name: RuleTiming(for_=r.for_, keep_firing_for=r.keep_firing_for, route=r.route) for r in self.rules},
+                **{
+                    r.name: RuleTiming(for_=r.for_, keep_firing_for=r.keep_firing_for, route=r.route)
+                    for r in self.rules
+                },
             },
-            routes={name: RoutePolicy(tuple(rc.group_by), rc.group_wait, rc.group_interval, rc.repeat_interval) for name, rc in self.routes.items()},
+            routes={
+                name: RoutePolicy(tuple(rc.group_by), rc.group_wait, rc.group_interval, rc.repeat_interval)
+                for name, rc in self.routes.items()
+            },
         )
 
     def summary(self) -> str:
@@ -81,7 +87,9 @@ class RuleSet:
         return f"{len(self.rules)} rules in {len(self.files)} file(s) ({by_kind}); routes: {', '.join(sorted(self.routes))}"
 
 
-def evaluate_all(rules: Sequence[RuleBase], history: Sequence[Reading], now: float) -> tuple[list[RuleResult], dict[str, str]]:
+def evaluate_all(
+    rules: Sequence[RuleBase], history: Sequence[Reading], now: float
+) -> tuple[list[RuleResult], dict[str, str]]:
     """Evaluate every rule; a rule that raises is reported (name -> error) and left out, the others go on.
 
     Pass the failed names as `skipped_rules` to the lifecycle step so their alerts keep their state.
@@ -120,7 +128,9 @@ def check_rules(path: str | Path) -> tuple[RuleSet, list[str]]:
         return RuleSet(), [f"{p}: no such file or directory; pass a rule file or a directory of *.yaml files"]
     files = rule_files(p)
     if not files:
-        return RuleSet(), [f"{p}: no *.yaml or *.yml files in this directory; add a rule file such as alerts/default.yaml"]
+        return RuleSet(), [
+            f"{p}: no *.yaml or *.yml files in this directory; add a rule file such as alerts/default.yaml"
+        ]
     problems: list[str] = []
     rules: list[RuleBase] = []
     routes: dict[str, RouteConfig] = {"default": RouteConfig()}
@@ -133,7 +143,9 @@ def check_rules(path: str | Path) -> tuple[RuleSet, list[str]]:
     for route, where in route_refs:
         if route not in routes:
             known = ", ".join(sorted(routes))
-            problems.append(f"{where}: route {route!r} is not defined; define it under routes: or use one of: {known}")
+            problems.append(
+                f"{where}: route {route!r} is not defined; define it under routes: or use one of: {known}"
+            )
     return RuleSet(tuple(rules), routes, tuple(str(f) for f in files)), problems
 
 
@@ -173,7 +185,9 @@ def _check_file(
         return
     for key in data:
         if key not in ("rules", "routes", "grafana"):
-            problems.append(f"{at((str(key),))}: {key}: unknown section; a rule file has only rules:, routes: and grafana:")
+            problems.append(
+                f"{at((str(key),))}: {key}: unknown section; a rule file has only rules:, routes: and grafana:"
+            )
     grafana_url = _grafana_url(data.get("grafana"), at, problems)
 
     raw_routes = data.get("routes") or {}
@@ -183,7 +197,9 @@ def _check_file(
     for name, body in raw_routes.items():
         loc = ("routes", str(name))
         if name in defined and name != "default":
-            problems.append(f"{at(loc)}: routes.{name}: route already defined at {defined[name]}; route names must be unique")
+            problems.append(
+                f"{at(loc)}: routes.{name}: route already defined at {defined[name]}; route names must be unique"
+            )
             continue
         try:
             routes[str(name)] = RouteConfig.model_validate(body or {})
@@ -196,7 +212,9 @@ def _check_file(
         problems.append(f"{source}:1: no rules: list; add rules: with at least one rule (name, kind, ...)")
         return
     if not isinstance(raw_rules, list):
-        problems.append(f"{at(('rules',))}: rules: must be a list of rules (each item starts with '- name: ...')")
+        problems.append(
+            f"{at(('rules',))}: rules: must be a list of rules (each item starts with '- name: ...')"
+        )
         return
     known = catalog_check.catalog()
     for i, raw in enumerate(raw_rules):
@@ -209,7 +227,9 @@ def _check_file(
             rule = rule.model_copy(update={"dashboard": rule_link(grafana_url, rule.name)})
         loc = ("rules", str(i), "name")
         if rule.name in defined:
-            problems.append(f"{at(loc)}: rules.{i}.name: {rule.name!r} is already defined at {defined[rule.name]}; rule names must be unique")
+            problems.append(
+                f"{at(loc)}: rules.{i}.name: {rule.name!r} is already defined at {defined[rule.name]}; rule names must be unique"
+            )
             continue
         defined[rule.name] = at(loc)
         route_refs.append((rule.route, at(("rules", str(i), "route"))))
@@ -221,7 +241,9 @@ def _grafana_url(section: Any, at: Any, problems: list[str]) -> str:
         return ""
     url = section.get("url") if isinstance(section, dict) else None
     if not isinstance(url, str) or not url.startswith(("http://", "https://")) or set(section) != {"url"}:
-        problems.append(f"{at(('grafana',))}: grafana: takes only url: (http://... or https://..., the Grafana the dashboards live in)")
+        problems.append(
+            f"{at(('grafana',))}: grafana: takes only url: (http://... or https://..., the Grafana the dashboards live in)"
+        )
         return ""
     return url
 
@@ -240,7 +262,9 @@ def _check_rule(i: int, raw: Any, at: Any, problems: list[str]) -> RuleBase | No
     if cls is None:
         close = difflib.get_close_matches(str(kind), list(KINDS), n=1)
         hint = f"did you mean {close[0]}? " if close else ""
-        problems.append(f"{at((*base, 'kind'))}: rules.{i}.kind: unknown kind {kind!r}; {hint}use one of: {kinds}")
+        problems.append(
+            f"{at((*base, 'kind'))}: rules.{i}.kind: unknown kind {kind!r}; {hint}use one of: {kinds}"
+        )
         return None
     try:
         return cls.model_validate(raw)

@@ -52,7 +52,9 @@ def evaluate(rules: Sequence[RuleBase], history: Sequence[Reading], now: float) 
             continue
         window = stale_after(rule)
         watched_long_enough = oldest <= now - window
-        silent = watched_long_enough and all(series_window(history, s, now, since=now - window).empty for s in sels)
+        silent = watched_long_enough and all(
+            series_window(history, s, now, since=now - window).empty for s in sels
+        )
         out.append(
             RuleResult(
                 rule=name_of(rule),

@@ -40,7 +40,9 @@ def parse_selector(value: Any) -> Selector:
     if isinstance(value, Mapping):
         unknown = set(value) - {"metric", "match", "match_re"}
         if unknown or "metric" not in value:
-            raise ValueError("a selector mapping takes metric, match (label: value) and match_re (label: regex)")
+            raise ValueError(
+                "a selector mapping takes metric, match (label: value) and match_re (label: regex)"
+            )
         inner = [f'{k}="{v}"' for k, v in (value.get("match") or {}).items()]
         inner += [f'{k}=~"{v}"' for k, v in (value.get("match_re") or {}).items()]
         value = f"{value['metric']}{{{', '.join(inner)}}}"
@@ -48,7 +50,9 @@ def parse_selector(value: Any) -> Selector:
         raise ValueError('expected a selector such as watchtower_consumer_lag_messages{group="orders"}')
     m = _SELECTOR.match(value)
     if not m:
-        raise ValueError(f"{value!r} is not a selector; write it as metric_name{{label=\"value\"}} ({SYNTAX_HINT})")
+        raise ValueError(
+            f'{value!r} is not a selector; write it as metric_name{{label="value"}} ({SYNTAX_HINT})'
+        )
     return Selector(m.group(1), parse_matchers(m.group(2) or ""))
 
 

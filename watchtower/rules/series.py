@@ -51,7 +51,9 @@ class SeriesSet:
     def __init__(self, labels: Iterable[Labels] = ()) -> None:
         self.labels: list[Labels] = []
         self._index: dict[Labels, int] = {}
-        self._values: dict[str, tuple[list[int], dict[str, int]]] = {}  # label -> (value code per column, codes)
+        self._values: dict[
+            str, tuple[list[int], dict[str, int]]
+        ] = {}  # label -> (value code per column, codes)
         self._matched: dict[Selector, tuple[int, np.ndarray]] = {}
         self._groups: dict[tuple[str, ...], tuple[list[int], dict[Labels, int], list[Labels]]] = {}
         self._arrays: dict[object, np.ndarray] = {}  # the code lists above as arrays, rebuilt when they grow
@@ -142,7 +144,12 @@ class IndexedHistory(Sequence[Reading]):
     series sets across evaluations; one view serves one evaluation (all its rules).
     """
 
-    def __init__(self, readings: Sequence[Reading], by_metric: dict[str, list[tuple[float, Encoded]]], sets: dict[str, SeriesSet]):
+    def __init__(
+        self,
+        readings: Sequence[Reading],
+        by_metric: dict[str, list[tuple[float, Encoded]]],
+        sets: dict[str, SeriesSet],
+    ):
         self._readings = readings
         self._by_metric = by_metric
         self._sets = sets
@@ -267,12 +274,16 @@ class Window:
         return self.series.labels[self.cols[i]]  # type: ignore[union-attr]
 
     def take(self, mask: np.ndarray) -> Window:
-        return Window(self.series, self.cols[mask], self.times, self.values[:, mask], self.present[:, mask], self.latest)
+        return Window(
+            self.series, self.cols[mask], self.times, self.values[:, mask], self.present[:, mask], self.latest
+        )
 
     def since(self, start: float) -> Window:
         """The rows at or after `start`, keeping every series (some may have no sample left)."""
         r0 = int(np.searchsorted(self.times, start, side="left"))
-        return Window(self.series, self.cols, self.times[r0:], self.values[r0:], self.present[r0:], self.latest)
+        return Window(
+            self.series, self.cols, self.times[r0:], self.values[r0:], self.present[r0:], self.latest
+        )
 
     def groups(self, how: Aggregate, by: Sequence[str]) -> tuple[np.ndarray, list[Labels]]:
         """Group of every series (0..G-1) and the group keys; with `none` every series is its own group."""
@@ -283,7 +294,9 @@ class Window:
         return local.reshape(-1), [keys[c] for c in used]
 
 
-_EMPTY = Window(None, np.empty(0, dtype=np.intp), np.empty(0), np.empty((0, 0)), np.empty((0, 0), dtype=bool), None)
+_EMPTY = Window(
+    None, np.empty(0, dtype=np.intp), np.empty(0), np.empty((0, 0)), np.empty((0, 0), dtype=bool), None
+)
 
 
 def window(history: History, selector: Selector, now: float, since: float | None = None) -> Window:
@@ -306,7 +319,9 @@ def window(history: History, selector: Selector, now: float, since: float | None
 # ------------------------------------------------------------------------------------------------- math
 
 
-def combine(values: np.ndarray, present: np.ndarray, groups: np.ndarray, n_groups: int, how: Aggregate) -> tuple[np.ndarray, np.ndarray]:
+def combine(
+    values: np.ndarray, present: np.ndarray, groups: np.ndarray, n_groups: int, how: Aggregate
+) -> tuple[np.ndarray, np.ndarray]:
     """Per row, the present values of each group's series combined with `how` (max/min/sum/avg).
 
     Returns (rows x groups values, rows x groups "any series present"); a value without a present series is
@@ -387,7 +402,9 @@ def rates(w: Window, unit: float = 1.0) -> tuple[np.ndarray, np.ndarray]:
     return np.where(ok, increase(w.values, w.present) * unit / np.where(ok, span, 1.0), 0.0), ok
 
 
-def least_squares(times: np.ndarray, values: np.ndarray, present: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def least_squares(
+    times: np.ndarray, values: np.ndarray, present: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
     """Per column: slope of the best straight line through the present points, and its value at the last row.
 
     Times are taken relative to the last row, so epoch-sized timestamps cost no precision. Every column needs
@@ -419,7 +436,9 @@ def grouped(w: Window, how: Aggregate, by: Sequence[str]) -> Grouped:
     cur = np.flatnonzero(w.current())
     used, local = np.unique(codes[cur], return_inverse=True)
     local = local.reshape(-1)
-    values, present = combine(w.values[:, cur], w.present[:, cur], local, len(used), Aggregate.MAX if how is Aggregate.NONE else how)
+    values, present = combine(
+        w.values[:, cur], w.present[:, cur], local, len(used), Aggregate.MAX if how is Aggregate.NONE else how
+    )
     cur_keys = [keys[c] for c in used]
     order = sorted(range(len(used)), key=cur_keys.__getitem__)
     members = [cur[m] for m in split_by(local)]

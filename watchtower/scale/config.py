@@ -30,7 +30,9 @@ class SinkGuardConfig(_Model):
     redis_probe: bool = True
     # Spark: the latest batch took longer than trigger_interval x this factor (watchtower_checkpoint_duration_seconds).
     spark_batch_over_trigger: float = Field(default=2.0, gt=0)
-    spark_trigger_interval: Duration | None = Field(default=None, gt=0, description="default: pipeline.trigger_interval")
+    spark_trigger_interval: Duration | None = Field(
+        default=None, gt=0, description="default: pipeline.trigger_interval"
+    )
     # Flink: any vertex's backpressured-time ratio above this (watchtower_backpressure_ratio).
     flink_backpressure_max: float = Field(default=0.5, gt=0, le=1)
 

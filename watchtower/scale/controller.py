@@ -98,7 +98,11 @@ class ScalingController:
         self.probes: dict[str, RedisProbe] = {}
         for name, cfg in config.targets.items():
             if cfg.sink.spark_trigger_interval is None and spark_trigger_interval:
-                cfg = cfg.model_copy(update={"sink": cfg.sink.model_copy(update={"spark_trigger_interval": spark_trigger_interval})})
+                cfg = cfg.model_copy(
+                    update={
+                        "sink": cfg.sink.model_copy(update={"spark_trigger_interval": spark_trigger_interval})
+                    }
+                )
             actuator = (actuators or {}).get(name) or registry.build(name, cfg.actuator, redis_url)
             self.targets[name] = TargetState(name, cfg, actuator)
             if cfg.sink.redis_probe and redis_url:
@@ -109,7 +113,9 @@ class ScalingController:
     def start(self) -> ScalingController:
         self._stop.clear()
         for name, t in self.targets.items():
-            th = threading.Thread(target=self._run, args=(name, t.config.interval), name=f"scaling-{name}", daemon=True)
+            th = threading.Thread(
+                target=self._run, args=(name, t.config.interval), name=f"scaling-{name}", daemon=True
+            )
             th.start()
             self._threads.append(th)
         return self
@@ -149,22 +155,40 @@ class ScalingController:
                 log.warning("cannot read the target's replicas", extra={"target": name, "error": str(exc)})
             t.actuator_error = str(exc)
         if t.current is None:  # never read: nothing to decide from
-            decision = Decision(name, now, 0, 0, f"cannot read the replicas: {t.actuator_error}", "actuator_unreachable")
+            decision = Decision(
+                name, now, 0, 0, f"cannot read the replicas: {t.actuator_error}", "actuator_unreachable"
+            )
             t.vetoes["actuator_unreachable"] += 1
             with self._lock:
                 t.decision, t.leader = decision, self.gate.holds() is not None
             self.history.append(self.reading(now))
             return decision
         current = t.current
-        sink = sink_signals(self.history, now, t.sink_latency, max_age=max(cfg.policy.window, 3 * cfg.interval))
+        sink = sink_signals(
+            self.history, now, t.sink_latency, max_age=max(cfg.policy.window, 3 * cfg.interval)
+        )
         inputs = gather(
-            self.history, now, group=cfg.group, topic=cfg.topic, window=cfg.policy.window,
-            stuck_after=cfg.policy.stuck_after, collector=cfg.collector, rates_since=settled_at(t.memory), sink=sink,
+            self.history,
+            now,
+            group=cfg.group,
+            topic=cfg.topic,
+            window=cfg.policy.window,
+            stuck_after=cfg.policy.stuck_after,
+            collector=cfg.collector,
+            rates_since=settled_at(t.memory),
+            sink=sink,
         )
         decision, memory = evaluate(inputs, now, current, cfg, t.memory, name)
         if decision.veto is None and t.actuator_error is not None and decision.desired != current:
-            decision = Decision(name, now, current, decision.desired, decision.reason + "; held: actuator unreachable",
-                                "actuator_unreachable", decision.inputs)
+            decision = Decision(
+                name,
+                now,
+                current,
+                decision.desired,
+                decision.reason + "; held: actuator unreachable",
+                "actuator_unreachable",
+                decision.inputs,
+            )
         token = self.gate.holds()
         result = None
         if decision.veto is not None:
@@ -176,11 +200,25 @@ class ScalingController:
                 t.actions["up" if decision.desired > current else "down"] += 1
                 t.last_action = (now, decision.desired)
                 t.current = decision.desired
-                t.history = [*t.history[-19:], {"at": now, "from": current, "to": decision.desired, "reason": decision.reason}]
-                log.info("scaled", extra={"target": name, "from": current, "to": decision.desired, "reason": decision.reason})
+                t.history = [
+                    *t.history[-19:],
+                    {"at": now, "from": current, "to": decision.desired, "reason": decision.reason},
+                ]
+                log.info(
+                    "scaled",
+                    extra={
+                        "target": name,
+                        "from": current,
+                        "to": decision.desired,
+                        "reason": decision.reason,
+                    },
+                )
             else:
                 t.apply_errors += 1
-                log.warning("scaling not applied", extra={"target": name, "to": decision.desired, "error": result.error})
+                log.warning(
+                    "scaling not applied",
+                    extra={"target": name, "to": decision.desired, "error": result.error},
+                )
         with self._lock:
             t.memory, t.decision, t.result, t.leader = memory, decision, result, token is not None
         self.history.append(self.reading(now))
@@ -207,14 +245,36 @@ class ScalingController:
             if t.current is not None:
                 samples.append(Sample("watchtower_scaling_current_replicas", lbl, float(t.current)))
             for kind in ALL_VETOES:
-                samples.append(Sample("watchtower_scaling_veto", (("kind", kind), ("target", t.name)), float(d is not None and d.veto == kind)))
-                samples.append(Sample("watchtower_scaling_vetoes_total", (("kind", kind), ("target", t.name)), float(t.vetoes[kind])))
+                samples.append(
+                    Sample(
+                        "watchtower_scaling_veto",
+                        (("kind", kind), ("target", t.name)),
+                        float(d is not None and d.veto == kind),
+                    )
+                )
+                samples.append(
+                    Sample(
+                        "watchtower_scaling_vetoes_total",
+                        (("kind", kind), ("target", t.name)),
+                        float(t.vetoes[kind]),
+                    )
+                )
             for direction in ("up", "down"):
-                samples.append(Sample("watchtower_scaling_actions_total", (("direction", direction), ("target", t.name)), float(t.actions[direction])))
+                samples.append(
+                    Sample(
+                        "watchtower_scaling_actions_total",
+                        (("direction", direction), ("target", t.name)),
+                        float(t.actions[direction]),
+                    )
+                )
             samples.append(Sample("watchtower_scaling_apply_errors_total", lbl, float(t.apply_errors)))
             if t.last_action is not None:
-                samples.append(Sample("watchtower_scaling_last_action_timestamp_seconds", lbl, t.last_action[0]))
-                samples.append(Sample("watchtower_scaling_last_action_replicas", lbl, float(t.last_action[1])))
+                samples.append(
+                    Sample("watchtower_scaling_last_action_timestamp_seconds", lbl, t.last_action[0])
+                )
+                samples.append(
+                    Sample("watchtower_scaling_last_action_replicas", lbl, float(t.last_action[1]))
+                )
             if t.sink_latency is not None:
                 samples.append(Sample("watchtower_scaling_sink_write_latency_seconds", lbl, t.sink_latency))
             if d is None:
@@ -223,15 +283,29 @@ class ScalingController:
             info = d.inputs
             if info.get("required") is not None:
                 samples.append(Sample("watchtower_scaling_required_replicas", lbl, float(info["required"])))
-            samples.append(Sample("watchtower_scaling_partitions_capped", lbl, float(bool(info.get("partitions_capped")))))
+            samples.append(
+                Sample(
+                    "watchtower_scaling_partitions_capped", lbl, float(bool(info.get("partitions_capped")))
+                )
+            )
             stuck = info.get("stuck_partitions", [])
             samples.append(Sample("watchtower_scaling_stuck_partitions", lbl, float(len(stuck))))
             for p in stuck:
-                samples.append(Sample("watchtower_scaling_partition_stuck", (("partition", str(p)), ("target", t.name)), 1.0))
+                samples.append(
+                    Sample(
+                        "watchtower_scaling_partition_stuck", (("partition", str(p)), ("target", t.name)), 1.0
+                    )
+                )
             if info.get("capacity_per_replica") is not None:
-                samples.append(Sample("watchtower_scaling_capacity_per_replica", lbl, float(info["capacity_per_replica"])))
+                samples.append(
+                    Sample(
+                        "watchtower_scaling_capacity_per_replica", lbl, float(info["capacity_per_replica"])
+                    )
+                )
             if info.get("backlog_seconds") is not None:
-                samples.append(Sample("watchtower_scaling_backlog_seconds", lbl, float(info["backlog_seconds"])))
+                samples.append(
+                    Sample("watchtower_scaling_backlog_seconds", lbl, float(info["backlog_seconds"]))
+                )
         return Reading(COLLECTOR, now, tuple(samples))
 
     def target_status(self, name: str) -> dict[str, Any] | None:
@@ -260,7 +334,14 @@ class ScalingController:
             "inputs": dict(d.inputs) if d else {},
             "sink_write_latency_seconds": t.sink_latency,
             "actuator_error": t.actuator_error,
-            "last_apply": None if result is None else {"requested": result.requested, "applied": result.applied, "how": result.how, "error": result.error},
+            "last_apply": None
+            if result is None
+            else {
+                "requested": result.requested,
+                "applied": result.applied,
+                "how": result.how,
+                "error": result.error,
+            },
             "actions": dict(t.actions),
             "vetoes": dict(t.vetoes),
             "recent_actions": list(t.history),
@@ -272,7 +353,9 @@ class ScalingController:
         return {"at": self.clock(), "targets": {n: self.target_status(n) for n in self.targets}}
 
 
-def build_controller(config: Any, history: History, redis_url: str | None, gate: LeaderGate | None = None) -> ScalingController:
+def build_controller(
+    config: Any, history: History, redis_url: str | None, gate: LeaderGate | None = None
+) -> ScalingController:
     """The controller for a `WatchtowerConfig`: its scaling targets, the pipeline's trigger for the Spark guard."""
     if redis_url is None:
         from watchtower.stack import StackError, resolve_endpoints
@@ -282,5 +365,9 @@ def build_controller(config: Any, history: History, redis_url: str | None, gate:
         except StackError:
             redis_url = None
     return ScalingController(
-        config.scaling, history, gate=gate, redis_url=redis_url, spark_trigger_interval=config.pipeline.trigger_interval
+        config.scaling,
+        history,
+        gate=gate,
+        redis_url=redis_url,
+        spark_trigger_interval=config.pipeline.trigger_interval,
     )

@@ -64,7 +64,9 @@ def _partition_values(r: Reading, metric: str, group: str | None, topic: str) ->
     return out
 
 
-def _rate(first: tuple[float, Mapping[int, int]], last: tuple[float, Mapping[int, int]], skip: set[int]) -> float | None:
+def _rate(
+    first: tuple[float, Mapping[int, int]], last: tuple[float, Mapping[int, int]], skip: set[int]
+) -> float | None:
     dt = last[0] - first[0]
     if dt <= 0:
         return None
@@ -120,7 +122,9 @@ def gather(
             lbl = dict(s.labels)
             if lbl.get("group") == group and lbl.get("topic") == topic:
                 seconds[int(lbl["partition"])] = s.value
-    committed_series = [(r.at, _partition_values(r, "watchtower_consumer_committed_offset", group, topic)) for r in readings]
+    committed_series = [
+        (r.at, _partition_values(r, "watchtower_consumer_committed_offset", group, topic)) for r in readings
+    ]
     stuck = stuck_partitions(committed_series, lag, latest.at, stuck_after)
     skip = set(stuck)
 
@@ -146,7 +150,11 @@ def gather(
             skip,
         )
     backlogs = [
-        sum(v for p, v in _partition_values(r, "watchtower_consumer_lag_messages", group, topic).items() if p not in skip)
+        sum(
+            v
+            for p, v in _partition_values(r, "watchtower_consumer_lag_messages", group, topic).items()
+            if p not in skip
+        )
         for r in readings
         if r.at >= now - window
     ]
@@ -178,7 +186,9 @@ def gather(
     )
 
 
-def sink_signals(history: History, now: float, redis_write_latency: float | None, max_age: float) -> SinkSignals:
+def sink_signals(
+    history: History, now: float, redis_write_latency: float | None, max_age: float
+) -> SinkSignals:
     """The Spark and Flink collectors' latest sink-side numbers (no older than `max_age`), plus the probe's."""
     spark = flink = None
     for reading in history.snapshot().readings.values():

@@ -41,8 +41,14 @@ def scaled_object(
         raise ValueError(f"need 0 <= min_replicas ({min_replicas}) <= max_replicas ({max_replicas})")
     if polling_interval < 1:
         raise ValueError("polling_interval is in whole seconds, at least 1")
-    no_window = {"stabilizationWindowSeconds": 0, "policies": [{"type": "Percent", "value": 100, "periodSeconds": 15}]}
-    up = {"stabilizationWindowSeconds": 0, "policies": [{"type": "Pods", "value": max(max_replicas, 1), "periodSeconds": 15}]}
+    no_window = {
+        "stabilizationWindowSeconds": 0,
+        "policies": [{"type": "Percent", "value": 100, "periodSeconds": 15}],
+    }
+    up = {
+        "stabilizationWindowSeconds": 0,
+        "policies": [{"type": "Pods", "value": max(max_replicas, 1), "periodSeconds": 15}],
+    }
     return {
         "apiVersion": API_VERSION,
         "kind": "ScaledObject",
@@ -56,7 +62,9 @@ def scaled_object(
             "pollingInterval": polling_interval,
             "minReplicaCount": min_replicas,
             "maxReplicaCount": max_replicas,
-            "advanced": {"horizontalPodAutoscalerConfig": {"behavior": {"scaleDown": no_window, "scaleUp": up}}},
+            "advanced": {
+                "horizontalPodAutoscalerConfig": {"behavior": {"scaleDown": no_window, "scaleUp": up}}
+            },
             "triggers": [
                 {
                     "type": "metrics-api",

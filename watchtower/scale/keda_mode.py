@@ -48,7 +48,9 @@ def total_lag(inputs: Inputs, k: Any, previous: dict[int, int]) -> tuple[int, in
     return lag, with_persistent, with_lag, uncapped
 
 
-def evaluate_keda(inputs: Inputs, now: float, current: int, target: TargetConfig, memory: Any, name: str) -> tuple[Decision, Any]:
+def evaluate_keda(
+    inputs: Inputs, now: float, current: int, target: TargetConfig, memory: Any, name: str
+) -> tuple[Decision, Any]:
     k = target.keda
     info: dict[str, Any] = {"mode": "keda", "partitions": inputs.partitions}
     if not inputs.has_data:
@@ -57,7 +59,9 @@ def evaluate_keda(inputs: Inputs, now: float, current: int, target: TargetConfig
     lag, with_persistent, with_lag, uncapped = total_lag(inputs, k, previous)
     memory = replace(memory, keda_previous=tuple(sorted(inputs.committed.items())))
     active = with_persistent > k.activation_lag_threshold
-    info.update(total_lag=lag, total_lag_with_persistent=with_persistent, partitions_with_lag=with_lag, active=active)
+    info.update(
+        total_lag=lag, total_lag_with_persistent=with_persistent, partitions_with_lag=with_lag, active=active
+    )
     hpa_min = max(target.min_replicas, 1)
     if not active and target.min_replicas == 0:
         rec, why = 0, f"inactive: lag {with_persistent} <= activation threshold {k.activation_lag_threshold}"
@@ -70,7 +74,9 @@ def evaluate_keda(inputs: Inputs, now: float, current: int, target: TargetConfig
         rec = max(hpa_min, min(rec, target.max_replicas))
     required = math.ceil(uncapped / k.lag_threshold)
     info.update(required=required, partitions_capped=required > inputs.partitions, recommendation=rec)
-    recs = tuple((at, r) for at, r in memory.recommendations if at >= now - k.scale_down_stabilization) + ((now, rec),)
+    recs = tuple((at, r) for at, r in memory.recommendations if at >= now - k.scale_down_stabilization) + (
+        (now, rec),
+    )
     memory = replace(memory, recommendations=recs)
     want = rec
     if rec < current:

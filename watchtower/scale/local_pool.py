@@ -59,7 +59,13 @@ class Config(BaseModel):
 
 
 class LocalPoolActuator:
-    def __init__(self, name: str, client: redis.Redis, stale_after: float = 10.0, clock: Callable[[], float] = time.time):
+    def __init__(
+        self,
+        name: str,
+        client: redis.Redis,
+        stale_after: float = 10.0,
+        clock: Callable[[], float] = time.time,
+    ):
         self.name = name
         self.redis = client
         self.stale_after = stale_after
@@ -70,14 +76,18 @@ class LocalPoolActuator:
         try:
             doc = self.redis.hgetall(pool_key(self.name))
         except redis.RedisError as exc:
-            raise ActuatorError(f"local_pool {self.name}: cannot read the pool's size from Redis ({type(exc).__name__})") from None
+            raise ActuatorError(
+                f"local_pool {self.name}: cannot read the pool's size from Redis ({type(exc).__name__})"
+            ) from None
         if not doc or b"size" not in doc:
             raise ActuatorError(
                 f"local_pool {self.name}: no worker pool follows this target; run `watchtower pipeline workers --follow {self.name}`"
             )
         age = self.clock() - float(doc.get(b"at", 0))
         if age > self.stale_after:
-            raise ActuatorError(f"local_pool {self.name}: the worker pool last reported {age:.0f}s ago (is it running?)")
+            raise ActuatorError(
+                f"local_pool {self.name}: the worker pool last reported {age:.0f}s ago (is it running?)"
+            )
         return int(doc[b"size"])
 
     def desired(self) -> tuple[int, int] | None:
@@ -91,9 +101,21 @@ class LocalPoolActuator:
         try:
             ok, stored = self._script(keys=[desired_key(self.name)], args=[token, replicas, self.clock()])
         except redis.RedisError as exc:
-            return ApplyResult(self.name, replicas, None, how="redis", error=f"cannot write the desired count ({type(exc).__name__})")
+            return ApplyResult(
+                self.name,
+                replicas,
+                None,
+                how="redis",
+                error=f"cannot write the desired count ({type(exc).__name__})",
+            )
         if not ok:
-            return ApplyResult(self.name, replicas, None, how="redis", error=f"fenced: token {token} is older than the stored {stored}")
+            return ApplyResult(
+                self.name,
+                replicas,
+                None,
+                how="redis",
+                error=f"fenced: token {token} is older than the stored {stored}",
+            )
         return ApplyResult(self.name, replicas, replicas, how="redis")
 
     def apply(self, replicas: int) -> ApplyResult:
@@ -110,7 +132,9 @@ class LocalPoolActuator:
 def build(target_name: str, config: Config) -> LocalPoolActuator:
     url = config.redis_url.get_secret_value() if config.redis_url else os.environ.get("REDIS_URL")
     if not url:
-        raise ValueError(f"scaling.targets.{target_name}.actuator.redis_url: not set and the daemon has no Redis; set it")
+        raise ValueError(
+            f"scaling.targets.{target_name}.actuator.redis_url: not set and the daemon has no Redis; set it"
+        )
     client = redis.Redis.from_url(url, socket_timeout=config.timeout, socket_connect_timeout=config.timeout)
     return LocalPoolActuator(target_name, client, config.stale_after)
 
@@ -128,7 +152,9 @@ class PoolFollower:
     logged once per outage and the pool keeps its size.
     """
 
-    def __init__(self, target: str, pool: Scalable, client: redis.Redis, interval: float = 0.5, max_replicas: int = 64):
+    def __init__(
+        self, target: str, pool: Scalable, client: redis.Redis, interval: float = 0.5, max_replicas: int = 64
+    ):
         self.target = target
         self.pool = pool
         self.redis = client
@@ -156,14 +182,19 @@ class PoolFollower:
             pass
 
     def publish(self) -> None:
-        self.redis.hset(pool_key(self.target), mapping={"size": self.pool.size, "at": time.time(), "pid": os.getpid()})
+        self.redis.hset(
+            pool_key(self.target), mapping={"size": self.pool.size, "at": time.time(), "pid": os.getpid()}
+        )
 
     def step(self) -> None:
         doc = self.redis.hgetall(desired_key(self.target))
         if doc and b"replicas" in doc:
             want = min(int(doc[b"replicas"]), self.max_replicas)
             if want != self.pool.size:
-                log.info("following the desired worker count", extra={"target": self.target, "from": self.pool.size, "to": want})
+                log.info(
+                    "following the desired worker count",
+                    extra={"target": self.target, "from": self.pool.size, "to": want},
+                )
                 self.pool.scale(want)
                 self.followed.append(want)
         self.publish()
@@ -177,5 +208,8 @@ class PoolFollower:
                     self._down = False
             except redis.RedisError as exc:
                 if not self._down:
-                    log.warning("cannot read the desired worker count; keeping the pool's size", extra={"target": self.target, "error": str(exc)})
+                    log.warning(
+                        "cannot read the desired worker count; keeping the pool's size",
+                        extra={"target": self.target, "error": str(exc)},
+                    )
                     self._down = True

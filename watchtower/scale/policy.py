@@ -60,8 +60,19 @@ class Memory:
         info = decision.inputs
         waiting = ()
         if inputs is not None:
-            waiting = tuple((p, c) for p, c in sorted(inputs.committed.items()) if inputs.end.get(p, 0) > c and p not in inputs.stuck)
-        action = Action(decision.at, decision.current, decision.desired, info.get("consume_rate"), info.get("capacity_per_replica"), waiting)
+            waiting = tuple(
+                (p, c)
+                for p, c in sorted(inputs.committed.items())
+                if inputs.end.get(p, 0) > c and p not in inputs.stuck
+            )
+        action = Action(
+            decision.at,
+            decision.current,
+            decision.desired,
+            info.get("consume_rate"),
+            info.get("capacity_per_replica"),
+            waiting,
+        )
         ups = self.keda_scale_ups
         if decision.desired > decision.current:
             ups = (*ups, (decision.at, decision.current))
@@ -109,10 +120,14 @@ def settled_at(memory: Memory | None) -> float | None:
     """Since when rates measure the current replica count: the end of the last action's rebalance."""
     if memory is None or memory.last_action is None:
         return None
-    return memory.last_action.at + (memory.rebalance_seconds if memory.rebalance_seconds is not None else float("inf"))
+    return memory.last_action.at + (
+        memory.rebalance_seconds if memory.rebalance_seconds is not None else float("inf")
+    )
 
 
-def _verify(memory: Memory, inputs: Inputs, now: float, target: TargetConfig, saturated: bool) -> tuple[Memory, str | None]:
+def _verify(
+    memory: Memory, inputs: Inputs, now: float, target: TargetConfig, saturated: bool
+) -> tuple[Memory, str | None]:
     a, p = memory.last_action, target.policy
     if a is None or a.to <= a.from_ or memory.verified is not None or now - a.at < p.verify_after:
         return memory, None
@@ -128,7 +143,9 @@ def _verify(memory: Memory, inputs: Inputs, now: float, target: TargetConfig, sa
     return replace(memory, verified=True), f"last scale-up verified: consume rate +{gain:.0f}/s"
 
 
-def _capacity(inputs: Inputs, current: int, target: TargetConfig, memory: Memory) -> tuple[float | None, bool, float | None]:
+def _capacity(
+    inputs: Inputs, current: int, target: TargetConfig, memory: Memory
+) -> tuple[float | None, bool, float | None]:
     """(capacity per replica, saturated, observed per replica)."""
     saturated = inputs.min_backlog is not None and inputs.min_backlog >= target.policy.busy_backlog
     replicas = current
@@ -136,7 +153,12 @@ def _capacity(inputs: Inputs, current: int, target: TargetConfig, memory: Memory
     unsettled = memory.last_action is not None and memory.rebalance_seconds is None
     # A fresh measurement needs a whole window of readings at this replica count (commits come in batches,
     # and the first seconds after a handover are not representative), as FLIP-271 waits out its window.
-    if inputs.consume_rate is not None and replicas > 0 and inputs.span >= 0.9 * target.policy.window and not unsettled:
+    if (
+        inputs.consume_rate is not None
+        and replicas > 0
+        and inputs.span >= 0.9 * target.policy.window
+        and not unsettled
+    ):
         observed = inputs.consume_rate / replicas
         if inputs.busy_ratio:
             return observed / inputs.busy_ratio, saturated, observed
@@ -148,21 +170,36 @@ def _capacity(inputs: Inputs, current: int, target: TargetConfig, memory: Memory
     return (max([*known, observed or 0.0]) if known else None), saturated, observed
 
 
-def evaluate(inputs: Inputs, now: float, current: int, target: TargetConfig, memory: Memory | None = None, name: str = "") -> tuple[Decision, Memory]:
+def evaluate(
+    inputs: Inputs,
+    now: float,
+    current: int,
+    target: TargetConfig,
+    memory: Memory | None = None,
+    name: str = "",
+) -> tuple[Decision, Memory]:
     if target.mode == "keda":
         from watchtower.scale.keda_mode import evaluate_keda
 
         return evaluate_keda(inputs, now, current, target, memory or Memory(), name)
     p = target.policy
-    memory = memory or Memory(recommendations=((now, current),))  # a new controller holds its count one window
-    info: dict[str, Any] = {"mode": "capacity", "partitions": inputs.partitions, "stuck_partitions": list(inputs.stuck)}
+    memory = memory or Memory(
+        recommendations=((now, current),)
+    )  # a new controller holds its count one window
+    info: dict[str, Any] = {
+        "mode": "capacity",
+        "partitions": inputs.partitions,
+        "stuck_partitions": list(inputs.stuck),
+    }
     if not inputs.has_data or inputs.input_rate is None:
         d = Decision(name, now, current, current, "not enough readings in the window yet", "no_data", info)
         return d, memory
     memory = _observe_rebalance(memory, inputs, now, p.verify_after)
     capacity, saturated, observed = _capacity(inputs, current, target, memory)
     memory, verify_note = _verify(memory, inputs, now, target, saturated)
-    if capacity is not None and (saturated or inputs.busy_ratio or memory.capacity is None or capacity > memory.capacity):
+    if capacity is not None and (
+        saturated or inputs.busy_ratio or memory.capacity is None or capacity > memory.capacity
+    ):
         memory = replace(memory, capacity=capacity)
     info.update(
         input_rate=inputs.input_rate,
@@ -193,7 +230,9 @@ def evaluate(inputs: Inputs, now: float, current: int, target: TargetConfig, mem
     capped = required > inputs.partitions
     info.update(need_rate=need, required=required, partitions_capped=capped)
     rec = max(lower, min(required, upper))
-    recs = tuple((at, r) for at, r in memory.recommendations if at >= now - p.scale_down_stabilization) + ((now, rec),)
+    recs = tuple((at, r) for at, r in memory.recommendations if at >= now - p.scale_down_stabilization) + (
+        (now, rec),
+    )
     memory = replace(memory, recommendations=recs)
     # Down only once the recommendation is the highest of the whole window (it has settled: one drop in
     # load is one action, not a staircase down the window's decaying recommendations), and to it.
@@ -216,7 +255,9 @@ def evaluate(inputs: Inputs, now: float, current: int, target: TargetConfig, mem
     return Decision(name, now, current, want, why, veto[0] if veto else None, info), memory
 
 
-def _hold(inputs: Inputs, now: float, current: int, want: int, target: TargetConfig, memory: Memory) -> tuple[str, str] | None:
+def _hold(
+    inputs: Inputs, now: float, current: int, want: int, target: TargetConfig, memory: Memory
+) -> tuple[str, str] | None:
     s = target.sink
     if inputs.group_state in REBALANCING_STATES:
         return "rebalancing", f"the group is {inputs.group_state}"
@@ -231,23 +272,50 @@ def _hold(inputs: Inputs, now: float, current: int, want: int, target: TargetCon
         return None
     sink = inputs.sink
     if sink.redis_write_latency is not None and sink.redis_write_latency > s.redis_write_latency_max:
-        return "sink_backpressure", f"Redis write latency {sink.redis_write_latency * 1000:.0f}ms > {s.redis_write_latency_max * 1000:.0f}ms"
+        return (
+            "sink_backpressure",
+            f"Redis write latency {sink.redis_write_latency * 1000:.0f}ms > {s.redis_write_latency_max * 1000:.0f}ms",
+        )
     trigger = s.spark_trigger_interval
-    if sink.spark_batch_seconds is not None and trigger and sink.spark_batch_seconds > trigger * s.spark_batch_over_trigger:
-        return "sink_backpressure", f"Spark batch {sink.spark_batch_seconds:.1f}s > {s.spark_batch_over_trigger:g} x trigger {trigger:g}s"
+    if (
+        sink.spark_batch_seconds is not None
+        and trigger
+        and sink.spark_batch_seconds > trigger * s.spark_batch_over_trigger
+    ):
+        return (
+            "sink_backpressure",
+            f"Spark batch {sink.spark_batch_seconds:.1f}s > {s.spark_batch_over_trigger:g} x trigger {trigger:g}s",
+        )
     if sink.flink_backpressure is not None and sink.flink_backpressure > s.flink_backpressure_max:
-        return "sink_backpressure", f"Flink backpressure {sink.flink_backpressure:.2f} > {s.flink_backpressure_max:g}"
+        return (
+            "sink_backpressure",
+            f"Flink backpressure {sink.flink_backpressure:.2f} > {s.flink_backpressure_max:g}",
+        )
     if memory.ineffective_until is not None and now < memory.ineffective_until:
-        return "ineffective_step", f"the last scale-up did not raise the consume rate; holding until {memory.ineffective_until - now:.0f}s from now"
+        return (
+            "ineffective_step",
+            f"the last scale-up did not raise the consume rate; holding until {memory.ineffective_until - now:.0f}s from now",
+        )
     return None
 
 
 def decide(
-    history: History, now: float, current: int, target: TargetConfig, memory: Memory | None = None, name: str = ""
+    history: History,
+    now: float,
+    current: int,
+    target: TargetConfig,
+    memory: Memory | None = None,
+    name: str = "",
 ) -> Decision:
     """One decision from the history (the sink's Redis latency, which the controller probes, not included)."""
     inputs = gather(
-        history, now, group=target.group, topic=target.topic, window=target.policy.window,
-        stuck_after=target.policy.stuck_after, collector=target.collector, rates_since=settled_at(memory),
+        history,
+        now,
+        group=target.group,
+        topic=target.topic,
+        window=target.policy.window,
+        stuck_after=target.policy.stuck_after,
+        collector=target.collector,
+        rates_since=settled_at(memory),
     )
     return evaluate(inputs, now, current, target, memory, name)[0]

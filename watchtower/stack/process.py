@@ -105,11 +105,18 @@ def spawn_listening(
     out = open(log_path, "ab") if log_path else subprocess.DEVNULL  # noqa: SIM115 - the child keeps its copy
     preexec = _kill_me_with_parent if die_with_parent and sys.platform.startswith("linux") else None
     process = subprocess.Popen(
-        args, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True, preexec_fn=preexec
+        args,
+        stdout=out,
+        stderr=subprocess.STDOUT,
+        stdin=subprocess.DEVNULL,
+        start_new_session=True,
+        preexec_fn=preexec,
     )
     if out is not subprocess.DEVNULL:
         out.close()
-    wait_until(lambda: process.poll() is not None or port_open("127.0.0.1", port), timeout, f"{what} to listen")
+    wait_until(
+        lambda: process.poll() is not None or port_open("127.0.0.1", port), timeout, f"{what} to listen"
+    )
     if process.poll() is not None:
         raise RuntimeError(f"{what} exited with code {process.returncode} on port {port}")
     return process

@@ -60,7 +60,9 @@ class LocalRedis:
         if self.workdir:
             self.workdir.mkdir(parents=True, exist_ok=True)
             args += ["--dir", str(self.workdir)]
-        self.process = spawn_listening(args, self.port, "redis-server", self.log_path, timeout, self.die_with_parent)
+        self.process = spawn_listening(
+            args, self.port, "redis-server", self.log_path, timeout, self.die_with_parent
+        )
         return self
 
     def stop(self, timeout: float = 10.0) -> None:

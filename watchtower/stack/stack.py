@@ -46,7 +46,9 @@ log = logging.getLogger(__name__)
 DLQ_PARTITIONS = 3
 BROKER_PROCESS = "tansu"
 REDIS_PROCESSES = ("redis-server", "valkey-server")
-NOT_RUNNING_HINT = "run `watchtower stack up`, or set kafka.bootstrap_servers and redis.url (REDIS_URL) to use your own"
+NOT_RUNNING_HINT = (
+    "run `watchtower stack up`, or set kafka.bootstrap_servers and redis.url (REDIS_URL) to use your own"
+)
 
 
 class StackSections(Protocol):
@@ -72,7 +74,9 @@ class Endpoints:
     redis_url: str
 
     def __repr__(self) -> str:  # the URL may carry a password
-        return f"Endpoints(bootstrap_servers={self.bootstrap_servers!r}, redis_url={mask_url(self.redis_url)!r})"
+        return (
+            f"Endpoints(bootstrap_servers={self.bootstrap_servers!r}, redis_url={mask_url(self.redis_url)!r})"
+        )
 
 
 @dataclass
@@ -166,7 +170,9 @@ class Stack:
             save_state(self.state_dir, info)
             return info
 
-    def _broker(self, previous: StackInfo | None, started: list[tuple[str, int]], timeout: float) -> BrokerPart:
+    def _broker(
+        self, previous: StackInfo | None, started: list[tuple[str, int]], timeout: float
+    ) -> BrokerPart:
         configured = self.config.kafka.bootstrap_servers
         if configured:
             return BrokerPart(mode=EXTERNAL, bootstrap_servers=configured)
@@ -184,7 +190,9 @@ class Stack:
             raise StackError(f"the embedded broker (tansu) did not start: {exc}; see {log_path}") from None
         started.append((BROKER_PROCESS, broker.process.pid))
         log.info("started tansu", extra={"pid": broker.process.pid, "bootstrap": broker.bootstrap_servers})
-        return BrokerPart(EMBEDDED, broker.bootstrap_servers, pid=broker.process.pid, port=broker.port, log=str(log_path))
+        return BrokerPart(
+            EMBEDDED, broker.bootstrap_servers, pid=broker.process.pid, port=broker.port, log=str(log_path)
+        )
 
     def _redis(self, previous: StackInfo | None, started: list[tuple[str, int]], timeout: float) -> RedisPart:
         rcfg = self.config.redis
@@ -205,11 +213,17 @@ class Stack:
                     f"redis at {requested} does not answer PING: start it, fix redis.url / REDIS_URL, "
                     "or set redis.start_if_missing: true to let the stack start one"
                 )
-            log.warning("configured redis does not answer; starting a local one instead", extra={"url": requested})
+            log.warning(
+                "configured redis does not answer; starting a local one instead", extra={"url": requested}
+            )
         elif not rcfg.start_if_missing:
-            raise StackError("no redis.url / REDIS_URL is set and redis.start_if_missing is false: set one of them")
+            raise StackError(
+                "no redis.url / REDIS_URL is set and redis.start_if_missing is false: set one of them"
+            )
         log_path = self.state_dir / "redis.log"
-        server = LocalRedis(port=self.config.stack.redis_port, workdir=self.state_dir / "redis", log_path=log_path)
+        server = LocalRedis(
+            port=self.config.stack.redis_port, workdir=self.state_dir / "redis", log_path=log_path
+        )
         try:
             server.start(timeout)
         except FileNotFoundError as exc:
@@ -217,20 +231,40 @@ class Stack:
         except (RuntimeError, TimeoutError, OSError) as exc:
             raise StackError(f"redis did not start: {exc}; see {log_path}") from None
         started.append((Path(server.binary).name, server.process.pid))
-        log.info("started redis", extra={"pid": server.process.pid, "url": server.url, "server": server.binary})
+        log.info(
+            "started redis", extra={"pid": server.process.pid, "url": server.url, "server": server.binary}
+        )
         return RedisPart(
-            EMBEDDED, server.url, requested=requested, pid=server.process.pid, port=server.port, server=server.binary, log=str(log_path)
+            EMBEDDED,
+            server.url,
+            requested=requested,
+            pid=server.process.pid,
+            port=server.port,
+            server=server.binary,
+            log=str(log_path),
         )
 
     def _retire_replaced(self, previous: StackInfo | None, broker: BrokerPart, redis_part: RedisPart) -> None:
         """The config changed since the last `up`: stop our processes that are no longer the ones in use."""
         if previous is None:
             return
-        if previous.broker.mode == EMBEDDED and previous.broker.pid != broker.pid and _broker_process_alive(previous.broker):
-            log.info("stopping the embedded broker the config no longer uses", extra={"pid": previous.broker.pid})
+        if (
+            previous.broker.mode == EMBEDDED
+            and previous.broker.pid != broker.pid
+            and _broker_process_alive(previous.broker)
+        ):
+            log.info(
+                "stopping the embedded broker the config no longer uses", extra={"pid": previous.broker.pid}
+            )
             stop_pid(previous.broker.pid, BROKER_PROCESS)
-        if previous.redis.mode == EMBEDDED and previous.redis.pid != redis_part.pid and _redis_process_alive(previous.redis):
-            log.info("stopping the embedded redis the config no longer uses", extra={"pid": previous.redis.pid})
+        if (
+            previous.redis.mode == EMBEDDED
+            and previous.redis.pid != redis_part.pid
+            and _redis_process_alive(previous.redis)
+        ):
+            log.info(
+                "stopping the embedded redis the config no longer uses", extra={"pid": previous.redis.pid}
+            )
             stop_pid(previous.redis.pid)
 
     def _topics(self, broker: BrokerPart) -> dict[str, int]:
@@ -339,18 +373,25 @@ def resolve_endpoints(config: StackSections) -> Endpoints:
     bootstrap = config.kafka.bootstrap_servers
     if not bootstrap:
         if info is None or info.broker.mode != EMBEDDED:
-            raise StackError(f"no Kafka: kafka.bootstrap_servers is not set and no embedded stack is running; {NOT_RUNNING_HINT}")
+            raise StackError(
+                f"no Kafka: kafka.bootstrap_servers is not set and no embedded stack is running; {NOT_RUNNING_HINT}"
+            )
         if not _broker_process_alive(info.broker):
-            raise StackError(f"the embedded broker recorded in {state_path(config.stack.state_dir)} is not running; {NOT_RUNNING_HINT}")
+            raise StackError(
+                f"the embedded broker recorded in {state_path(config.stack.state_dir)} is not running; {NOT_RUNNING_HINT}"
+            )
         bootstrap = info.broker.bootstrap_servers
 
     configured = config.redis.url.get_secret_value() if config.redis.url else ""
     if info is not None and info.redis.mode == EMBEDDED and info.redis.requested == mask_url(configured):
         # `up` was given this same redis.url (or none) and chose to run its own: use that.
         if not _redis_process_alive(info.redis):
-            raise StackError(f"the embedded redis recorded in {state_path(config.stack.state_dir)} is not running; {NOT_RUNNING_HINT}")
+            raise StackError(
+                f"the embedded redis recorded in {state_path(config.stack.state_dir)} is not running; {NOT_RUNNING_HINT}"
+            )
         return Endpoints(bootstrap, info.redis.url)
     if configured:
         return Endpoints(bootstrap, configured)
-    raise StackError(f"no Redis: redis.url / REDIS_URL is not set and no embedded stack is running; {NOT_RUNNING_HINT}")
-
+    raise StackError(
+        f"no Redis: redis.url / REDIS_URL is not set and no embedded stack is running; {NOT_RUNNING_HINT}"
+    )

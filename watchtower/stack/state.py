@@ -45,7 +45,9 @@ class BrokerPart:
 class RedisPart:
     mode: str  # embedded | external
     url: str  # embedded: the real URL (no password); external: masked, for display only
-    requested: str = ""  # masked redis.url that `up` was given ("" if none): tells whether the config changed since
+    requested: str = (
+        ""  # masked redis.url that `up` was given ("" if none): tells whether the config changed since
+    )
     pid: int | None = None
     port: int | None = None
     server: str | None = None  # the binary that runs it (redis-server, or the bundled valkey-server)

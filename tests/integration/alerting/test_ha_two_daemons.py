@@ -74,10 +74,14 @@ def test_leader_killed_the_other_takes_over_no_double_page(
         new_token = int(r.get(f"{ha_prefix}lease:token"))
         assert new_token == old_token + 1
 
-        commit_offsets(bootstrap, first, {(topic, 0): 120})  # the first incident resolves under the new leader
+        commit_offsets(
+            bootstrap, first, {(topic, 0): 120}
+        )  # the first incident resolves under the new leader
         roots = {g: posts_about(fake_slack, g)[0] for g in (first, second)}
         wait_for(lambda: roots[first]["replies"], 30, "the resolve", follower)
-        wait_for(lambda: firing_groups(follower) == {second}, 20, "the restored state on the new leader", follower)
+        wait_for(
+            lambda: firing_groups(follower) == {second}, 20, "the restored state on the new leader", follower
+        )
         time.sleep(2)  # more cycles: nothing else may arrive
         assert [len(roots[g]["replies"]) for g in (first, second)] == [1, 0]
         assert len(fake_slack.top_level("C1")) == 2  # no second page for the incident still firing

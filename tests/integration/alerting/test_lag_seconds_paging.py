@@ -89,7 +89,9 @@ def test_a_group_stopped_on_old_records_reads_their_age_at_once_and_pages_with_t
     collector = KafkaLagCollector(
         KafkaLagConfig(groups_allow=[group], interval=interval, timeout=3), {"bootstrap.servers": bootstrap}
     )
-    store = AlertStore(redis.Redis.from_url(redis_url), prefix=f"wt-ls-{uuid.uuid4().hex[:8]}:", sinks=("mem",))
+    store = AlertStore(
+        redis.Redis.from_url(redis_url), prefix=f"wt-ls-{uuid.uuid4().hex[:8]}:", sinks=("mem",)
+    )
     mem = TimedMemory()
     evaluator = AlertEvaluator(
         load_rules(rules(tmp_path / "rules.yaml", group)),
@@ -99,7 +101,9 @@ def test_a_group_stopped_on_old_records_reads_their_age_at_once_and_pages_with_t
         interval=interval,
         startup_grace=0,
     )
-    daemon = Daemon([collector], DaemonConfig.model_validate({"http": {"port": 0}}), history=history, alerting=evaluator)
+    daemon = Daemon(
+        [collector], DaemonConfig.model_validate({"http": {"port": 0}}), history=history, alerting=evaluator
+    )
     daemon.start()
     try:
         pause = threading.Event()

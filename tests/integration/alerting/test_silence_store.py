@@ -31,8 +31,13 @@ def calls(client: redis.Redis, *commands: str) -> dict[str, int]:
     return {c: stats.get(f"cmdstat_{c}", {}).get("calls", 0) for c in commands}
 
 
-def test_an_unchanged_set_of_silences_costs_one_get_per_evaluation(redis_client: redis.Redis, prefix: str) -> None:
-    daemon, cli = AlertStore(redis_client, prefix), AlertStore(redis.Redis(connection_pool=redis_client.connection_pool), prefix)
+def test_an_unchanged_set_of_silences_costs_one_get_per_evaluation(
+    redis_client: redis.Redis, prefix: str
+) -> None:
+    daemon, cli = (
+        AlertStore(redis_client, prefix),
+        AlertStore(redis.Redis(connection_pool=redis_client.connection_pool), prefix),
+    )
     cli.add_silence(a := silence("a", T0, T0 + HOUR))
     assert daemon.silences(T0) == [a]
     reads = daemon.silence_store.reads

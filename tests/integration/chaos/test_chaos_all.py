@@ -19,7 +19,11 @@ ROOT = Path(__file__).resolve().parents[3]
 
 
 def chaos(tmp_path: Path, *args: str, timeout: float) -> subprocess.CompletedProcess:
-    env = {**os.environ, "PYSPARK_PYTHON": sys.executable, "WATCHTOWER__STACK__STATE_DIR": str(tmp_path / "state")}
+    env = {
+        **os.environ,
+        "PYSPARK_PYTHON": sys.executable,
+        "WATCHTOWER__STACK__STATE_DIR": str(tmp_path / "state"),
+    }
     env.pop("REDIS_URL", None)
     cmd = [sys.executable, "-m", "watchtower", "chaos", "run", *args]
     return subprocess.run(cmd, env=env, cwd=ROOT, capture_output=True, text=True, timeout=timeout)
@@ -48,7 +52,15 @@ def test_every_shipped_scenario_passes(tmp_path: Path) -> None:
 
 def test_a_silenced_rule_fails_the_detection_verdict(tmp_path: Path) -> None:
     report = tmp_path / "report"
-    done = chaos(tmp_path, "late-beyond-watermark", "--silence", "late-share-high", "--report", str(report), timeout=900)
+    done = chaos(
+        tmp_path,
+        "late-beyond-watermark",
+        "--silence",
+        "late-share-high",
+        "--report",
+        str(report),
+        timeout=900,
+    )
     assert done.returncode == 1, done.stdout[-4000:] + done.stderr[-4000:]
     doc = journals(report)["late-beyond-watermark"]
     assert doc["conservation"]["ok"]  # the records are fine: only detection fails

@@ -40,11 +40,25 @@ def test_sigterm_during_a_broker_pause_continues_the_broker(tmp_path: Path) -> N
     state = tmp_path / "state"
     env = {**os.environ, "PYSPARK_PYTHON": sys.executable, "WATCHTOWER__STACK__STATE_DIR": str(state)}
     env.pop("REDIS_URL", None)
-    cmd = [sys.executable, "-m", "watchtower", "chaos", "run", "long-broker-pause", "--scenarios", str(scenarios), "--keep-stack"]
+    cmd = [
+        sys.executable,
+        "-m",
+        "watchtower",
+        "chaos",
+        "run",
+        "long-broker-pause",
+        "--scenarios",
+        str(scenarios),
+        "--keep-stack",
+    ]
     log = open(tmp_path / "chaos.log", "wb")  # noqa: SIM115
-    run = subprocess.Popen(cmd, env=env, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+    run = subprocess.Popen(
+        cmd, env=env, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+    )
     stack_state = state / "chaos" / "stack"
-    cfg = WatchtowerConfig().model_copy(update={"stack": WatchtowerConfig().stack.model_copy(update={"state_dir": stack_state})})
+    cfg = WatchtowerConfig().model_copy(
+        update={"stack": WatchtowerConfig().stack.model_copy(update={"state_dir": stack_state})}
+    )
     try:
         deadline, pid = time.monotonic() + 400, None
         while time.monotonic() < deadline:
@@ -55,7 +69,9 @@ def test_sigterm_during_a_broker_pause_continues_the_broker(tmp_path: Path) -> N
                 break
             time.sleep(0.5)
         else:
-            raise AssertionError("the broker was never paused: " + (tmp_path / "chaos.log").read_text()[-3000:])
+            raise AssertionError(
+                "the broker was never paused: " + (tmp_path / "chaos.log").read_text()[-3000:]
+            )
 
         run.send_signal(signal.SIGTERM)
         assert run.wait(180) == 130, (tmp_path / "chaos.log").read_text()[-3000:]

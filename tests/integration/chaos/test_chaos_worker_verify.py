@@ -15,12 +15,24 @@ pytestmark = [pytest.mark.integration]
 
 
 def ctx(redis_url: str, group: str) -> FaultContext:
-    return FaultContext(None, PipelineConfig(), lambda t: None, lambda t: None, lambda: 0, redis_url=redis_url, workers_group=group)
+    return FaultContext(
+        None,
+        PipelineConfig(),
+        lambda t: None,
+        lambda t: None,
+        lambda: 0,
+        redis_url=redis_url,
+        workers_group=group,
+    )
 
 
 @pytest.mark.parametrize(
     "counted,problem",
-    [({"a": 3, "b": 2}, None), ({"a": 3, "b": 1}, "user b counted 1 events, 2 were sent"), ({"a": 4, "b": 2}, "user a counted 4 events, 3 were sent")],
+    [
+        ({"a": 3, "b": 2}, None),
+        ({"a": 3, "b": 1}, "user b counted 1 events, 2 were sent"),
+        ({"a": 4, "b": 2}, "user a counted 4 events, 3 were sent"),
+    ],
 )
 def test_verify(redis_url: str, counted: dict, problem: str | None) -> None:
     group = f"g-{len(counted)}-{sum(counted.values())}"

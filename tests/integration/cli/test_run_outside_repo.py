@@ -44,13 +44,17 @@ def test_run_from_an_empty_directory_uses_the_packaged_rules(tmp_path, bootstrap
     workdir = tmp_path / "empty"
     workdir.mkdir()
     with open(log_path, "wb") as log:
-        proc = subprocess.Popen([str(WATCHTOWER), "run"], cwd=workdir, env=env, stdout=log, stderr=subprocess.STDOUT)
+        proc = subprocess.Popen(
+            [str(WATCHTOWER), "run"], cwd=workdir, env=env, stdout=log, stderr=subprocess.STDOUT
+        )
     url = f"http://127.0.0.1:{port}"
     try:
         deadline = time.monotonic() + 60
         status = None
         while time.monotonic() < deadline:
-            assert proc.poll() is None, f"watchtower run exited with {proc.returncode}:\n{log_path.read_text()}"
+            assert proc.poll() is None, (
+                f"watchtower run exited with {proc.returncode}:\n{log_path.read_text()}"
+            )
             status = _status(url)
             if status and status["evaluation"]["cycles"] >= 1:
                 break

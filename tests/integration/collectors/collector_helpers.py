@@ -7,7 +7,9 @@ import pyarrow as pa
 from pipelines.spark.kafka_source import ARROW_SCHEMA
 
 
-def raw_rows(values: list[bytes], first_offset: int = 0, partition: int = 0, topic: str = "orders") -> pa.Table:
+def raw_rows(
+    values: list[bytes], first_offset: int = 0, partition: int = 0, topic: str = "orders"
+) -> pa.Table:
     n = len(values)
     return pa.table(
         {

@@ -21,7 +21,12 @@ pytestmark = pytest.mark.integration
 
 def test_canaries_go_to_every_partition_and_unseen_ones_are_lost(bootstrap, redis_url, topic_factory) -> None:
     topic = topic_factory("orders", 3)
-    c = CanaryCollector(CanaryConfig(enabled=True, lost_after=1, timeout=5), {"bootstrap.servers": bootstrap}, redis_url, topic)
+    c = CanaryCollector(
+        CanaryConfig(enabled=True, lost_after=1, timeout=5),
+        {"bootstrap.servers": bootstrap},
+        redis_url,
+        topic,
+    )
     tl = labels(topic=topic)
     try:
         r = c.collect(time.time())
@@ -33,7 +38,9 @@ def test_canaries_go_to_every_partition_and_unseen_ones_are_lost(bootstrap, redi
         assert r.values("watchtower_canary_sent_total") == {tl: 6.0}
     finally:
         c.close()
-    consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": f"{topic}-check", "enable.partition.eof": True})
+    consumer = Consumer(
+        {"bootstrap.servers": bootstrap, "group.id": f"{topic}-check", "enable.partition.eof": True}
+    )
     consumer.assign([TopicPartition(topic, p, 0) for p in range(3)])
     seen: dict[int, list] = {}
     eof = set()
@@ -55,7 +62,10 @@ def test_canaries_go_to_every_partition_and_unseen_ones_are_lost(bootstrap, redi
 def test_a_visible_canary_gives_its_latency(bootstrap, redis_url, redis_client, topic_factory) -> None:
     topic = topic_factory("orders", 1)
     c = CanaryCollector(
-        CanaryConfig(enabled=True, mode="round_robin", timeout=5), {"bootstrap.servers": bootstrap}, redis_url, topic,
+        CanaryConfig(enabled=True, mode="round_robin", timeout=5),
+        {"bootstrap.servers": bootstrap},
+        redis_url,
+        topic,
         ids=iter(["canary-a", "canary-b"]).__next__,
     )
     try:
@@ -72,7 +82,10 @@ def test_a_visible_canary_gives_its_latency(bootstrap, redis_url, redis_client, 
 def test_redis_going_away_raises_and_pending_canaries_survive(bootstrap, own_redis, topic_factory) -> None:
     topic = topic_factory("orders", 1)
     c = CanaryCollector(
-        CanaryConfig(enabled=True, timeout=1), {"bootstrap.servers": bootstrap}, own_redis.url, topic,
+        CanaryConfig(enabled=True, timeout=1),
+        {"bootstrap.servers": bootstrap},
+        own_redis.url,
+        topic,
         ids=iter(["canary-1", "canary-2", "canary-3"]).__next__,
     )
     try:

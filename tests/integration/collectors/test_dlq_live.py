@@ -28,7 +28,9 @@ def delta_root() -> Iterator[Path]:
 
 
 def dead_letters(n: int, reason: str | list[str], batch_id: int, partition: int = 0):
-    return dlq_rows(raw_rows([b"{oops"] * n, first_offset=batch_id * 100, partition=partition), batch_id, reason)
+    return dlq_rows(
+        raw_rows([b"{oops"] * n, first_offset=batch_id * 100, partition=partition), batch_id, reason
+    )
 
 
 def by_reason(reading) -> dict[str, float]:
@@ -93,7 +95,9 @@ def test_topic_size_growth_and_header_reasons(bootstrap: str, topic_factory) -> 
 
 
 def test_kafka_down_raises(bootstrap: str) -> None:
-    c = DlqCollector(DlqConfig(timeout=0.5), {"bootstrap.servers": "127.0.0.1:1"}, "orders.dlq", table_path=None)
+    c = DlqCollector(
+        DlqConfig(timeout=0.5), {"bootstrap.servers": "127.0.0.1:1"}, "orders.dlq", table_path=None
+    )
     try:
         with pytest.raises(DlqUnavailable):
             c.collect(1.0)

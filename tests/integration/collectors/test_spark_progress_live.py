@@ -18,10 +18,22 @@ STREAM = "watchtower:spark:progress"
 
 def progress(batch_id: int, rows: int, trigger_ms: int) -> dict:
     return {
-        "id": "q1", "runId": "r1", "name": "watchtower-spark", "timestamp": "2026-11-23T15:44:00.000Z",
-        "batchId": batch_id, "numInputRows": rows, "inputRowsPerSecond": 10.0, "processedRowsPerSecond": 50.0,
-        "durationMs": {"triggerExecution": trigger_ms, "walCommit": 4, "addBatch": trigger_ms - 10, "commitOffsets": 3},
-        "stateOperators": [], "sources": [],
+        "id": "q1",
+        "runId": "r1",
+        "name": "watchtower-spark",
+        "timestamp": "2026-11-23T15:44:00.000Z",
+        "batchId": batch_id,
+        "numInputRows": rows,
+        "inputRowsPerSecond": 10.0,
+        "processedRowsPerSecond": 50.0,
+        "durationMs": {
+            "triggerExecution": trigger_ms,
+            "walCommit": 4,
+            "addBatch": trigger_ms - 10,
+            "commitOffsets": 3,
+        },
+        "stateOperators": [],
+        "sources": [],
     }
 
 

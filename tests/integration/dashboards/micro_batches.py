@@ -31,7 +31,9 @@ REPO = Path(__file__).resolve().parents[3]
 
 
 class MicroBatches:
-    def __init__(self, bootstrap: str, redis_url: str, topic: str, dlq_topic: str, group: str, data_dir: Path) -> None:
+    def __init__(
+        self, bootstrap: str, redis_url: str, topic: str, dlq_topic: str, group: str, data_dir: Path
+    ) -> None:
         self.consumer = Consumer(
             {
                 "bootstrap.servers": bootstrap,
@@ -74,7 +76,9 @@ class MicroBatches:
                         "topic": [m.topic() for m in msgs],
                         "partition": pa.array([m.partition() for m in msgs], pa.int32()),
                         "offset": pa.array([m.offset() for m in msgs], pa.int64()),
-                        "timestamp": pa.array([m.timestamp()[1] * 1000 for m in msgs], pa.int64()).cast(pa.timestamp("us", tz="UTC")),
+                        "timestamp": pa.array([m.timestamp()[1] * 1000 for m in msgs], pa.int64()).cast(
+                            pa.timestamp("us", tz="UTC")
+                        ),
                         "key": pa.array([m.key() for m in msgs], pa.binary()),
                         "value": pa.array([m.value() for m in msgs], pa.binary()),
                     },
@@ -110,7 +114,11 @@ class SparkRun:
 
     @property
     def batches(self) -> int:
-        return 0 if self.job.writer is None or self.job.writer.last_batch is None else self.job.writer.last_batch + 1
+        return (
+            0
+            if self.job.writer is None or self.job.writer.last_batch is None
+            else self.job.writer.last_batch + 1
+        )
 
     def start(self) -> SparkRun:
         self._thread.start()
@@ -143,10 +151,25 @@ class FlinkReferenceJob:
         return f"http://127.0.0.1:{self.port}"
 
     def start(self) -> FlinkReferenceJob:
-        cmd = [sys.executable, "-m", "pipelines.flink.job", "--rest-port", str(self.port), "--job-name", self.name,
-               "--checkpoint-interval", "1", "--rate", "50", "--late-ratio", "0.05"]
+        cmd = [
+            sys.executable,
+            "-m",
+            "pipelines.flink.job",
+            "--rest-port",
+            str(self.port),
+            "--job-name",
+            self.name,
+            "--checkpoint-interval",
+            "1",
+            "--rate",
+            "50",
+            "--late-ratio",
+            "0.05",
+        ]
         with self.log.open("ab") as out:
-            self.proc = subprocess.Popen(cmd, cwd=REPO, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
+            self.proc = subprocess.Popen(
+                cmd, cwd=REPO, stdout=out, stderr=subprocess.STDOUT, start_new_session=True
+            )
         wait_until(self._running, self.STARTUP, f"Flink job {self.name} RUNNING (log: {self.log})", 0.5)
         return self
 

@@ -24,7 +24,13 @@ def need(binary: str) -> str:
     return path
 
 
-def wait_for(check: Callable[[], Any], timeout: float, what: str, interval: float = 0.25, on_fail: Callable[[], str] | None = None) -> Any:
+def wait_for(
+    check: Callable[[], Any],
+    timeout: float,
+    what: str,
+    interval: float = 0.25,
+    on_fail: Callable[[], str] | None = None,
+) -> Any:
     pause = threading.Event()
     deadline = time.monotonic() + timeout
     while True:

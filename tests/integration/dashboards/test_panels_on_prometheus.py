@@ -48,7 +48,9 @@ GRAFANA = "http://grafana.test:3000"
 # Metrics that only the Spark job's progress listener or the Flink collector (a running Flink job) produce.
 SPARK_ONLY = {s.name for s in catalog_sources()["spark_progress"]}
 FLINK_ONLY = {s.name for s in catalog_sources()["flink"]}
-SPARK_REASON = "Spark job (its StreamingQueryListener writes the progress stream): proven by the spark variant"
+SPARK_REASON = (
+    "Spark job (its StreamingQueryListener writes the progress stream): proven by the spark variant"
+)
 FLINK_REASON = "Flink job (the Flink collector reads a running job's REST API)"
 NEEDS_COMPONENT = {
     # job variant -> panel key -> reason
@@ -104,13 +106,23 @@ def substituted(expr: str) -> str:
     return expr.replace("$__rate_interval", RATE_INTERVAL)
 
 
-@pytest.fixture(params=["batch-body", pytest.param("spark-flink", marks=[pytest.mark.spark, pytest.mark.flink])])
+@pytest.fixture(
+    params=["batch-body", pytest.param("spark-flink", marks=[pytest.mark.spark, pytest.mark.flink])]
+)
 def job_kind(request) -> str:
     return request.param
 
 
 @pytest.fixture
-def stack(tmp_path: Path, bootstrap: str, redis_url: str, fake_slack: FakeSlack, topic_factory, group_factory, job_kind: str):
+def stack(
+    tmp_path: Path,
+    bootstrap: str,
+    redis_url: str,
+    fake_slack: FakeSlack,
+    topic_factory,
+    group_factory,
+    job_kind: str,
+):
     topic, dlq_topic = topic_factory("dash", partitions=2), topic_factory("dash-dlq")
     pipeline_group, stopped_group = group_factory("dash-job"), group_factory("dash-stopped")
     progress_stream = f"wt:dash:progress:{topic}"
@@ -123,11 +135,23 @@ def stack(tmp_path: Path, bootstrap: str, redis_url: str, fake_slack: FakeSlack,
     config = {
         "kafka": {"bootstrap_servers": bootstrap},
         "redis": {"url": redis_url},
-        "pipeline": {"topic": topic, "dlq_topic": dlq_topic, "data_dir": str(data_dir), "partitions": 2,
-                     "consumer_group": pipeline_group, "progress_stream": progress_stream, "trigger_interval": 0.5},
+        "pipeline": {
+            "topic": topic,
+            "dlq_topic": dlq_topic,
+            "data_dir": str(data_dir),
+            "partitions": 2,
+            "consumer_group": pipeline_group,
+            "progress_stream": progress_stream,
+            "trigger_interval": 0.5,
+        },
         "daemon": {
             "collectors": {
-                "kafka_lag": {"interval": "1s", "timeout": "2s", "groups_allow": [pipeline_group, stopped_group], "group_topics_refresh": 0},
+                "kafka_lag": {
+                    "interval": "1s",
+                    "timeout": "2s",
+                    "groups_allow": [pipeline_group, stopped_group],
+                    "group_topics_refresh": 0,
+                },
                 "e2e_latency": {"interval": "1s"},
                 "canary": {"enabled": True, "interval": "1s", "lost_after": "20s"},
                 "dlq": {"interval": "1s", "rate_window": "30s"},
@@ -140,12 +164,24 @@ def stack(tmp_path: Path, bootstrap: str, redis_url: str, fake_slack: FakeSlack,
             "redis_prefix": f"wt-dash-{uuid.uuid4().hex[:8]}:",
             "startup_grace": "3s",
             "notifiers": {
-                "slack": {"kind": "slack", "token": TOKEN, "channel": "C1", "base_url": fake_slack.api_url, "timeout": "2s", "max_attempts": 1}
+                "slack": {
+                    "kind": "slack",
+                    "token": TOKEN,
+                    "channel": "C1",
+                    "base_url": fake_slack.api_url,
+                    "timeout": "2s",
+                    "max_attempts": 1,
+                }
             },
         },
     }
     if flink is not None:
-        config["flink"] = {"rest_url": flink.rest_url, "job_name": flink.name, "collect_interval": "1s", "request_timeout": "5s"}
+        config["flink"] = {
+            "rest_url": flink.rest_url,
+            "job_name": flink.name,
+            "collect_interval": "1s",
+            "request_timeout": "5s",
+        }
     (tmp_path / "wt").mkdir()
     wt = WatchtowerProcess(tmp_path / "wt", config)
     ruleset = load_rules(rules)
@@ -153,8 +189,31 @@ def stack(tmp_path: Path, bootstrap: str, redis_url: str, fake_slack: FakeSlack,
     prom = Prometheus(tmp_path / "prom", [f"127.0.0.1:{wt.port}"], prometheus_yaml(ruleset))
     (tmp_path / "generator.yaml").write_text(f"pipeline: {{topic: {topic}, partitions: 2}}\n")
     generator = subprocess.Popen(
-        [sys.executable, "-m", "watchtower", "-c", str(tmp_path / "generator.yaml"), "pipeline", "generate", "--rate", "40", "--duration", "600", "--topic", topic,
-         "--bootstrap", bootstrap, "--malformed", "0.05", "--late", "0.02", "--duplicates", "0.02", "--users", "50"],
+        [
+            sys.executable,
+            "-m",
+            "watchtower",
+            "-c",
+            str(tmp_path / "generator.yaml"),
+            "pipeline",
+            "generate",
+            "--rate",
+            "40",
+            "--duration",
+            "600",
+            "--topic",
+            topic,
+            "--bootstrap",
+            bootstrap,
+            "--malformed",
+            "0.05",
+            "--late",
+            "0.02",
+            "--duplicates",
+            "0.02",
+            "--users",
+            "50",
+        ],
         stdout=subprocess.DEVNULL,
         stderr=(tmp_path / "generator.log").open("wb"),
     )
@@ -186,17 +245,23 @@ def test_every_panel_returns_series_and_the_breach_fires_both_rules(stack, fake_
     def diag() -> str:
         return f"generator: {generator_log.read_text()[-500:]}\njob: {job.batches} batches, error {job.error!r}\nwatchtower:\n{wt.output()[-3000:]}\nprometheus:\n{prom.log()}"
 
-    wait_for(lambda: prom.query('up{job="watchtower"} == 1'), 60, "Prometheus to scrape watchtower", on_fail=diag)
+    wait_for(
+        lambda: prom.query('up{job="watchtower"} == 1'), 60, "Prometheus to scrape watchtower", on_fail=diag
+    )
 
     # The forced breach: the stopped group's lag passes 50; watchtower and the exported rule both fire.
     def wt_firing(rule: str):
         return [a for a in wt.alerts()["alerts"] if a["rule"] == rule and a["state"] == "firing"]
 
-    [alert] = wait_for(lambda: wt_firing("test-lag-high"), 90, "watchtower's test-lag-high to fire", on_fail=diag)
+    [alert] = wait_for(
+        lambda: wt_firing("test-lag-high"), 90, "watchtower's test-lag-high to fire", on_fail=diag
+    )
     assert alert["labels"] == {"group": stopped_group, "topic": topic} and alert["value"] > 50
 
     def prom_firing():
-        return [a for a in prom.alerts() if a["labels"]["alertname"] == "test_lag_high" and a["state"] == "firing"]
+        return [
+            a for a in prom.alerts() if a["labels"]["alertname"] == "test_lag_high" and a["state"] == "firing"
+        ]
 
     [palert] = wait_for(prom_firing, 60, "Prometheus' exported test_lag_high to fire", on_fail=diag)
     assert palert["labels"]["group"] == stopped_group and palert["labels"]["severity"] == "page"
@@ -205,13 +270,17 @@ def test_every_panel_returns_series_and_the_breach_fires_both_rules(stack, fake_
 
     # The page reached Slack with the link to the rule's panel on the SLA board.
     def page():
-        return [c for c in fake_slack.calls("chat.postMessage") if "test-lag-high" in json.dumps(c.body["blocks"])]
+        return [
+            c for c in fake_slack.calls("chat.postMessage") if "test-lag-high" in json.dumps(c.body["blocks"])
+        ]
 
     post = wait_for(page, 30, "the page on Slack", on_fail=diag)[0]
     link = rule_link(GRAFANA, "test-lag-high")
     assert link in json.dumps(post.body["blocks"])
     sla = next(b for b in dashboards(ruleset) if b.uid == "watchtower-sla")
-    assert link.endswith(f"viewPanel={next(p for p in sla.panels() if p.key == 'rule:test-lag-high').id(sla.uid)}")
+    assert link.endswith(
+        f"viewPanel={next(p for p in sla.panels() if p.key == 'rule:test-lag-high').id(sla.uid)}"
+    )
 
     # A rule whose selector matches nothing raises its no-data alert.
     [nodata] = wait_for(lambda: wt_firing("test-never-data:no-data"), 60, "the no-data alert", on_fail=diag)
@@ -219,13 +288,22 @@ def test_every_panel_returns_series_and_the_breach_fires_both_rules(stack, fake_
 
     # Every target of every panel, during the breach.
     # The never-data rule's own panel is empty by design; every other rule's panel must draw.
-    shown = RuleSet(tuple(r for r in ruleset.rules if r.name != "test-never-data"), ruleset.routes, ruleset.files)
+    shown = RuleSet(
+        tuple(r for r in ruleset.rules if r.name != "test-never-data"), ruleset.routes, ruleset.files
+    )
     boards: list[Board] = dashboards(shown)
     targets = [(b, p, t) for b in boards for p in b.panels() for t in p.targets]
     needs = {p.key: expected_needs[p.key] for b in boards for p in b.panels() if p.key in expected_needs}
     absent = set() if job_kind == "spark-flink" else SPARK_ONLY | FLINK_ONLY
-    only_absent = {p.key for b in boards for p in b.panels() if all(m in absent for t in p.targets for m in metrics_in(t.expr))}
-    assert set(needs) == only_absent == set(expected_needs), "NEEDS_COMPONENT lists exactly the panels on metrics of a missing component"
+    only_absent = {
+        p.key
+        for b in boards
+        for p in b.panels()
+        if all(m in absent for t in p.targets for m in metrics_in(t.expr))
+    }
+    assert set(needs) == only_absent == set(expected_needs), (
+        "NEEDS_COMPONENT lists exactly the panels on metrics of a missing component"
+    )
     assert len(needs) <= MAX_NEEDS_COMPONENT[job_kind]
 
     pending = [(b, p, t) for b, p, t in targets if p.key not in needs]
@@ -238,7 +316,9 @@ def test_every_panel_returns_series_and_the_breach_fires_both_rules(stack, fake_
             (proven if prom.query(substituted(item[2].expr)) else still).append(item)
         pending = still
         if pending:
-            pause.wait(1)  # series that need a rate window or a recording rule evaluation appear within seconds
+            pause.wait(
+                1
+            )  # series that need a rate window or a recording rule evaluation appear within seconds
     missing = [f"{b.uid} / {p.title}: {substituted(t.expr)}" for b, p, t in pending]
     assert not missing, "panels without data:\n" + "\n".join(missing) + "\n" + diag()
     assert job.error is None, job.error

@@ -14,10 +14,26 @@ pytestmark = [pytest.mark.integration, pytest.mark.spark]
 
 def test_demo_autoscale_follows_the_load_step(tmp_path):
     report = tmp_path / "report.json"
-    env = {**os.environ, "PYSPARK_PYTHON": sys.executable, "WATCHTOWER__STACK__STATE_DIR": str(tmp_path / "state"),
-           "WATCHTOWER__DAEMON__HTTP__PORT": "0"}
+    env = {
+        **os.environ,
+        "PYSPARK_PYTHON": sys.executable,
+        "WATCHTOWER__STACK__STATE_DIR": str(tmp_path / "state"),
+        "WATCHTOWER__DAEMON__HTTP__PORT": "0",
+    }
     env.pop("REDIS_URL", None)
-    cmd = [sys.executable, "-m", "watchtower", "demo", "--autoscale", "--duration", "150", "--rate", "200", "--report", str(report)]
+    cmd = [
+        sys.executable,
+        "-m",
+        "watchtower",
+        "demo",
+        "--autoscale",
+        "--duration",
+        "150",
+        "--rate",
+        "200",
+        "--report",
+        str(report),
+    ]
     done = subprocess.run(cmd, env=env, cwd=tmp_path, capture_output=True, text=True, timeout=900)
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     doc = orjson.loads(report.read_bytes())

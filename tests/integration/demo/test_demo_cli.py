@@ -25,7 +25,20 @@ def test_demo_runs_by_itself_and_every_event_adds_up(tmp_path):
         "WATCHTOWER__GENERATOR__LATE_RATIO": "0.02",
     }
     env.pop("REDIS_URL", None)  # the demo starts its own
-    cmd = [sys.executable, "-m", "watchtower", "demo", "--duration", "8", "--rate", "1500", "--workers", "1", "--report", str(report)]
+    cmd = [
+        sys.executable,
+        "-m",
+        "watchtower",
+        "demo",
+        "--duration",
+        "8",
+        "--rate",
+        "1500",
+        "--workers",
+        "1",
+        "--report",
+        str(report),
+    ]
     done = subprocess.run(cmd, env=env, cwd=tmp_path, capture_output=True, text=True, timeout=900)
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     doc = orjson.loads(report.read_bytes())

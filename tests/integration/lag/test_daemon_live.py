@@ -98,7 +98,9 @@ def test_daemon_survives_the_broker_going_away_and_recovers(tmp_path, group_fact
         status = httpx.get(d.http.url + "/api/v1/status").json()["collectors"]["kafka_lag"]
         assert status["last_error"] and status["last_error_at"] >= status["last_success_at"]
 
-        broker = EmbeddedBroker(port=port, log_path=tmp_path / "tansu2.log", die_with_parent=True).start()  # back on the same port
+        broker = EmbeddedBroker(
+            port=port, log_path=tmp_path / "tansu2.log", die_with_parent=True
+        ).start()  # back on the same port
         await_condition(lambda: collector_up(d.http.url) is True, 60, "the collector to recover")
     finally:
         d.stop()

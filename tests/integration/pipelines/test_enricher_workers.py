@@ -24,7 +24,9 @@ pytestmark = pytest.mark.integration
 PARTITIONS = 6
 # Low timeouts: against tansu the default ones make every join wait for minutes.
 FAST_WORKERS = WorkersConfig(count=2, session_timeout=6.0, max_poll_interval=10.0)
-FAULTS = GeneratorConfig(rate=50_000, users=300, duplicate_ratio=0.03, malformed_ratio=0.03, late_ratio=0.03, late_by=600)
+FAULTS = GeneratorConfig(
+    rate=50_000, users=300, duplicate_ratio=0.03, malformed_ratio=0.03, late_ratio=0.03, late_by=600
+)
 
 
 def expected_state(records: list[tuple[int, int, bytes]]) -> dict[str, dict[str, int]]:
@@ -59,7 +61,10 @@ def end_offsets(bootstrap: str, topic: str) -> dict[int, int]:
     """High watermarks through ListOffsets: exact here because every run ends with single-record markers."""
     c = Consumer({"bootstrap.servers": bootstrap, "group.id": "unused"})
     try:
-        return {p: c.get_watermark_offsets(TopicPartition(topic, p), timeout=10, cached=False)[1] for p in range(PARTITIONS)}
+        return {
+            p: c.get_watermark_offsets(TopicPartition(topic, p), timeout=10, cached=False)[1]
+            for p in range(PARTITIONS)
+        }
     finally:
         c.close()
 
@@ -67,7 +72,10 @@ def end_offsets(bootstrap: str, topic: str) -> dict[int, int]:
 def committed(bootstrap: str, topic: str, group: str) -> dict[int, int]:
     c = Consumer({"bootstrap.servers": bootstrap, "group.id": group, "enable.auto.commit": False})
     try:
-        return {tp.partition: tp.offset for tp in c.committed([TopicPartition(topic, p) for p in range(PARTITIONS)], timeout=10)}
+        return {
+            tp.partition: tp.offset
+            for tp in c.committed([TopicPartition(topic, p) for p in range(PARTITIONS)], timeout=10)
+        }
     finally:
         c.close()
 
@@ -82,7 +90,11 @@ def wait_for(condition, timeout: float, what: str, interval: float = 0.2):
 
 
 def wait_caught_up(store: EnricherStore, ends: dict[int, int], timeout: float = 90.0) -> None:
-    wait_for(lambda: store.applied_offsets(ends) == {p: e - 1 for p, e in ends.items()}, timeout, "workers to apply every record")
+    wait_for(
+        lambda: store.applied_offsets(ends) == {p: e - 1 for p, e in ends.items()},
+        timeout,
+        "workers to apply every record",
+    )
 
 
 def owners_are(store: EnricherStore, workers: int):
@@ -93,7 +105,9 @@ def owners_are(store: EnricherStore, workers: int):
 @pytest.fixture
 def setup(bootstrap, redis_url, redis_client, topic_factory, group_factory):
     topic, group = topic_factory("orders", partitions=PARTITIONS), group_factory("enricher")
-    settings = WorkerSettings(bootstrap=bootstrap, redis_url=redis_url, topic=topic, group=group, workers=FAST_WORKERS)
+    settings = WorkerSettings(
+        bootstrap=bootstrap, redis_url=redis_url, topic=topic, group=group, workers=FAST_WORKERS
+    )
     store = EnricherStore(redis_client, group, topic)
     return settings, store
 
@@ -129,7 +143,9 @@ def test_workers_share_partitions_rebalance_cooperatively_and_count_exactly(boot
         wait_caught_up(store, ends)
     assert pool.size == 0 and pool.restarts == 0
 
-    assert redis_state(redis_client, store) == expected_state(read_topic(bootstrap, settings.topic, PARTITIONS))
+    assert redis_state(redis_client, store) == expected_state(
+        read_topic(bootstrap, settings.topic, PARTITIONS)
+    )
     stats = store.stats()
     assert stats["duplicate"] > 0 and sum(v for k, v in stats.items() if k.startswith("invalid:")) > 0
     assert stats["control"] == 3 * PARTITIONS  # three runs' markers, skipped
@@ -150,7 +166,11 @@ def test_sigkill_mid_stream_then_restart_never_double_counts(bootstrap, redis_cl
         time.sleep(3.0)
         victim = pool.pids()[0]
         os.kill(victim, signal.SIGKILL)  # mid-batch, mid-commit: wherever it is
-        wait_for(lambda: pool.restarts == 1 and victim not in pool.pids(), 10, "the pool to restart the killed worker")
+        wait_for(
+            lambda: pool.restarts == 1 and victim not in pool.pids(),
+            10,
+            "the pool to restart the killed worker",
+        )
         time.sleep(2.0)
         os.kill(pool.pids()[1], signal.SIGKILL)
         wait_for(lambda: pool.restarts == 2, 10, "the pool to restart the second killed worker")
@@ -158,7 +178,9 @@ def test_sigkill_mid_stream_then_restart_never_double_counts(bootstrap, redis_cl
         assert done.is_set()
         ends = end_offsets(bootstrap, settings.topic)
         wait_caught_up(store, ends, timeout=120)
-    assert redis_state(redis_client, store) == expected_state(read_topic(bootstrap, settings.topic, PARTITIONS))
+    assert redis_state(redis_client, store) == expected_state(
+        read_topic(bootstrap, settings.topic, PARTITIONS)
+    )
     assert committed(bootstrap, settings.topic, settings.group) == ends
 
 

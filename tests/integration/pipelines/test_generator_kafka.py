@@ -16,13 +16,22 @@ from watchtower.config.models import GeneratorConfig
 pytestmark = pytest.mark.integration
 
 
-def read_topic(bootstrap: str, topic: str, partitions: int, timeout: float = 60.0) -> list[tuple[int, int, bytes]]:
+def read_topic(
+    bootstrap: str, topic: str, partitions: int, timeout: float = 60.0
+) -> list[tuple[int, int, bytes]]:
     """Every record of the topic as (partition, offset, value), reading each partition to its end.
 
     The end comes from a fetch (`position` after the last record), not ListOffsets, so this is exact
     even where the embedded broker's ListOffsets is not.
     """
-    c = Consumer({"bootstrap.servers": bootstrap, "group.id": "unused", "enable.auto.commit": False, "enable.partition.eof": True})
+    c = Consumer(
+        {
+            "bootstrap.servers": bootstrap,
+            "group.id": "unused",
+            "enable.auto.commit": False,
+            "enable.partition.eof": True,
+        }
+    )
     c.assign([TopicPartition(topic, p, 0) for p in range(partitions)])
     out: list[tuple[int, int, bytes]] = []
     at_end: set[int] = set()
@@ -41,7 +50,9 @@ def read_topic(bootstrap: str, topic: str, partitions: int, timeout: float = 60.
     return out
 
 
-def classify(records: list[tuple[int, int, bytes]], now_ms: int, late_by_ms: int) -> tuple[Counter, Counter, dict[str, set]]:
+def classify(
+    records: list[tuple[int, int, bytes]], now_ms: int, late_by_ms: int
+) -> tuple[Counter, Counter, dict[str, set]]:
     """What a reader sees: kinds as the manifest names them, malformed by reason, ids by kind."""
     kinds: Counter = Counter()
     reasons: Counter = Counter()
@@ -57,7 +68,11 @@ def classify(records: list[tuple[int, int, bytes]], now_ms: int, late_by_ms: int
         if event["event_type"] in CONTROL_TYPES:
             kinds[event["event_type"]] += 1
             continue
-        kind = DUPLICATE if event["event_id"] in seen else (LATE if v.event_time_ms < now_ms - late_by_ms / 2 else VALID)
+        kind = (
+            DUPLICATE
+            if event["event_id"] in seen
+            else (LATE if v.event_time_ms < now_ms - late_by_ms / 2 else VALID)
+        )
         seen.add(event["event_id"])
         kinds[kind] += 1
         ids[kind].add(event["event_id"])
@@ -82,7 +97,9 @@ def test_count_run_sends_exactly_count(bootstrap, topic_factory):
 def test_manifest_matches_what_a_consumer_reads_back(bootstrap, topic_factory):
     partitions = 6
     topic = topic_factory("gen-manifest", partitions=partitions)
-    cfg = GeneratorConfig(rate=50_000, users=500, duplicate_ratio=0.05, malformed_ratio=0.05, late_ratio=0.05, late_by=3600)
+    cfg = GeneratorConfig(
+        rate=50_000, users=500, duplicate_ratio=0.05, malformed_ratio=0.05, late_ratio=0.05, late_by=3600
+    )
     m = Generator(cfg, bootstrap, topic=topic, seed=5, track_ids=True).run(count=20_000)
     now_ms = int(time.time() * 1000)
 
@@ -121,7 +138,9 @@ def test_markers_end_every_partition_and_make_list_offsets_exact(bootstrap, topi
     c = Consumer({"bootstrap.servers": bootstrap, "group.id": "unused"})
     try:
         for p in range(partitions):
-            low, high = c.get_watermark_offsets(TopicPartition(topic, p), timeout=10, cached=False)  # ListOffsets
+            low, high = c.get_watermark_offsets(
+                TopicPartition(topic, p), timeout=10, cached=False
+            )  # ListOffsets
             assert high == m.partitions[p] == last[p][0] + 1, f"partition {p}"
     finally:
         c.close()

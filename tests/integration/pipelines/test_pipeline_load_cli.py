@@ -49,7 +49,11 @@ def test_generate_then_workers_from_the_command_line(bootstrap, redis_url, tmp_p
     store = EnricherStore(client, group, topic)
     try:
         ends = end_offsets(bootstrap, topic)
-        wait_for(lambda: store.applied_offsets(ends) == {p: e - 1 for p, e in ends.items()}, 90, "the workers to catch up")
+        wait_for(
+            lambda: store.applied_offsets(ends) == {p: e - 1 for p, e in ends.items()},
+            90,
+            "the workers to catch up",
+        )
         assert len(set(store.owners().values())) == 2
         time.sleep(0.5)
         workers.send_signal(signal.SIGTERM)

@@ -67,7 +67,9 @@ class _Handler(http.server.BaseHTTPRequestHandler):
         pass
 
 
-def test_worker_processes_receive_the_secrets_through_the_environment(bootstrap, redis_url, topic_factory, group_factory, tmp_path: Path, caplog) -> None:
+def test_worker_processes_receive_the_secrets_through_the_environment(
+    bootstrap, redis_url, topic_factory, group_factory, tmp_path: Path, caplog
+) -> None:
     endpoint = TokenEndpoint()
     kafka = KafkaConfig(
         client={

@@ -37,8 +37,12 @@ class AdaptiveJob:
         cmd = [sys.executable, "-m", "pipelines.flink.job", "--rest-port", str(self.port), "--job-name", JOB]
         cmd += ["--scheduler", "adaptive", "--slots", "4", "--parallelism", "1", "--rate", "50"]
         with self.log.open("ab") as out:
-            self.proc = subprocess.Popen(cmd, cwd=REPO, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
-        wait_until(lambda: self.vertex_parallelism() is not None, STARTUP, f"{JOB} RUNNING (log: {self.log})", 0.5)
+            self.proc = subprocess.Popen(
+                cmd, cwd=REPO, stdout=out, stderr=subprocess.STDOUT, start_new_session=True
+            )
+        wait_until(
+            lambda: self.vertex_parallelism() is not None, STARTUP, f"{JOB} RUNNING (log: {self.log})", 0.5
+        )
         return self
 
     def vertex_parallelism(self) -> dict[str, int] | None:
@@ -83,11 +87,21 @@ def test_rescale_in_place_is_seen_in_flinks_rest_api(job: AdaptiveJob) -> None:
 
         result = actuator.apply(2)
         assert result == ApplyResult("flink-reference", 2, 2, how=RESCALE)
-        wait_until(lambda: (p := job.vertex_parallelism()) and set(p.values()) == {2}, 120, "every vertex at parallelism 2", 0.5)
+        wait_until(
+            lambda: (p := job.vertex_parallelism()) and set(p.values()) == {2},
+            120,
+            "every vertex at parallelism 2",
+            0.5,
+        )
         assert actuator.current() == 2
 
         assert actuator.apply(1).how == RESCALE  # and back down
-        wait_until(lambda: (p := job.vertex_parallelism()) and set(p.values()) == {1}, 120, "every vertex back at 1", 0.5)
+        wait_until(
+            lambda: (p := job.vertex_parallelism()) and set(p.values()) == {1},
+            120,
+            "every vertex back at 1",
+            0.5,
+        )
         assert actuator.current() == 1
     finally:
         actuator.close()
@@ -98,14 +112,38 @@ def test_default_scheduler_refuses_so_stop_with_savepoint_and_restart(tmp_path: 
     savepoint and runs the restart command, which submits it again from that savepoint at the new parallelism."""
     port = free_port()
     job = AdaptiveJob(port, tmp_path / "job.log")
-    cmd = [sys.executable, "-m", "pipelines.flink.job", "--rest-port", str(port), "--job-name", JOB, "--rate", "50"]
+    cmd = [
+        sys.executable,
+        "-m",
+        "pipelines.flink.job",
+        "--rest-port",
+        str(port),
+        "--job-name",
+        JOB,
+        "--rate",
+        "50",
+    ]
     with (tmp_path / "job.log").open("ab") as out:
-        job.proc = subprocess.Popen(cmd + ["--parallelism", "1"], cwd=REPO, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
+        job.proc = subprocess.Popen(
+            cmd + ["--parallelism", "1"],
+            cwd=REPO,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
     restart = cmd + ["--slots", "2", "--from-savepoint", "{savepoint}", "--parallelism", "{parallelism}"]
-    actuator = build("flink-reference", Config(
-        kind="flink", rest_url=job.rest_url, job_name=JOB, timeout=10,
-        savepoint_dir=(tmp_path / "savepoints").as_uri(), restart_command=restart, savepoint_timeout=120,
-    ))
+    actuator = build(
+        "flink-reference",
+        Config(
+            kind="flink",
+            rest_url=job.rest_url,
+            job_name=JOB,
+            timeout=10,
+            savepoint_dir=(tmp_path / "savepoints").as_uri(),
+            restart_command=restart,
+            savepoint_timeout=120,
+        ),
+    )
     try:
         wait_until(lambda: job.vertex_parallelism() is not None, STARTUP, f"{JOB} RUNNING", 0.5)
         old_jid = actuator.job_id()
@@ -114,11 +152,20 @@ def test_default_scheduler_refuses_so_stop_with_savepoint_and_restart(tmp_path: 
         assert actuator.restarted is not None
         job.proc.wait(60)  # the first launcher returns once its job stopped with the savepoint
         job.proc = actuator.restarted  # the restarted launcher owns the job now
-        wait_until(lambda: (p := job.vertex_parallelism()) and set(p.values()) == {2}, STARTUP, "the job back at 2", 0.5)
+        wait_until(
+            lambda: (p := job.vertex_parallelism()) and set(p.values()) == {2},
+            STARTUP,
+            "the job back at 2",
+            0.5,
+        )
         new_jid = actuator.job_id()
         assert new_jid != old_jid
-        restored = httpx.get(f"{job.rest_url}/jobs/{new_jid}/checkpoints", timeout=5).json()["latest"]["restored"]
-        assert restored["is_savepoint"] and restored["external_path"].startswith((tmp_path / "savepoints").as_uri().replace("file://", "file:"))
+        restored = httpx.get(f"{job.rest_url}/jobs/{new_jid}/checkpoints", timeout=5).json()["latest"][
+            "restored"
+        ]
+        assert restored["is_savepoint"] and restored["external_path"].startswith(
+            (tmp_path / "savepoints").as_uri().replace("file://", "file:")
+        )
         assert list((tmp_path / "savepoints").iterdir())  # the savepoint is on disk
     finally:
         actuator.close()

@@ -33,8 +33,23 @@ CFG = LifecycleConfig(
 )
 
 
-def r(rule: str, group: str = "a", breaching: bool = True, severity: Severity = Severity.PAGE, no_data: bool = False) -> RuleResult:
-    return RuleResult(rule, labels(group=group), breaching, None if no_data else 42.0, 10.0, severity, f"{rule} {group}", no_data=no_data)
+def r(
+    rule: str,
+    group: str = "a",
+    breaching: bool = True,
+    severity: Severity = Severity.PAGE,
+    no_data: bool = False,
+) -> RuleResult:
+    return RuleResult(
+        rule,
+        labels(group=group),
+        breaching,
+        None if no_data else 42.0,
+        10.0,
+        severity,
+        f"{rule} {group}",
+        no_data=no_data,
+    )
 
 
 def run(steps, config=CFG, silences=(), state=None, roundtrip=False, skipped=None):
@@ -44,7 +59,14 @@ def run(steps, config=CFG, silences=(), state=None, roundtrip=False, skipped=Non
     for t, results in steps:
         if roundtrip:
             state = LifecycleState.from_dict(json.loads(json.dumps(state.to_dict())))
-        state, notes = step(state, results, T0 + t, config, silences=silences, skipped_rules=(skipped or {}).get(t, frozenset()))
+        state, notes = step(
+            state,
+            results,
+            T0 + t,
+            config,
+            silences=silences,
+            skipped_rules=(skipped or {}).get(t, frozenset()),
+        )
         raw += notes
         for n in notes:
             shown = tuple(f"{a.rule}/{dict(a.labels)['group']}:{a.state.value}" for a in n.alerts)
@@ -53,71 +75,179 @@ def run(steps, config=CFG, silences=(), state=None, roundtrip=False, skipped=Non
 
 
 def states(state: LifecycleState) -> dict[str, str]:
-    return {f"{rec.alert.rule}/{dict(rec.alert.labels)['group']}": rec.alert.state.value for rec in state.alerts.values()}
+    return {
+        f"{rec.alert.rule}/{dict(rec.alert.labels)['group']}": rec.alert.state.value
+        for rec in state.alerts.values()
+    }
 
 
 CASES = [
     # n, what it shows, steps [(t, results)], expected notifications, expected alert states after the last step
-    (1, "pending never notifies",
-     [(0, [r("lag")]), (30, [r("lag")]), (45, [r("lag", breaching=False)])],
-     [], {}),
-    (2, "for exactly met fires at that step",
-     [(0, [r("lag")]), (30, [r("lag")]), (60, [r("lag")])],
-     [(60, "firing", ("lag/a:firing",))], {"lag/a": "firing"}),
-    (3, "one second short of for: still pending",
-     [(0, [r("lag")]), (59, [r("lag")])],
-     [], {"lag/a": "pending"}),
-    (4, "keep_firing_for suppresses flapping: one incident, resolved 2m after the last breach",
-     [(0, [r("sticky")]), (30, [r("sticky", breaching=False)]), (60, [r("sticky")]), (90, [r("sticky", breaching=False)]),
-      (150, [r("sticky", breaching=False)]), (180, [r("sticky", breaching=False)])],
-     [(0, "firing", ("sticky/a:firing",)), (180, "resolved", ("sticky/a:resolved",))], {}),
-    (5, "without keep_firing_for the same signal flaps into two incidents",
-     [(0, [r("fast")]), (30, [r("fast", breaching=False)]), (60, [r("fast")]), (90, [r("fast", breaching=False)]),
-      (120, [r("fast")])],
-     [(0, "firing", ("fast/a:firing",)), (90, "resolved", ("fast/a:resolved",)), (120, "firing", ("fast/a:firing",))],
-     {"fast/a": "firing"}),
-    (6, "repeat interval re-sends a long-firing incident",
-     [(t, [r("fast")]) for t in (0, 300, 599, 600, 900, 1200)],
-     [(0, "firing", ("fast/a:firing",)), (600, "update", ("fast/a:firing",)), (1200, "update", ("fast/a:firing",))],
-     {"fast/a": "firing"}),
-    (7, "alerts that fire together share one message",
-     [(0, [r("fast"), r("fast2")])],
-     [(0, "firing", ("fast/a:firing", "fast2/a:firing"))], {"fast/a": "firing", "fast2/a": "firing"}),
-    (8, "different group labels: separate incidents",
-     [(0, [r("fast", "a"), r("fast", "b")])],
-     [(0, "firing", ("fast/a:firing",)), (0, "firing", ("fast/b:firing",))], {"fast/a": "firing", "fast/b": "firing"}),
-    (9, "a new member waits for group_interval, then one UPDATE",
-     [(0, [r("fast")]), (30, [r("fast"), r("fast2")]), (60, [r("fast"), r("fast2")]), (90, [r("fast"), r("fast2")])],
-     [(0, "firing", ("fast/a:firing",)), (60, "update", ("fast/a:firing", "fast2/a:firing"))],
-     {"fast/a": "firing", "fast2/a": "firing"}),
-    (10, "a partial resolve is an UPDATE; the whole group resolving is RESOLVED",
-     [(0, [r("fast"), r("fast2")]), (60, [r("fast", breaching=False), r("fast2")]), (90, [r("fast2")]),
-      (120, [r("fast2", breaching=False)])],
-     [(0, "firing", ("fast/a:firing", "fast2/a:firing")), (60, "update", ("fast/a:resolved", "fast2/a:firing")),
-      (120, "resolved", ("fast2/a:resolved",))], {}),
-    (11, "group_wait collects alerts that fire close together",
-     [(0, [r("batch1", "x")]), (20, [r("batch1", "x"), r("batch2", "y")]), (30, [r("batch1", "x"), r("batch2", "y")])],
-     [(30, "firing", ("batch1/x:firing", "batch2/y:firing"))], {"batch1/x": "firing", "batch2/y": "firing"}),
-    (12, "a series that disappears (no result at all) resolves",
-     [(0, [r("fast", "a"), r("fast", "b")]), (60, [r("fast", "a")])],
-     [(0, "firing", ("fast/a:firing",)), (0, "firing", ("fast/b:firing",)), (60, "resolved", ("fast/b:resolved",))],
-     {"fast/a": "firing"}),
-    (13, "no data is not a breach",
-     [(0, [r("fast")]), (60, [r("fast", breaching=True, no_data=True)])],  # a rule may not claim a breach without data
-     [(0, "firing", ("fast/a:firing",)), (60, "resolved", ("fast/a:resolved",))], {}),
-    (14, "a pending alert that fires while its group is open joins with an UPDATE",
-     [(0, [r("fast")]), (30, [r("fast"), r("lag")]), (90, [r("fast"), r("lag")])],
-     [(0, "firing", ("fast/a:firing",)), (90, "update", ("fast/a:firing", "lag/a:firing"))],
-     {"fast/a": "firing", "lag/a": "firing"}),
-    (15, "a severity change is an UPDATE",
-     [(0, [r("fast", severity=Severity.TICKET)]), (60, [r("fast", severity=Severity.PAGE)])],
-     [(0, "firing", ("fast/a:firing",)), (60, "update", ("fast/a:firing",))], {"fast/a": "firing"}),
-    (16, "resolve waits for group_interval after the last message",
-     [(0, [r("fast")]), (10, [r("fast", breaching=False)]), (50, []), (60, [])],
-     [(0, "firing", ("fast/a:firing",)), (60, "resolved", ("fast/a:resolved",))], {}),
-    (17, "fire and resolve inside group_wait: nothing to say",
-     [(0, [r("batch1", "x")]), (10, [r("batch1", "x", breaching=False)]), (30, []), (60, [])],
-     [], {}),
+    (
+        1,
+        "pending never notifies",
+        [(0, [r("lag")]), (30, [r("lag")]), (45, [r("lag", breaching=False)])],
+        [],
+        {},
+    ),
+    (
+        2,
+        "for exactly met fires at that step",
+        [(0, [r("lag")]), (30, [r("lag")]), (60, [r("lag")])],
+        [(60, "firing", ("lag/a:firing",))],
+        {"lag/a": "firing"},
+    ),
+    (
+        3,
+        "one second short of for: still pending",
+        [(0, [r("lag")]), (59, [r("lag")])],
+        [],
+        {"lag/a": "pending"},
+    ),
+    (
+        4,
+        "keep_firing_for suppresses flapping: one incident, resolved 2m after the last breach",
+        [
+            (0, [r("sticky")]),
+            (30, [r("sticky", breaching=False)]),
+            (60, [r("sticky")]),
+            (90, [r("sticky", breaching=False)]),
+            (150, [r("sticky", breaching=False)]),
+            (180, [r("sticky", breaching=False)]),
+        ],
+        [(0, "firing", ("sticky/a:firing",)), (180, "resolved", ("sticky/a:resolved",))],
+        {},
+    ),
+    (
+        5,
+        "without keep_firing_for the same signal flaps into two incidents",
+        [
+            (0, [r("fast")]),
+            (30, [r("fast", breaching=False)]),
+            (60, [r("fast")]),
+            (90, [r("fast", breaching=False)]),
+            (120, [r("fast")]),
+        ],
+        [
+            (0, "firing", ("fast/a:firing",)),
+            (90, "resolved", ("fast/a:resolved",)),
+            (120, "firing", ("fast/a:firing",)),
+        ],
+        {"fast/a": "firing"},
+    ),
+    (
+        6,
+        "repeat interval re-sends a long-firing incident",
+        [(t, [r("fast")]) for t in (0, 300, 599, 600, 900, 1200)],
+        [
+            (0, "firing", ("fast/a:firing",)),
+            (600, "update", ("fast/a:firing",)),
+            (1200, "update", ("fast/a:firing",)),
+        ],
+        {"fast/a": "firing"},
+    ),
+    (
+        7,
+        "alerts that fire together share one message",
+        [(0, [r("fast"), r("fast2")])],
+        [(0, "firing", ("fast/a:firing", "fast2/a:firing"))],
+        {"fast/a": "firing", "fast2/a": "firing"},
+    ),
+    (
+        8,
+        "different group labels: separate incidents",
+        [(0, [r("fast", "a"), r("fast", "b")])],
+        [(0, "firing", ("fast/a:firing",)), (0, "firing", ("fast/b:firing",))],
+        {"fast/a": "firing", "fast/b": "firing"},
+    ),
+    (
+        9,
+        "a new member waits for group_interval, then one UPDATE",
+        [
+            (0, [r("fast")]),
+            (30, [r("fast"), r("fast2")]),
+            (60, [r("fast"), r("fast2")]),
+            (90, [r("fast"), r("fast2")]),
+        ],
+        [(0, "firing", ("fast/a:firing",)), (60, "update", ("fast/a:firing", "fast2/a:firing"))],
+        {"fast/a": "firing", "fast2/a": "firing"},
+    ),
+    (
+        10,
+        "a partial resolve is an UPDATE; the whole group resolving is RESOLVED",
+        [
+            (0, [r("fast"), r("fast2")]),
+            (60, [r("fast", breaching=False), r("fast2")]),
+            (90, [r("fast2")]),
+            (120, [r("fast2", breaching=False)]),
+        ],
+        [
+            (0, "firing", ("fast/a:firing", "fast2/a:firing")),
+            (60, "update", ("fast/a:resolved", "fast2/a:firing")),
+            (120, "resolved", ("fast2/a:resolved",)),
+        ],
+        {},
+    ),
+    (
+        11,
+        "group_wait collects alerts that fire close together",
+        [
+            (0, [r("batch1", "x")]),
+            (20, [r("batch1", "x"), r("batch2", "y")]),
+            (30, [r("batch1", "x"), r("batch2", "y")]),
+        ],
+        [(30, "firing", ("batch1/x:firing", "batch2/y:firing"))],
+        {"batch1/x": "firing", "batch2/y": "firing"},
+    ),
+    (
+        12,
+        "a series that disappears (no result at all) resolves",
+        [(0, [r("fast", "a"), r("fast", "b")]), (60, [r("fast", "a")])],
+        [
+            (0, "firing", ("fast/a:firing",)),
+            (0, "firing", ("fast/b:firing",)),
+            (60, "resolved", ("fast/b:resolved",)),
+        ],
+        {"fast/a": "firing"},
+    ),
+    (
+        13,
+        "no data is not a breach",
+        [
+            (0, [r("fast")]),
+            (60, [r("fast", breaching=True, no_data=True)]),
+        ],  # a rule may not claim a breach without data
+        [(0, "firing", ("fast/a:firing",)), (60, "resolved", ("fast/a:resolved",))],
+        {},
+    ),
+    (
+        14,
+        "a pending alert that fires while its group is open joins with an UPDATE",
+        [(0, [r("fast")]), (30, [r("fast"), r("lag")]), (90, [r("fast"), r("lag")])],
+        [(0, "firing", ("fast/a:firing",)), (90, "update", ("fast/a:firing", "lag/a:firing"))],
+        {"fast/a": "firing", "lag/a": "firing"},
+    ),
+    (
+        15,
+        "a severity change is an UPDATE",
+        [(0, [r("fast", severity=Severity.TICKET)]), (60, [r("fast", severity=Severity.PAGE)])],
+        [(0, "firing", ("fast/a:firing",)), (60, "update", ("fast/a:firing",))],
+        {"fast/a": "firing"},
+    ),
+    (
+        16,
+        "resolve waits for group_interval after the last message",
+        [(0, [r("fast")]), (10, [r("fast", breaching=False)]), (50, []), (60, [])],
+        [(0, "firing", ("fast/a:firing",)), (60, "resolved", ("fast/a:resolved",))],
+        {},
+    ),
+    (
+        17,
+        "fire and resolve inside group_wait: nothing to say",
+        [(0, [r("batch1", "x")]), (10, [r("batch1", "x", breaching=False)]), (30, []), (60, [])],
+        [],
+        {},
+    ),
 ]
 
 
@@ -178,22 +308,46 @@ SILENCE_A = Silence(parse_matchers("rule=fast group=a"), starts_at=T0, ends_at=T
 @pytest.mark.parametrize(
     ("n", "what", "steps", "notes", "final"),
     [
-        (1, "a silenced alert fires without a word; when the silence ends, it is announced",
-         [(0, [r("fast")]), (60, [r("fast")]), (100, [r("fast")])],
-         [(100, "firing", ("fast/a:firing",))], {"fast/a": "firing"}),
-        (2, "only the unsilenced member of a group is shown",
-         [(0, [r("fast"), r("fast2")])],
-         [(0, "firing", ("fast2/a:firing",))], {"fast/a": "firing", "fast2/a": "firing"}),
-        (3, "a silence that ends after the alert resolved says nothing",
-         [(0, [r("fast")]), (60, [r("fast", breaching=False)]), (100, []), (200, [])],
-         [], {}),
-        (4, "a silenced alert's changes do not disturb the open incident of its group",
-         [(0, [r("fast2")]), (30, [r("fast2"), r("fast")]), (90, [r("fast2"), r("fast")]), (100, [r("fast2"), r("fast")])],
-         [(0, "firing", ("fast2/a:firing",)), (100, "update", ("fast/a:firing", "fast2/a:firing"))],
-         {"fast/a": "firing", "fast2/a": "firing"}),
-        (5, "other groups are not silenced",
-         [(0, [r("fast", "a"), r("fast", "b")])],
-         [(0, "firing", ("fast/b:firing",))], {"fast/a": "firing", "fast/b": "firing"}),
+        (
+            1,
+            "a silenced alert fires without a word; when the silence ends, it is announced",
+            [(0, [r("fast")]), (60, [r("fast")]), (100, [r("fast")])],
+            [(100, "firing", ("fast/a:firing",))],
+            {"fast/a": "firing"},
+        ),
+        (
+            2,
+            "only the unsilenced member of a group is shown",
+            [(0, [r("fast"), r("fast2")])],
+            [(0, "firing", ("fast2/a:firing",))],
+            {"fast/a": "firing", "fast2/a": "firing"},
+        ),
+        (
+            3,
+            "a silence that ends after the alert resolved says nothing",
+            [(0, [r("fast")]), (60, [r("fast", breaching=False)]), (100, []), (200, [])],
+            [],
+            {},
+        ),
+        (
+            4,
+            "a silenced alert's changes do not disturb the open incident of its group",
+            [
+                (0, [r("fast2")]),
+                (30, [r("fast2"), r("fast")]),
+                (90, [r("fast2"), r("fast")]),
+                (100, [r("fast2"), r("fast")]),
+            ],
+            [(0, "firing", ("fast2/a:firing",)), (100, "update", ("fast/a:firing", "fast2/a:firing"))],
+            {"fast/a": "firing", "fast2/a": "firing"},
+        ),
+        (
+            5,
+            "other groups are not silenced",
+            [(0, [r("fast", "a"), r("fast", "b")])],
+            [(0, "firing", ("fast/b:firing",))],
+            {"fast/a": "firing", "fast/b": "firing"},
+        ),
     ],
 )
 def test_silence_table(n, what, steps, notes, final):
@@ -205,7 +359,9 @@ def test_silence_table(n, what, steps, notes, final):
 def test_silence_added_while_firing_then_alert_resolves_closes_quietly():
     state, log, _ = run([(0, [r("fast")])])
     later = Silence(parse_matchers("rule=fast"), starts_at=T0 + 10, ends_at=T0 + 1000, id="s2")
-    state, log2, _ = run([(60, [r("fast", breaching=False)]), (120, []), (700, [])], silences=(later,), state=state)
+    state, log2, _ = run(
+        [(60, [r("fast", breaching=False)]), (120, []), (700, [])], silences=(later,), state=state
+    )
     assert log == [(0, "firing", ("fast/a:firing",))] and log2 == []
     assert state.groups == {} and state.alerts == {}
 

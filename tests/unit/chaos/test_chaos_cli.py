@@ -43,7 +43,9 @@ def test_list_and_check() -> None:
 
 def test_check_reports_file_line_and_fix(tmp_path: Path) -> None:
     bad = tmp_path / "bad.yaml"
-    bad.write_text("name: bad\npurpose: a purpose here\nmethod:\n  - {fault: pause_process, with: {target: kafka}}\n")
+    bad.write_text(
+        "name: bad\npurpose: a purpose here\nmethod:\n  - {fault: pause_process, with: {target: kafka}}\n"
+    )
     r = CliRunner().invoke(app, ["chaos", "check", str(bad)])
     assert r.exit_code == 1
     assert f"{bad}:4: method.0.with.target:" in r.output
@@ -58,7 +60,10 @@ def test_dry_run_prints_the_plan_and_starts_nothing(tmp_path: Path) -> None:
 
 
 def test_an_external_cluster_is_refused_unless_allowed(tmp_path: Path) -> None:
-    env = {"WATCHTOWER__KAFKA__BOOTSTRAP_SERVERS": "prod-kafka:9092", "WATCHTOWER__STACK__STATE_DIR": str(tmp_path / "s")}
+    env = {
+        "WATCHTOWER__KAFKA__BOOTSTRAP_SERVERS": "prod-kafka:9092",
+        "WATCHTOWER__STACK__STATE_DIR": str(tmp_path / "s"),
+    }
     r = CliRunner().invoke(app, ["chaos", "run", "burst"], env={**os.environ, **env})
     assert r.exit_code == 1 and "chaos.allow" in r.output
     assert not (tmp_path / "s").exists()

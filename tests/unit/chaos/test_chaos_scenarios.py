@@ -24,7 +24,9 @@ ROOT = Path(__file__).resolve().parents[3]
 def test_every_shipped_scenario_validates_against_the_chaos_rules() -> None:
     ruleset, problems = check_rules(ROOT / "chaos" / "rules")
     assert not problems
-    scenarios, problems = check_scenarios(ROOT / "chaos" / "scenarios", params_models(), {r.name for r in ruleset.rules})
+    scenarios, problems = check_scenarios(
+        ROOT / "chaos" / "scenarios", params_models(), {r.name for r in ruleset.rules}
+    )
     assert not problems, problems
     assert len(scenarios) >= 11
     used = {s.fault for sc in scenarios for s in sc.method}
@@ -33,20 +35,50 @@ def test_every_shipped_scenario_validates_against_the_chaos_rules() -> None:
 
 BAD = [
     # (case, yaml, expected problem fragment with its line)
-    ("1 unknown fault", "name: x1\npurpose: a purpose here\nmethod:\n  - {fault: late_event}\n", ":4: method.0.fault: unknown fault 'late_event'; did you mean late_events?"),
-    ("2 bad fault param", "name: x2\npurpose: a purpose here\nmethod:\n  - fault: late_events\n    with: {count: 0}\n", ":5: method.0.with.count:"),
-    ("3 unknown param", "name: x3\npurpose: a purpose here\nmethod:\n  - fault: duplicates\n    with: {cnt: 3}\n", "unknown field; duplicates takes: count, mode"),
+    (
+        "1 unknown fault",
+        "name: x1\npurpose: a purpose here\nmethod:\n  - {fault: late_event}\n",
+        ":4: method.0.fault: unknown fault 'late_event'; did you mean late_events?",
+    ),
+    (
+        "2 bad fault param",
+        "name: x2\npurpose: a purpose here\nmethod:\n  - fault: late_events\n    with: {count: 0}\n",
+        ":5: method.0.with.count:",
+    ),
+    (
+        "3 unknown param",
+        "name: x3\npurpose: a purpose here\nmethod:\n  - fault: duplicates\n    with: {cnt: 3}\n",
+        "unknown field; duplicates takes: count, mode",
+    ),
     ("4 missing method", "name: x4\npurpose: a purpose here\n", ": method: required; add it"),
-    ("5 typo in a section", "name: x5\npurpose: a purpose here\nmethods: []\nmethod: [{fault: malformed}]\n", ":3: methods: unknown field; did you mean method?"),
-    ("6 probe without tolerance", "name: x6\npurpose: a purpose here\nsteady_state:\n  probes:\n    - {name: p, metric: m}\nmethod: [{fault: malformed}]\n", "give the tolerance"),
-    ("7 every without until", "name: x7\npurpose: a purpose here\nmethod:\n  - {fault: malformed, every: 5s}\n", ":4: method.0: every: needs until:"),
-    ("8 unknown alert rule", "name: x8\npurpose: a purpose here\nmethod: [{fault: malformed}]\nexpect:\n  alerts:\n    - {rule: late-share-hi, within: 10s}\n", ":6: expect.alerts.0.rule: no rule 'late-share-hi'"),
+    (
+        "5 typo in a section",
+        "name: x5\npurpose: a purpose here\nmethods: []\nmethod: [{fault: malformed}]\n",
+        ":3: methods: unknown field; did you mean method?",
+    ),
+    (
+        "6 probe without tolerance",
+        "name: x6\npurpose: a purpose here\nsteady_state:\n  probes:\n    - {name: p, metric: m}\nmethod: [{fault: malformed}]\n",
+        "give the tolerance",
+    ),
+    (
+        "7 every without until",
+        "name: x7\npurpose: a purpose here\nmethod:\n  - {fault: malformed, every: 5s}\n",
+        ":4: method.0: every: needs until:",
+    ),
+    (
+        "8 unknown alert rule",
+        "name: x8\npurpose: a purpose here\nmethod: [{fault: malformed}]\nexpect:\n  alerts:\n    - {rule: late-share-hi, within: 10s}\n",
+        ":6: expect.alerts.0.rule: no rule 'late-share-hi'",
+    ),
     ("9 not yaml", "name: [\n", "not valid YAML"),
 ]
 
 
 @pytest.mark.parametrize("case,text,fragment", BAD, ids=[b[0] for b in BAD])
-def test_bad_scenarios_are_reported_with_line_and_fix(case: str, text: str, fragment: str, tmp_path: Path) -> None:
+def test_bad_scenarios_are_reported_with_line_and_fix(
+    case: str, text: str, fragment: str, tmp_path: Path
+) -> None:
     f = tmp_path / "s.yaml"
     f.write_text(text)
     scenarios, problems = check_scenarios(f, params_models(), {"late-share-high"})
@@ -57,7 +89,9 @@ def test_bad_scenarios_are_reported_with_line_and_fix(case: str, text: str, frag
 
 def test_duplicate_names_are_refused(tmp_path: Path) -> None:
     for n in ("a", "b"):
-        (tmp_path / f"{n}.yaml").write_text("name: same\npurpose: a purpose here\nmethod: [{fault: malformed}]\n")
+        (tmp_path / f"{n}.yaml").write_text(
+            "name: same\npurpose: a purpose here\nmethod: [{fault: malformed}]\n"
+        )
     scenarios, problems = check_scenarios(tmp_path, params_models())
     assert len(scenarios) == 1 and "already used by" in problems[0]
 
@@ -68,12 +102,39 @@ def sc(method: list[dict]) -> Scenario:
 
 SCHEDULES = [
     ("1 one data fault", [{"fault": "malformed"}], [(0.0, "start", 0)]),
-    ("2 a pause with a duration", [{"fault": "pause_process", "at": "2s", "duration": "5s", "with": {"target": "broker"}}],
-     [(2.0, "start", 0), (7.0, "stop", 0)]),
-    ("3 repeated", [{"fault": "pause_process", "every": "10s", "until": "20s", "duration": "2s", "with": {"target": "redis"}}],
-     [(0.0, "start", 0), (2.0, "stop", 0), (10.0, "start", 0), (12.0, "stop", 0), (20.0, "start", 0), (22.0, "stop", 0)]),
-    ("4 a stop before a start at the same time", [{"fault": "malformed", "at": "5s"}, {"fault": "pause_process", "duration": "5s", "with": {"target": "spark"}}],
-     [(0.0, "start", 1), (5.0, "stop", 1), (5.0, "start", 0)]),
+    (
+        "2 a pause with a duration",
+        [{"fault": "pause_process", "at": "2s", "duration": "5s", "with": {"target": "broker"}}],
+        [(2.0, "start", 0), (7.0, "stop", 0)],
+    ),
+    (
+        "3 repeated",
+        [
+            {
+                "fault": "pause_process",
+                "every": "10s",
+                "until": "20s",
+                "duration": "2s",
+                "with": {"target": "redis"},
+            }
+        ],
+        [
+            (0.0, "start", 0),
+            (2.0, "stop", 0),
+            (10.0, "start", 0),
+            (12.0, "stop", 0),
+            (20.0, "start", 0),
+            (22.0, "stop", 0),
+        ],
+    ),
+    (
+        "4 a stop before a start at the same time",
+        [
+            {"fault": "malformed", "at": "5s"},
+            {"fault": "pause_process", "duration": "5s", "with": {"target": "spark"}},
+        ],
+        [(0.0, "start", 1), (5.0, "stop", 1), (5.0, "start", 0)],
+    ),
 ]
 
 
@@ -88,7 +149,9 @@ def reading(*samples: Sample) -> Reading:
 
 def test_steady_state_probes() -> None:
     r = reading(
-        Sample("lag", labels(group="a"), 3.0), Sample("lag", labels(group="b"), 12.0), Sample("p95", labels(), 0.4)
+        Sample("lag", labels(group="a"), 3.0),
+        Sample("lag", labels(group="b"), 12.0),
+        Sample("p95", labels(), 0.4),
     )
     probes = [
         Probe(name="worst lag", metric="lag", max=10),
@@ -97,19 +160,53 @@ def test_steady_state_probes() -> None:
         Probe(name="absent", metric="nothing", max=1),
         Probe(name="absent ok", metric="nothing", max=1, missing_ok=True),
     ]
-    assert [(p.value, p.holds) for p in steady(probes, [r])] == [(12.0, False), (3.0, True), (0.4, True), (None, False), (None, True)]
+    assert [(p.value, p.holds) for p in steady(probes, [r])] == [
+        (12.0, False),
+        (3.0, True),
+        (0.4, True),
+        (None, False),
+        (None, True),
+    ]
 
 
 T0, END = 1000.0, 1020.0
 DETECTION = [
     # (case, pages (at, rule, state), expected alerts, tolerate, ok, false positives)
-    ("1 paged in time and resolved", [(T0 + 3, "late", "firing"), (END + 10, "late", "resolved")], [("late", 30, 60)], [], True, []),
+    (
+        "1 paged in time and resolved",
+        [(T0 + 3, "late", "firing"), (END + 10, "late", "resolved")],
+        [("late", 30, 60)],
+        [],
+        True,
+        [],
+    ),
     ("2 never paged", [], [("late", 30, None)], [], False, []),
     ("3 paged too late", [(T0 + 40, "late", "firing")], [("late", 30, None)], [], False, []),
     ("4 never resolved", [(T0 + 3, "late", "firing")], [("late", 30, 60)], [], False, []),
-    ("5 another rule paged", [(T0 + 3, "late", "firing"), (T0 + 4, "lag", "firing")], [("late", 30, None)], [], False, ["lag"]),
-    ("6 tolerated", [(T0 + 3, "late", "firing"), (T0 + 4, "lag", "firing")], [("late", 30, None)], ["lag"], True, []),
-    ("7 a page before the fault does not count", [(T0 - 5, "late", "firing")], [("late", 30, None)], [], False, []),
+    (
+        "5 another rule paged",
+        [(T0 + 3, "late", "firing"), (T0 + 4, "lag", "firing")],
+        [("late", 30, None)],
+        [],
+        False,
+        ["lag"],
+    ),
+    (
+        "6 tolerated",
+        [(T0 + 3, "late", "firing"), (T0 + 4, "lag", "firing")],
+        [("late", 30, None)],
+        ["lag"],
+        True,
+        [],
+    ),
+    (
+        "7 a page before the fault does not count",
+        [(T0 - 5, "late", "firing")],
+        [("late", 30, None)],
+        [],
+        False,
+        [],
+    ),
     ("8 nothing expected, nothing paged", [], [], [], True, []),
 ]
 

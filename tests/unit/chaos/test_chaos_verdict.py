@@ -21,26 +21,92 @@ topic = lambda e, r: Row("dlq_topic", e.partition, e.offset, reason=r)  # noqa: 
 
 CASES = [
     # (case, expected, rows, read the DLQ topic, ok, {kind: (found, missing, extra)}, unexpected)
-    ("1 all where they belong", [V, L, D, M, C], [ev(V), late(L), dlq(M, "bad_json")], False, True,
-     {"valid": (1, 0, 0), "late": (1, 0, 0), "duplicate": (1, 0, 0), "malformed:bad_json": (1, 0, 0), "control": (1, 0, 0)}, 0),
+    (
+        "1 all where they belong",
+        [V, L, D, M, C],
+        [ev(V), late(L), dlq(M, "bad_json")],
+        False,
+        True,
+        {
+            "valid": (1, 0, 0),
+            "late": (1, 0, 0),
+            "duplicate": (1, 0, 0),
+            "malformed:bad_json": (1, 0, 0),
+            "control": (1, 0, 0),
+        },
+        0,
+    ),
     ("2 a valid event lost", [V], [], False, False, {"valid": (0, 1, 0)}, 0),
     ("3 a valid event in late", [V], [late(V)], False, False, {"valid": (0, 1, 0)}, 0),
     ("4 a valid event twice", [V], [ev(V), ev(V)], False, False, {"valid": (1, 0, 1)}, 0),
     ("5 a valid event in events and late", [V], [ev(V), late(V)], False, False, {"valid": (1, 0, 1)}, 0),
     ("6 a duplicate stored", [D], [ev(D)], False, False, {"duplicate": (0, 0, 1)}, 0),
-    ("7 malformed with the wrong reason", [M], [dlq(M, "empty")], False, False, {"malformed:bad_json": (0, 1, 0)}, 0),
-    ("8 reason prefix matches a field reason", [Expected(0, 1, "m", ("dlq",), reason="missing_field")],
-     [Row("dlq", 0, 1, reason="missing_field:user_id")], False, True, {"m": (1, 0, 0)}, 0),
-    ("9 DLQ topic read: the topic record is required", [M], [dlq(M, "bad_json")], True, False, {"malformed:bad_json": (0, 1, 0)}, 0),
-    ("10 DLQ topic read and present", [M, F], [dlq(M, "bad_json"), topic(M, "bad_json"), dlq(F, "future_event_time"),
-     topic(F, "future_event_time")], True, True, {"malformed:bad_json": (1, 0, 0), "future": (1, 0, 0)}, 0),
+    (
+        "7 malformed with the wrong reason",
+        [M],
+        [dlq(M, "empty")],
+        False,
+        False,
+        {"malformed:bad_json": (0, 1, 0)},
+        0,
+    ),
+    (
+        "8 reason prefix matches a field reason",
+        [Expected(0, 1, "m", ("dlq",), reason="missing_field")],
+        [Row("dlq", 0, 1, reason="missing_field:user_id")],
+        False,
+        True,
+        {"m": (1, 0, 0)},
+        0,
+    ),
+    (
+        "9 DLQ topic read: the topic record is required",
+        [M],
+        [dlq(M, "bad_json")],
+        True,
+        False,
+        {"malformed:bad_json": (0, 1, 0)},
+        0,
+    ),
+    (
+        "10 DLQ topic read and present",
+        [M, F],
+        [
+            dlq(M, "bad_json"),
+            topic(M, "bad_json"),
+            dlq(F, "future_event_time"),
+            topic(F, "future_event_time"),
+        ],
+        True,
+        True,
+        {"malformed:bad_json": (1, 0, 0), "future": (1, 0, 0)},
+        0,
+    ),
     ("11 a control event stored", [C], [ev(C)], False, False, {"control": (0, 0, 1)}, 0),
-    ("12 a duplicate of a late event may be late", [DL], [late(DL)], False, True, {"duplicate": (1, 0, 0)}, 0),
-    ("13 a row nobody sent (complete)", [V], [ev(V), Row("events", 5, 5, "zz")], False, False, {"valid": (1, 0, 0)}, 1),
+    (
+        "12 a duplicate of a late event may be late",
+        [DL],
+        [late(DL)],
+        False,
+        True,
+        {"duplicate": (1, 0, 0)},
+        0,
+    ),
+    (
+        "13 a row nobody sent (complete)",
+        [V],
+        [ev(V), Row("events", 5, 5, "zz")],
+        False,
+        False,
+        {"valid": (1, 0, 0)},
+        1,
+    ),
 ]
 
 
-@pytest.mark.parametrize("case,expected,rows,topic_read,ok,kinds,unexpected", CASES, ids=[c[0] for c in CASES])
+@pytest.mark.parametrize(
+    "case,expected,rows,topic_read,ok,kinds,unexpected", CASES, ids=[c[0] for c in CASES]
+)
 def test_conservation(case, expected, rows, topic_read, ok, kinds, unexpected) -> None:
     v = judge(expected, Found.of(rows, dlq_topic_read=topic_read), complete=True)
     assert v.ok is ok, v.summary()

@@ -40,10 +40,17 @@ class QueueDepthCollector:
     specs = SPECS
 
     def __init__(self, config: QueueDepthConfig, redis_url: str):
-        self.name, self.interval, self.config, self.redis_url = "queue_depth", config.interval, config, redis_url
+        self.name, self.interval, self.config, self.redis_url = (
+            "queue_depth",
+            config.interval,
+            config,
+            redis_url,
+        )
 
     def collect(self, now: float) -> Reading:
-        return Reading("queue_depth", now, (Sample("watchtower_queue_depth", labels(queue=self.config.queue), 0.0),))
+        return Reading(
+            "queue_depth", now, (Sample("watchtower_queue_depth", labels(queue=self.config.queue), 0.0),)
+        )
 
     def close(self) -> None:
         pass
@@ -59,7 +66,11 @@ WITH_TEST_KIND = REGISTRY.with_kinds(KIND)
 
 def root_model(registry: CollectorKinds) -> type[BaseModel]:
     """A config root with the real daemon section, its `collectors:` built from `registry`."""
-    daemon = create_model("Daemon", __base__=DaemonConfig, collectors=(registry.config_model(), Field(default_factory=registry.config_model())))
+    daemon = create_model(
+        "Daemon",
+        __base__=DaemonConfig,
+        collectors=(registry.config_model(), Field(default_factory=registry.config_model())),
+    )
     return create_model("Root", daemon=(daemon, Field(default_factory=daemon)))
 
 
@@ -84,11 +95,16 @@ def test_its_section_loads_from_yaml_and_the_environment(tmp_path: Path) -> None
 @pytest.mark.parametrize(
     ("yaml", "expected"),
     [
-        ("      max_items: 0\n", "4: daemon.collectors.queue_depth.max_items: Input should be greater than or equal to 1"),
+        (
+            "      max_items: 0\n",
+            "4: daemon.collectors.queue_depth.max_items: Input should be greater than or equal to 1",
+        ),
         ("      maxitems: 5\n", "4: daemon.collectors.queue_depth.maxitems: unknown setting"),
     ],
 )
-def test_a_bad_value_in_its_section_names_file_line_and_field(tmp_path: Path, yaml: str, expected: str) -> None:
+def test_a_bad_value_in_its_section_names_file_line_and_field(
+    tmp_path: Path, yaml: str, expected: str
+) -> None:
     f = tmp_path / "wt.yaml"
     f.write_text("daemon:\n  collectors:\n    queue_depth:\n" + yaml)
     with pytest.raises(ConfigError) as info:
@@ -108,26 +124,51 @@ def test_without_the_kind_its_section_is_an_unknown_setting(tmp_path: Path) -> N
 
 def test_its_specs_are_in_the_catalog_and_the_metrics_doc() -> None:
     assert ("queue_depth", SPECS[0]) in list(all_specs(WITH_TEST_KIND))
-    assert "| `watchtower_queue_depth` | gauge | `queue` | queue_depth | Items waiting in the queue. |" in markdown(WITH_TEST_KIND)
+    assert (
+        "| `watchtower_queue_depth` | gauge | `queue` | queue_depth | Items waiting in the queue. |"
+        in markdown(WITH_TEST_KIND)
+    )
     assert "watchtower_queue_depth" not in markdown()
 
 
 def test_build_collectors_runs_its_factory() -> None:
-    daemon = root_model(WITH_TEST_KIND).model_validate({"daemon": {"collectors": {"queue_depth": {"queue": "q"}}}}).daemon
+    daemon = (
+        root_model(WITH_TEST_KIND)
+        .model_validate({"daemon": {"collectors": {"queue_depth": {"queue": "q"}}}})
+        .daemon
+    )
     built = build_collectors(daemon, KAFKA, redis_url="redis://127.0.0.1:1/0", registry=WITH_TEST_KIND)
-    assert [c.name for c in built] == ["kafka_lag", "e2e_latency", "spark_progress", "pipeline_outcomes", "dlq", "queue_depth"]
+    assert [c.name for c in built] == [
+        "kafka_lag",
+        "e2e_latency",
+        "spark_progress",
+        "pipeline_outcomes",
+        "dlq",
+        "queue_depth",
+    ]
     assert built[-1].config.queue == "q" and built[-1].redis_url == "redis://127.0.0.1:1/0"
     # Its factory decides when it cannot run: no Redis, or disabled.
     assert "queue_depth" not in [c.name for c in build_collectors(daemon, KAFKA, registry=WITH_TEST_KIND)]
-    off = root_model(WITH_TEST_KIND).model_validate({"daemon": {"collectors": {"queue_depth": {"enabled": False}}}}).daemon
-    assert "queue_depth" not in [c.name for c in build_collectors(off, KAFKA, redis_url="redis://x:1/0", registry=WITH_TEST_KIND)]
+    off = (
+        root_model(WITH_TEST_KIND)
+        .model_validate({"daemon": {"collectors": {"queue_depth": {"enabled": False}}}})
+        .daemon
+    )
+    assert "queue_depth" not in [
+        c.name for c in build_collectors(off, KAFKA, redis_url="redis://x:1/0", registry=WITH_TEST_KIND)
+    ]
 
 
 def test_the_demo_applies_each_kinds_demo_settings() -> None:
     demo = WITH_TEST_KIND.demo_sections(WITH_TEST_KIND.config_model()())
     assert demo.queue_depth.interval == 1.0
     assert demo.canary.enabled and demo.canary.interval == 5.0
-    assert {demo.kafka_lag.interval, demo.e2e_latency.interval, demo.spark_progress.interval, demo.dlq.interval} == {2.0}
+    assert {
+        demo.kafka_lag.interval,
+        demo.e2e_latency.interval,
+        demo.spark_progress.interval,
+        demo.dlq.interval,
+    } == {2.0}
 
 
 # ---- the registry itself ------------------------------------------------------------------------------

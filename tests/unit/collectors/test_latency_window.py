@@ -9,7 +9,9 @@ from watchtower.collectors.latency_window import BatchLatency, LatencyWindow, we
 
 
 def batch(at: float, count: int, sample: list[float], max_ms: float | None = None) -> BatchLatency:
-    return BatchLatency(at=at, count=count, max_ms=max(sample) if max_ms is None else max_ms, sample=tuple(sample))
+    return BatchLatency(
+        at=at, count=count, max_ms=max(sample) if max_ms is None else max_ms, sample=tuple(sample)
+    )
 
 
 QUANTILE_CASES = [
@@ -74,8 +76,15 @@ def test_window_evicts_batches_older_than_the_window() -> None:
 
 def test_parse_entry_reads_the_spark_jobs_fields() -> None:
     fields = {
-        "source": "spark", "batch_id": "3", "count": "250", "p50_ms": "120.0", "p95_ms": "300.0",
-        "p99_ms": "410.0", "max_ms": "500.0", "visible_at_ms": "1795448640123", "sample": "[100.0, 200.5]",
+        "source": "spark",
+        "batch_id": "3",
+        "count": "250",
+        "p50_ms": "120.0",
+        "p95_ms": "300.0",
+        "p99_ms": "410.0",
+        "max_ms": "500.0",
+        "visible_at_ms": "1795448640123",
+        "sample": "[100.0, 200.5]",
     }
     source, b = parse_entry(fields, "1795448640124-0")
     assert source == "spark"

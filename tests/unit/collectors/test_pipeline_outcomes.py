@@ -35,22 +35,44 @@ CASES = [
     (
         "3 shares over the window only",
         [entry(1, NOW - 120, input=100, late=100), entry(2, NOW - 5, input=100, sink=90, duplicate=10)],
-        0.0, 0.1, 100, None,
+        0.0,
+        0.1,
+        100,
+        None,
     ),
     ("4 the same batch twice counts once", [entry(1, NOW - 5, input=10, late=5)] * 2, 0.5, 0.0, 5, None),
     (
         "5 a new run restarts batch ids",
         [entry(7, NOW - 9, input=10, late=5), entry(0, NOW - 5, run="r2", input=10, sink=10)],
-        0.25, 0.0, 5, None,
+        0.25,
+        0.0,
+        5,
+        None,
     ),
     ("6 no counts: a replayed batch", [entry(1, NOW - 5)], 0.0, 0.0, 0, None),
-    ("7 watermark behind the clock", [entry(1, NOW - 5, wm_ms=int((NOW - 600) * 1000), input=1, sink=1)], 0.0, 0.0, 0, 0.0),
-    ("8 poisoned watermark a year ahead", [entry(1, NOW - 5, wm_ms=int((NOW + 31_536_000) * 1000), input=1, sink=1)], 0.0, 0.0, 0, 31_536_000.0),
+    (
+        "7 watermark behind the clock",
+        [entry(1, NOW - 5, wm_ms=int((NOW - 600) * 1000), input=1, sink=1)],
+        0.0,
+        0.0,
+        0,
+        0.0,
+    ),
+    (
+        "8 poisoned watermark a year ahead",
+        [entry(1, NOW - 5, wm_ms=int((NOW + 31_536_000) * 1000), input=1, sink=1)],
+        0.0,
+        0.0,
+        0,
+        31_536_000.0,
+    ),
 ]
 
 
 @pytest.mark.parametrize("case,entries,late,dup,late_total,ahead", CASES, ids=[c[0] for c in CASES])
-def test_outcome_signals(case: str, entries: list, late: float, dup: float, late_total: int, ahead: float | None) -> None:
+def test_outcome_signals(
+    case: str, entries: list, late: float, dup: float, late_total: int, ahead: float | None
+) -> None:
     st = JobOutcomes()
     for e in entries:
         o = parse_outcome(e)
@@ -60,7 +82,9 @@ def test_outcome_signals(case: str, entries: list, late: float, dup: float, late
     assert got[("watchtower_pipeline_outcome_share", "late")] == pytest.approx(late)
     assert got[("watchtower_pipeline_outcome_share", "duplicate")] == pytest.approx(dup)
     assert got[("watchtower_pipeline_records_total", "late")] == late_total
-    assert got.get(("watchtower_watermark_ahead_seconds", "")) == (None if ahead is None else pytest.approx(ahead))
+    assert got.get(("watchtower_watermark_ahead_seconds", "")) == (
+        None if ahead is None else pytest.approx(ahead)
+    )
 
 
 def test_rates_are_per_second_over_the_window() -> None:

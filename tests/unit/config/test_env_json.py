@@ -58,7 +58,9 @@ def test_deeper_variable_wins_over_the_mapping_it_sits_in():
 
 
 def test_plain_strings_stay_strings_even_when_they_look_like_broken_json():
-    cfg = load_config(None, env={"WATCHTOWER__PIPELINE__TOPIC": "[orders", "WATCHTOWER__PIPELINE__PARTITIONS": "3"})
+    cfg = load_config(
+        None, env={"WATCHTOWER__PIPELINE__TOPIC": "[orders", "WATCHTOWER__PIPELINE__PARTITIONS": "3"}
+    )
     assert cfg.pipeline.topic == "[orders"
     assert cfg.pipeline.partitions == 3
 
@@ -71,7 +73,7 @@ def test_plain_strings_stay_strings_even_when_they_look_like_broken_json():
             "environment WATCHTOWER__ALERTING__RULES: alerting.rules: Input should be a valid tuple "
             "(the value starts like JSON but is not valid JSON: Expecting value; write a JSON list or mapping "
             "with double-quoted strings and single quotes around it in the shell, "
-            "e.g. WATCHTOWER__ALERTING__RULES='[\"a\", \"b\"]')",
+            'e.g. WATCHTOWER__ALERTING__RULES=\'["a", "b"]\')',
         ),
         (
             {"WATCHTOWER__ALERTING__RULES": '["ok", 5]'},

@@ -20,10 +20,19 @@ def test_defaults_without_a_file():
 @pytest.mark.parametrize(
     "text, expected",
     [
-        ("pipeline:\n  partitions: 0\n", "wt.yaml:2: pipeline.partitions: Input should be greater than or equal to 1"),
-        ("pipeline:\n  topic: x\n  window_slide: 10x\n", "wt.yaml:3: pipeline.window_slide: '10x' is not a duration"),
+        (
+            "pipeline:\n  partitions: 0\n",
+            "wt.yaml:2: pipeline.partitions: Input should be greater than or equal to 1",
+        ),
+        (
+            "pipeline:\n  topic: x\n  window_slide: 10x\n",
+            "wt.yaml:3: pipeline.window_slide: '10x' is not a duration",
+        ),
         ("generator:\n  rtae: 5\n", "wt.yaml:2: generator.rtae: unknown setting; check the spelling"),
-        ("kafka:\n  client:\n    sasl.password: hunter2\n", "wt.yaml:2: kafka.client: sasl.password must not sit in kafka.client"),
+        (
+            "kafka:\n  client:\n    sasl.password: hunter2\n",
+            "wt.yaml:2: kafka.client: sasl.password must not sit in kafka.client",
+        ),
         ("- a\n- b\n", "wt.yaml:1: the file must be a mapping"),
         ("pipeline: [\n", "not valid YAML"),
     ],
@@ -52,20 +61,28 @@ def test_environment_overrides_file_and_is_named_in_errors(tmp_path):
 
 
 def test_durations_and_sizes(tmp_path):
-    cfg = load_config(write(tmp_path, "pipeline:\n  trigger_interval: 500ms\n  redis_ttl: 2h\n  max_event_bytes: 1MiB\n"), env={})
+    cfg = load_config(
+        write(tmp_path, "pipeline:\n  trigger_interval: 500ms\n  redis_ttl: 2h\n  max_event_bytes: 1MiB\n"),
+        env={},
+    )
     assert cfg.pipeline.trigger_interval == 0.5
     assert cfg.pipeline.redis_ttl == 7200.0
     assert cfg.pipeline.max_event_bytes == 1024 * 1024
 
 
 def test_sasl_password_reaches_librdkafka_but_not_repr():
-    cfg = load_config(None, env={"WATCHTOWER__KAFKA__SASL_PASSWORD": "s3cret", "KAFKA_BOOTSTRAP_SERVERS": "k:9092"})
+    cfg = load_config(
+        None, env={"WATCHTOWER__KAFKA__SASL_PASSWORD": "s3cret", "KAFKA_BOOTSTRAP_SERVERS": "k:9092"}
+    )
     conf = cfg.kafka.librdkafka()
     assert conf["sasl.password"] == "s3cret" and conf["bootstrap.servers"] == "k:9092"
     assert "s3cret" not in repr(cfg) and "s3cret" not in cfg.model_dump_json()
 
 
 def test_secret_librdkafka_keys_go_under_kafka_secrets(tmp_path):
-    cfg = load_config(write(tmp_path, "kafka:\n  bootstrap_servers: k:1\n  secrets:\n    ssl.key.password: pem-pass\n"), env={})
+    cfg = load_config(
+        write(tmp_path, "kafka:\n  bootstrap_servers: k:1\n  secrets:\n    ssl.key.password: pem-pass\n"),
+        env={},
+    )
     assert cfg.kafka.librdkafka()["ssl.key.password"] == "pem-pass"
     assert "pem-pass" not in repr(cfg) and "pem-pass" not in cfg.model_dump_json()

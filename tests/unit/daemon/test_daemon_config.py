@@ -50,7 +50,14 @@ def test_interval_policy_and_reading_driven_evaluation_are_configured_with_clear
     from watchtower.daemon.daemon import Daemon, build_alerting
 
     cfg = KafkaLagConfig.model_validate(
-        {"interval_policy": {"enabled": True, "min_interval": "250ms", "max_interval": "8s", "cost_ratio": 0.2}}
+        {
+            "interval_policy": {
+                "enabled": True,
+                "min_interval": "250ms",
+                "max_interval": "8s",
+                "cost_ratio": 0.2,
+            }
+        }
     )
     assert (cfg.interval_policy.min_interval, cfg.interval_policy.max_interval) == (0.25, 8.0)
     assert KafkaLagConfig().interval_policy.enabled is False  # opt in
@@ -60,11 +67,15 @@ def test_interval_policy_and_reading_driven_evaluation_are_configured_with_clear
         AlertingConfig.model_validate({"busy": 0})
 
     rules = tmp_path / "r.yaml"
-    rules.write_text("rules:\n  - {name: r, kind: threshold, selector: watchtower_consumer_lag_messages, bound: 1}\n")
+    rules.write_text(
+        "rules:\n  - {name: r, kind: threshold, selector: watchtower_consumer_lag_messages, bound: 1}\n"
+    )
     history = History(10)
     # No connection is made by building (Redis is only reached when the loop runs).
     on = build_alerting(AlertingConfig(rules=(rules,)), history, "redis://127.0.0.1:1/0")
-    off = build_alerting(AlertingConfig(rules=(rules,), evaluate_on_readings=False), history, "redis://127.0.0.1:1/0")
+    off = build_alerting(
+        AlertingConfig(rules=(rules,), evaluate_on_readings=False), history, "redis://127.0.0.1:1/0"
+    )
     d_on = Daemon([], DaemonConfig.model_validate({"http": {"port": 0}}), history=history, alerting=on)
     Daemon([], DaemonConfig.model_validate({"http": {"port": 0}}), history=history, alerting=off)
     assert on.readings is d_on.readings and d_on.runner.readings is d_on.readings

@@ -113,7 +113,9 @@ def test_an_enabled_interval_policy_follows_the_cost_and_reschedules(spans: InMe
     assert plain.calls <= 2
 
 
-def test_a_fast_interval_policy_with_a_short_history_is_warned_about(caplog: pytest.LogCaptureFixture) -> None:
+def test_a_fast_interval_policy_with_a_short_history_is_warned_about(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
     from watchtower.collectors.interval_policy import IntervalPolicyConfig
 
     c = ScriptedCollector("lag", interval=1.0)

@@ -63,7 +63,11 @@ def test_a_family_two_collectors_report_is_exposed_once_with_both_series() -> No
     runner.run_once("b")
     text = generate_latest(registry).decode()
     assert text.count("# TYPE test_value gauge") == 1 and text.count("# HELP test_value ") == 1
-    assert set(scrape(registry)["test_value"]) == {(("partition", "0"),), (("partition", "1"),), (("partition", "7"),)}
+    assert set(scrape(registry)["test_value"]) == {
+        (("partition", "0"),),
+        (("partition", "1"),),
+        (("partition", "7"),),
+    }
 
 
 def test_the_interval_in_use_is_exposed_and_follows_the_policy() -> None:

@@ -43,7 +43,9 @@ def test_committed_dashboards_are_a_fresh_build(ruleset, files) -> None:
     boards = dashboards(ruleset)
     assert sorted(files) == sorted(f"{b.uid}.json" for b in boards), "run: watchtower dashboards build"
     for b in boards:
-        assert (DASHBOARDS / f"{b.uid}.json").read_text() == render.to_json(b), f"{b.uid}: run watchtower dashboards build"
+        assert (DASHBOARDS / f"{b.uid}.json").read_text() == render.to_json(b), (
+            f"{b.uid}: run watchtower dashboards build"
+        )
 
 
 def test_provisioning_files_point_at_the_boards() -> None:
@@ -71,7 +73,10 @@ def test_every_panel_has_title_description_unit_and_the_datasource_variable(file
     problems = []
     for name, d in files.items():
         variables = {v["name"]: v for v in d["templating"]["list"]}
-        assert variables["datasource"]["type"] == "datasource" and variables["datasource"]["query"] == "prometheus"
+        assert (
+            variables["datasource"]["type"] == "datasource"
+            and variables["datasource"]["query"] == "prometheus"
+        )
         for p in d["panels"]:
             if p["type"] == "row":
                 continue
@@ -82,7 +87,9 @@ def test_every_panel_has_title_description_unit_and_the_datasource_variable(file
                 problems.append(f"{where}: no description")
             if not p.get("fieldConfig", {}).get("defaults", {}).get("unit"):
                 problems.append(f"{where}: no unit")
-            if p.get("datasource") != DATASOURCE or any(t.get("datasource") != DATASOURCE for t in p["targets"]):
+            if p.get("datasource") != DATASOURCE or any(
+                t.get("datasource") != DATASOURCE for t in p["targets"]
+            ):
                 problems.append(f"{where}: not on the datasource variable")
             for t in p["targets"]:
                 if any(f"${v}" in t["expr"] and v not in variables for v in ("group", "topic", "job")):
@@ -112,16 +119,18 @@ def test_no_query_names_a_metric_the_catalog_lacks_and_every_metric_is_drawn(rul
                 names = metrics_in(t["expr"])
                 assert names, f"{name} {p['title']}: a query that reads no metric: {t['expr']}"
                 unknown = names - known - recorded
-                assert not unknown, f"{name} {p['title']}: {sorted(unknown)} in neither the catalog nor the recording rules"
+                assert not unknown, (
+                    f"{name} {p['title']}: {sorted(unknown)} in neither the catalog nor the recording rules"
+                )
                 used |= names
     drawn = {n.removesuffix("_bucket") for n in used}
     assert {s.name for _, s in all_specs()} - drawn == set()
 
 
 def test_metrics_in_sees_names_not_label_values() -> None:
-    assert metrics_in('sum by (le) (rate(watchtower_x_bucket{a="watchtower_y"}[5m])) / slo:sli_error:ratio_rate5m{slo="b"}') == {
-        "watchtower_x_bucket", "slo:sli_error:ratio_rate5m"
-    }
+    assert metrics_in(
+        'sum by (le) (rate(watchtower_x_bucket{a="watchtower_y"}[5m])) / slo:sli_error:ratio_rate5m{slo="b"}'
+    ) == {"watchtower_x_bucket", "slo:sli_error:ratio_rate5m"}
 
 
 def test_every_rule_has_its_panel_with_its_bound_and_its_link_points_there(ruleset) -> None:
@@ -139,16 +148,32 @@ def test_every_rule_has_its_panel_with_its_bound_and_its_link_points_there(rules
 def test_panel_ids_do_not_move_when_a_rule_is_added(ruleset) -> None:
     from watchtower.rules.config import RuleSet
 
-    before = {p.key: p.id("watchtower-sla") for b in dashboards(ruleset) if b.uid == "watchtower-sla" for p in b.panels()}
+    before = {
+        p.key: p.id("watchtower-sla")
+        for b in dashboards(ruleset)
+        if b.uid == "watchtower-sla"
+        for p in b.panels()
+    }
     fewer = RuleSet(ruleset.rules[1:], ruleset.routes, ruleset.files)
-    after = {p.key: p.id("watchtower-sla") for b in dashboards(fewer) if b.uid == "watchtower-sla" for p in b.panels()}
+    after = {
+        p.key: p.id("watchtower-sla")
+        for b in dashboards(fewer)
+        if b.uid == "watchtower-sla"
+        for p in b.panels()
+    }
     assert all(before[k] == v for k, v in after.items())
 
 
 def test_a_new_catalog_source_gets_a_board_and_a_chaos_source_annotations(ruleset) -> None:
     # Specs made up for this test only: how the scaling and chaos collectors will appear once they exist.
-    scaling = (MetricSpec("watchtower_test_desired_replicas", Kind.GAUGE, "Replicas the policy wants.", ("job",)),)
-    chaos = (MetricSpec("watchtower_test_chaos_running", Kind.GAUGE, "1 while an experiment runs.", ("experiment",)),)
+    scaling = (
+        MetricSpec("watchtower_test_desired_replicas", Kind.GAUGE, "Replicas the policy wants.", ("job",)),
+    )
+    chaos = (
+        MetricSpec(
+            "watchtower_test_chaos_running", Kind.GAUGE, "1 while an experiment runs.", ("experiment",)
+        ),
+    )
     boards = dashboards(ruleset, {**catalog_sources(), "scaling": scaling, "chaos": chaos})
     new = next(b for b in boards if b.uid == "watchtower-scaling")
     [p] = list(new.panels())

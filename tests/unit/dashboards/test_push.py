@@ -18,14 +18,18 @@ REPO = Path(__file__).resolve().parents[3]
 @pytest.fixture
 def built(tmp_path: Path) -> Path:
     out = tmp_path / "dashboards"
-    result = CliRunner().invoke(app, ["dashboards", "build", "--out", str(out), "--rules", str(REPO / "alerts")])
+    result = CliRunner().invoke(
+        app, ["dashboards", "build", "--out", str(out), "--rules", str(REPO / "alerts")]
+    )
     assert result.exit_code == 0, result.output
     return out
 
 
 def push(fake: FakeGrafana, built: Path, *extra: str, token: str = TOKEN):
     return CliRunner().invoke(
-        app, ["dashboards", "push", "--url", fake.url, "--dir", str(built), *extra], env={"GRAFANA_TOKEN": token}
+        app,
+        ["dashboards", "push", "--url", fake.url, "--dir", str(built), *extra],
+        env={"GRAFANA_TOKEN": token},
     )
 
 
@@ -42,7 +46,9 @@ def test_first_push_creates_folder_and_every_dashboard_then_a_second_push_sends_
     assert [r.path for r in fake_grafana.calls("GET", "/api/folders")] == ["/api/folders"]
     [folder] = fake_grafana.calls("POST", "/api/folders")
     assert folder.body == {"uid": "watchtower", "title": "watchtower"}
-    assert sorted(r.path.rsplit("/", 1)[1] for r in fake_grafana.calls("GET", "/api/dashboards/uid/.*")) == uids
+    assert (
+        sorted(r.path.rsplit("/", 1)[1] for r in fake_grafana.calls("GET", "/api/dashboards/uid/.*")) == uids
+    )
     posts = fake_grafana.calls("POST", "/api/dashboards/db")
     assert sorted(p.body["dashboard"]["uid"] for p in posts) == uids
     for p in posts:
@@ -51,7 +57,9 @@ def test_first_push_creates_folder_and_every_dashboard_then_a_second_push_sends_
         assert p.body["message"].startswith("watchtower dashboards push (")
         assert p.headers["authorization"] == f"Bearer {TOKEN}"
         assert p.headers["content-type"].startswith("application/json")
-    assert {uid: d["dashboard"]["version"] for uid, d in fake_grafana.dashboards.items()} == dict.fromkeys(uids, 1)
+    assert {uid: d["dashboard"]["version"] for uid, d in fake_grafana.dashboards.items()} == dict.fromkeys(
+        uids, 1
+    )
     assert f"sent {len(uids)} of {len(uids)}" in first.output
 
     before = len(fake_grafana.requests)
@@ -59,7 +67,9 @@ def test_first_push_creates_folder_and_every_dashboard_then_a_second_push_sends_
     assert second.exit_code == 0, second.output
     again = fake_grafana.requests[before:]
     assert {r.method for r in again} == {"GET"}, "a second push must send no change"
-    assert {uid: d["dashboard"]["version"] for uid, d in fake_grafana.dashboards.items()} == dict.fromkeys(uids, 1)
+    assert {uid: d["dashboard"]["version"] for uid, d in fake_grafana.dashboards.items()} == dict.fromkeys(
+        uids, 1
+    )
     assert f"sent 0 of {len(uids)}" in second.output
     assert fake_grafana.problems == []
 
@@ -67,7 +77,9 @@ def test_first_push_creates_folder_and_every_dashboard_then_a_second_push_sends_
         assert TOKEN not in text
 
 
-def test_a_changed_dashboard_is_the_only_one_sent_and_dry_run_sends_nothing(fake_grafana: FakeGrafana, built: Path) -> None:
+def test_a_changed_dashboard_is_the_only_one_sent_and_dry_run_sends_nothing(
+    fake_grafana: FakeGrafana, built: Path
+) -> None:
     assert push(fake_grafana, built).exit_code == 0
     path = built / "watchtower-kafka.json"
     d = json.loads(path.read_text())
@@ -103,7 +115,11 @@ def test_a_wrong_token_fails_cleanly_without_printing_it(fake_grafana: FakeGrafa
 def test_the_token_can_come_from_a_file(fake_grafana: FakeGrafana, built: Path, tmp_path: Path) -> None:
     secret = tmp_path / "grafana-token"
     secret.write_text(TOKEN + "\n")
-    result = CliRunner().invoke(app, ["dashboards", "push", "--url", fake_grafana.url, "--dir", str(built), "--token-file", str(secret)], env={})
+    result = CliRunner().invoke(
+        app,
+        ["dashboards", "push", "--url", fake_grafana.url, "--dir", str(built), "--token-file", str(secret)],
+        env={},
+    )
     assert result.exit_code == 0, result.output
     assert all(r.headers["authorization"] == f"Bearer {TOKEN}" for r in fake_grafana.requests)
     assert TOKEN not in result.output

@@ -6,7 +6,9 @@ PRODUCED = {"valid": 90, "late": 5, "duplicate": 3, "malformed": 2, "marker": 6}
 
 
 def totals(**kw):
-    base = dict(batches=4, input_rows=106, sink_rows=92, dlq_rows=2, late_rows=3, duplicate_rows=3, control_rows=6)
+    base = dict(
+        batches=4, input_rows=106, sink_rows=92, dlq_rows=2, late_rows=3, duplicate_rows=3, control_rows=6
+    )
     base.update(kw)
     return PipelineTotals(**base)
 
@@ -21,11 +23,23 @@ def test_a_run_that_adds_up():
     "case, kwargs, delivered, failed, broken",
     [
         (1, {"sink_rows": 91}, 106, 0, {"each_read_record_has_one_outcome", "business_events_add_up"}),
-        (2, {"input_rows": 105, "sink_rows": 91}, 106, 0, {"pipeline_read_every_record_once", "business_events_add_up"}),
+        (
+            2,
+            {"input_rows": 105, "sink_rows": 91},
+            106,
+            0,
+            {"pipeline_read_every_record_once", "business_events_add_up"},
+        ),
         (3, {}, 105, 1, {"every_record_delivered", "pipeline_read_every_record_once"}),
         (4, {"dlq_rows": 1, "sink_rows": 93}, 106, 0, {"malformed_in_dlq"}),
         (5, {"failed_batches": 1}, 106, 0, {"no_failed_batches"}),
-        (6, {"control_rows": 5, "sink_rows": 93}, 106, 0, {"business_events_add_up", "control_rows_are_markers_and_canaries"}),
+        (
+            6,
+            {"control_rows": 5, "sink_rows": 93},
+            106,
+            0,
+            {"business_events_add_up", "control_rows_are_markers_and_canaries"},
+        ),
     ],
 )
 def test_each_kind_of_loss_is_caught(case, kwargs, delivered, failed, broken):
@@ -36,7 +50,15 @@ def test_each_kind_of_loss_is_caught(case, kwargs, delivered, failed, broken):
 
 def test_totals_from_batch_rows():
     rows = [
-        {"status": "ok", "input_rows": 10, "sink_rows": 7, "dlq_rows": 1, "late_rows": 1, "duplicate_rows": 1, "control_rows": 0},
+        {
+            "status": "ok",
+            "input_rows": 10,
+            "sink_rows": 7,
+            "dlq_rows": 1,
+            "late_rows": 1,
+            "duplicate_rows": 1,
+            "control_rows": 0,
+        },
         {"status": "batch_failed:ValueError", "input_rows": 4, "dlq_rows": 4},
     ]
     t = PipelineTotals.from_rows(rows)
@@ -44,10 +66,14 @@ def test_totals_from_batch_rows():
 
 
 def test_canaries_are_control_rows_read_on_top_of_the_generator():
-    acc = account(PRODUCED, delivered=106, failed=0, totals=totals(input_rows=110, control_rows=10), canaries=4)
+    acc = account(
+        PRODUCED, delivered=106, failed=0, totals=totals(input_rows=110, control_rows=10), canaries=4
+    )
     assert acc.adds_up, acc.checks
     assert acc.produced["canary"] == 4
-    assert not account(PRODUCED, delivered=106, failed=0, totals=totals(input_rows=110, control_rows=10)).adds_up
+    assert not account(
+        PRODUCED, delivered=106, failed=0, totals=totals(input_rows=110, control_rows=10)
+    ).adds_up
 
 
 def test_expected_outcomes_of_generator_records():

@@ -17,7 +17,13 @@ def render(state: DemoState) -> str:
 
 def test_panel_shows_current_desired_veto_and_reason():
     state = DemoState(workers=1, target_rate=900.0)
-    state.scaling = {"current": 1, "wanted": 3, "veto": "cooldown", "actions": {"up": 1}, "reason": "need 950/s " + "x" * 80}
+    state.scaling = {
+        "current": 1,
+        "wanted": 3,
+        "veto": "cooldown",
+        "actions": {"up": 1},
+        "reason": "need 950/s " + "x" * 80,
+    }
     text = render(state)
     assert "autoscaling" in text and "1 -> 3" in text and "load step 900/s" in text
     assert "cooldown" in text and "need 950/s" in text and "..." in text

@@ -20,7 +20,9 @@ def sasl_cfg() -> KafkaConfig:
 
 
 def test_wrap_kafka_error():
-    err = KafkaClientError.wrap(KafkaError(KafkaError.TOPIC_ALREADY_EXISTS, "Topic already exists", retriable=False))
+    err = KafkaClientError.wrap(
+        KafkaError(KafkaError.TOPIC_ALREADY_EXISTS, "Topic already exists", retriable=False)
+    )
     assert err.code == "TOPIC_ALREADY_EXISTS"
     assert err.description == "Topic already exists"
     assert str(err) == "[TOPIC_ALREADY_EXISTS] Topic already exists"
@@ -41,7 +43,9 @@ def test_wrap_any_other_exception():
 
 
 def test_wrap_redacts_secrets():
-    err = KafkaClientError.wrap(KafkaException(KafkaError(KafkaError._AUTHENTICATION, f"login with {SECRET} failed")), [SECRET])
+    err = KafkaClientError.wrap(
+        KafkaException(KafkaError(KafkaError._AUTHENTICATION, f"login with {SECRET} failed")), [SECRET]
+    )
     assert SECRET not in str(err) and SECRET not in repr(err) and "***" in err.description
 
 

@@ -35,5 +35,7 @@ def test_an_unknown_kind_lists_the_registered_ones() -> None:
 
 
 def test_the_slack_token_stays_secret_in_the_config() -> None:
-    cfg = AlertingConfig.model_validate({"notifiers": {"s": {"kind": "slack", "token": "xoxb-secret", "channel": "C1"}}})
+    cfg = AlertingConfig.model_validate(
+        {"notifiers": {"s": {"kind": "slack", "token": "xoxb-secret", "channel": "C1"}}}
+    )
     assert "xoxb-secret" not in repr(cfg) and "xoxb-secret" not in str(cfg.model_dump())

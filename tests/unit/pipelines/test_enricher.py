@@ -22,7 +22,13 @@ def plan(records, applied=None, seen=()):
 
 
 def test_valid_events_fold_per_user():
-    p = plan([(0, 0, ev(amount=10.25)), (0, 1, ev(amount=0.1, event_type="created", t=T0 + 5)), (1, 7, ev("u-2", 3.0))])
+    p = plan(
+        [
+            (0, 0, ev(amount=10.25)),
+            (0, 1, ev(amount=0.1, event_type="created", t=T0 + 5)),
+            (1, 7, ev("u-2", 3.0)),
+        ]
+    )
     assert p.users["u-1"].events == 2 and p.users["u-1"].amount_cents == 1035
     assert p.users["u-1"].types == {"paid": 1, "created": 1}
     assert p.users["u-1"].last_event_ms == T0 + 5
@@ -78,8 +84,16 @@ def test_amount_sums_are_exact_in_cents():
 @pytest.mark.parametrize(
     "session, max_poll, expected",
     [
-        (6.0, 10.0, {"session.timeout.ms": 6000, "max.poll.interval.ms": 10000, "heartbeat.interval.ms": 600}),
-        (45.0, 300.0, {"session.timeout.ms": 45000, "max.poll.interval.ms": 300000, "heartbeat.interval.ms": 3000}),
+        (
+            6.0,
+            10.0,
+            {"session.timeout.ms": 6000, "max.poll.interval.ms": 10000, "heartbeat.interval.ms": 600},
+        ),
+        (
+            45.0,
+            300.0,
+            {"session.timeout.ms": 45000, "max.poll.interval.ms": 300000, "heartbeat.interval.ms": 3000},
+        ),
         (0.5, 0.2, {"session.timeout.ms": 500, "max.poll.interval.ms": 500, "heartbeat.interval.ms": 100}),
     ],
 )

@@ -45,8 +45,10 @@ CASES = [
     ("not utf-8", b"\xff\xfe", "bad_json"),
     ("array", b"[1, 2]", "not_an_object"),
     ("string", b'"paid"', "not_an_object"),
-    *[(f"missing {f}", encode(without(f)), f"missing_field:{f}") for f in
-      ("event_id", "order_id", "user_id", "amount", "event_type", "event_time")],
+    *[
+        (f"missing {f}", encode(without(f)), f"missing_field:{f}")
+        for f in ("event_id", "order_id", "user_id", "amount", "event_type", "event_time")
+    ],
     ("null user_id", encode(good(user_id=None)), "missing_field:user_id"),
     ("numeric event_id", encode(good(event_id=7)), "wrong_type:event_id"),
     ("numeric user_id", encode(good(user_id=42)), "wrong_type:user_id"),

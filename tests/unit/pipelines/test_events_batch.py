@@ -19,12 +19,22 @@ def expected(value: bytes | None, max_bytes: int = MAX) -> tuple:
     event, ms, reason = validate(value, max_bytes)
     if reason is not None:
         return (reason, None, None, None, None, None, None)
-    return (None, event["event_id"], event["order_id"], event["user_id"], float(event["amount"]), event["event_type"], ms)
+    return (
+        None,
+        event["event_id"],
+        event["order_id"],
+        event["user_id"],
+        float(event["amount"]),
+        event["event_type"],
+        ms,
+    )
 
 
 def got(values: list[bytes | None], max_bytes: int = MAX) -> list[tuple]:
     c = validate_many(values, max_bytes)
-    return list(zip(c.reason, c.event_id, c.order_id, c.user_id, c.amount, c.event_type, c.event_time_ms, strict=True))
+    return list(
+        zip(c.reason, c.event_id, c.order_id, c.user_id, c.amount, c.event_type, c.event_time_ms, strict=True)
+    )
 
 
 def assert_same(values: list[bytes | None], max_bytes: int = MAX) -> None:
@@ -35,19 +45,30 @@ def assert_same(values: list[bytes | None], max_bytes: int = MAX) -> None:
 def event(**changes) -> bytes:
     e = new_event("u-1", 12.5, "paid", T, event_id="e-1", order_id="o-1")
     e.update(changes)
-    return json.dumps({k: v for k, v in e.items() if v is not DROP}, separators=(",", ":"), ensure_ascii=False).encode()
+    return json.dumps(
+        {k: v for k, v in e.items() if v is not DROP}, separators=(",", ":"), ensure_ascii=False
+    ).encode()
 
 
 DROP = object()
 
 
 def test_the_generator_s_every_kind_of_record() -> None:
-    factory = EventFactory(random.Random(7), users=50, duplicate_ratio=0.2, malformed_ratio=0.4, late_ratio=0.2, max_event_bytes=MAX)
+    factory = EventFactory(
+        random.Random(7),
+        users=50,
+        duplicate_ratio=0.2,
+        malformed_ratio=0.4,
+        late_ratio=0.2,
+        max_event_bytes=MAX,
+    )
     values = [r.value for r in factory.batch(3000, T)]
     assert_same(values)
     reasons = {v[0] for v in got(values)}
     assert {None, "bad_json", "oversized", "unknown_event_type", "bad_value:amount"} <= reasons
-    assert any(r and r.startswith("missing_field") for r in reasons) and any(r and r.startswith("wrong_type") for r in reasons)
+    assert any(r and r.startswith("missing_field") for r in reasons) and any(
+        r and r.startswith("wrong_type") for r in reasons
+    )
 
 
 @pytest.mark.parametrize(
@@ -104,7 +125,7 @@ def test_the_generator_s_every_kind_of_record() -> None:
         event(event_type="marker"),
         event(event_type="PAID"),
         event(extra={"nested": [1, 2, {"x": None}]}),
-        event(note="\\u00e9 \"quoted\" \n"),
+        event(note='\\u00e9 "quoted" \n'),
         b'{"event_id":"a","event_id":"b","order_id":"o","user_id":"u","amount":1,"event_type":"paid","event_time":"2026-11-23T15:44:31.123Z"}',
         b'{"event_id":5,"event_id":"b","order_id":"o","user_id":"u","amount":1,"event_type":"paid","event_time":"2026-11-23T15:44:31.123Z"}',
         b'{"event_id":"\\ud800","order_id":"o","user_id":"u","amount":1,"event_type":"paid","event_time":"2026-11-23T15:44:31.123Z"}',
@@ -114,7 +135,10 @@ def test_the_generator_s_every_kind_of_record() -> None:
         b'{"event_id":"a","order_id":"o","user_id":"u","amount":1e400,"event_type":"paid","event_time":"2026-11-23T15:44:31.123Z"}',
         b' {"event_id":"a","order_id":"o","user_id":"u","amount":1,"event_type":"paid","event_time":"2026-11-23T15:44:31.123Z"}\n',
         b'{"event_id":"a","order_id":"o","user_id":"u","amount":1,"event_type":"paid","event_time":"2026-11-23T15:44:31.123Z"}{}',
-        b'{"x":' + b"[" * 2000 + b"]" * 2000 + b',"event_id":"a","order_id":"o","user_id":"u","amount":1,"event_type":"paid","event_time":"2026-11-23T15:44:31.123Z"}',
+        b'{"x":'
+        + b"[" * 2000
+        + b"]" * 2000
+        + b',"event_id":"a","order_id":"o","user_id":"u","amount":1,"event_type":"paid","event_time":"2026-11-23T15:44:31.123Z"}',
     ],
 )
 def test_edge_cases(value) -> None:
@@ -143,5 +167,12 @@ def test_random_mutations_of_valid_records() -> None:
 
 
 def test_event_time_across_many_seconds_and_the_prefix_cache() -> None:
-    values = [event(event_time=f"2026-11-{d:02d}T{h:02d}:{m:02d}:{s:02d}.{ms:03d}Z") for d in (1, 30) for h in (0, 23) for m in (0, 59) for s in (0, 59) for ms in (0, 999)]
+    values = [
+        event(event_time=f"2026-11-{d:02d}T{h:02d}:{m:02d}:{s:02d}.{ms:03d}Z")
+        for d in (1, 30)
+        for h in (0, 23)
+        for m in (0, 59)
+        for s in (0, 59)
+        for ms in (0, 999)
+    ]
     assert_same(values + values[::-1])

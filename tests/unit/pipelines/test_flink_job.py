@@ -47,13 +47,23 @@ def test_defaults_exercise_the_late_side_output() -> None:
 
 CLASSIFY_CASES = [
     ("1 on time", encode(new_event("u-1", 2.5, "paid", T)).decode(), (("u-1", 2.5, T), None)),
-    ("2 at the skew bound", encode(new_event("u-1", 1, "paid", T + 300_000)).decode(), (("u-1", 1.0, T + 300_000), None)),
-    ("3 beyond the bound", encode(new_event("u-1", 1, "paid", T + 300_001)).decode(), (None, "future_event_time")),
+    (
+        "2 at the skew bound",
+        encode(new_event("u-1", 1, "paid", T + 300_000)).decode(),
+        (("u-1", 1.0, T + 300_000), None),
+    ),
+    (
+        "3 beyond the bound",
+        encode(new_event("u-1", 1, "paid", T + 300_001)).decode(),
+        (None, "future_event_time"),
+    ),
     ("4 control", encode(new_event("u-1", 0, "marker", T)).decode(), (None, "control")),
     ("5 malformed", "{nope", (None, "bad_json")),
 ]
 
 
-@pytest.mark.parametrize(("raw", "expected"), [c[1:] for c in CLASSIFY_CASES], ids=[c[0] for c in CLASSIFY_CASES])
+@pytest.mark.parametrize(
+    ("raw", "expected"), [c[1:] for c in CLASSIFY_CASES], ids=[c[0] for c in CLASSIFY_CASES]
+)
 def test_classify_bounds_clock_skew(raw: str, expected: tuple) -> None:
     assert classify(raw, T, 300_000) == expected

@@ -19,7 +19,11 @@ OIDC = {"sasl.oauthbearer.client.secret": "oidc-s3cret", "ssl.key.password": "ke
         (
             KafkaConfig(
                 bootstrap_servers="k:9093",
-                client={"security.protocol": "SASL_SSL", "sasl.mechanism": "PLAIN", "socket.timeout.ms": 5000},
+                client={
+                    "security.protocol": "SASL_SSL",
+                    "sasl.mechanism": "PLAIN",
+                    "socket.timeout.ms": 5000,
+                },
                 sasl_password="hunter2",
                 secrets={"ssl.key.password": "key-s3cret"},
             ),
@@ -28,7 +32,12 @@ OIDC = {"sasl.oauthbearer.client.secret": "oidc-s3cret", "ssl.key.password": "ke
     ],
 )
 def test_settings_round_trip_with_every_secret(kafka, revealed):
-    s = WorkerSettings(bootstrap="b:9092", redis_url="redis://:pw@h/0", kafka=kafka, workers=WorkersConfig(session_timeout="6s"))
+    s = WorkerSettings(
+        bootstrap="b:9092",
+        redis_url="redis://:pw@h/0",
+        kafka=kafka,
+        workers=WorkersConfig(session_timeout="6s"),
+    )
     back = settings_from_json(settings_to_json(s))
     assert back == s
     conf = back.kafka.librdkafka(back.bootstrap)

@@ -80,7 +80,10 @@ def aggregate(series, how: Aggregate, by):
         for at, v in pts:
             buckets[key][at].append((labels, v))
     return {
-        key: [(at, apply(how, [v for _, v in members]), tuple(members)) for at, members in sorted(by_time.items())]
+        key: [
+            (at, apply(how, [v for _, v in members]), tuple(members))
+            for at, members in sorted(by_time.items())
+        ]
         for key, by_time in buckets.items()
     }
 
@@ -133,8 +136,16 @@ def threshold(self: ThresholdRule, history, now) -> list[RuleResult]:
     out = []
     for key in sorted(current):
         _, value, members = current[key][-1]
-        out.append(self.result(key, breaching=self.op.holds(value, self.bound), value=value, bound=self.bound,
-                               offenders=top_offenders(members, self.op.rising), op=self.op.value))
+        out.append(
+            self.result(
+                key,
+                breaching=self.op.holds(value, self.bound),
+                value=value,
+                bound=self.bound,
+                offenders=top_offenders(members, self.op.rising),
+                op=self.op.value,
+            )
+        )
     for key in sorted(set(aggregate(series, self.aggregate, self.by)) - set(current)):
         out.append(self.no_data(key))
     return out
@@ -154,9 +165,18 @@ def growth(self: GrowthRule, history, now) -> list[RuleResult]:
         latest_v, members = points[-1][1], points[-1][2]
         baseline = max(min(v for _, v, _ in points), self.floor)
         ratio = latest_v / baseline
-        out.append(self.result(key, breaching=ratio >= self.factor and latest_v >= self.min_value, value=ratio,
-                               bound=self.factor, offenders=top_offenders(members, True), baseline=baseline,
-                               latest=latest_v, window=fmt_duration(self.window)))
+        out.append(
+            self.result(
+                key,
+                breaching=ratio >= self.factor and latest_v >= self.min_value,
+                value=ratio,
+                bound=self.factor,
+                offenders=top_offenders(members, True),
+                baseline=baseline,
+                latest=latest_v,
+                window=fmt_duration(self.window),
+            )
+        )
     for key in sorted(set(aggregate(series, self.aggregate, self.by)) - set(current)):
         out.append(self.no_data(key))
     return out
@@ -182,9 +202,19 @@ def time_to_breach(self: TimeToBreachRule, history, now) -> list[RuleResult]:
             eta = None
         else:
             eta = round(max(0.0, (self.threshold - fitted) / slope - since_last), 6)
-        out.append(self.result(key, breaching=eta is not None and eta <= self.horizon, value=eta, bound=self.horizon,
-                               offenders=top_offenders(current[key][-1][2], self.op.rising), threshold=self.threshold,
-                               latest=latest_v, horizon=fmt_duration(self.horizon), slope=slope))
+        out.append(
+            self.result(
+                key,
+                breaching=eta is not None and eta <= self.horizon,
+                value=eta,
+                bound=self.horizon,
+                offenders=top_offenders(current[key][-1][2], self.op.rising),
+                threshold=self.threshold,
+                latest=latest_v,
+                horizon=fmt_duration(self.horizon),
+                slope=slope,
+            )
+        )
     for key in sorted(set(aggregate(series, self.aggregate, self.by)) - set(current)):
         out.append(self.no_data(key))
     return out
@@ -203,9 +233,17 @@ def rate_rule(self: RateRule, history, now) -> list[RuleResult]:
     out = []
     for key in sorted(grouped):
         value, members = grouped[key]
-        out.append(self.result(key, breaching=self.op.holds(value, self.bound), value=value, bound=self.bound,
-                               offenders=top_offenders(members, self.op.rising), window=fmt_duration(self.window),
-                               op=self.op.value))
+        out.append(
+            self.result(
+                key,
+                breaching=self.op.holds(value, self.bound),
+                value=value,
+                bound=self.bound,
+                offenders=top_offenders(members, self.op.rising),
+                window=fmt_duration(self.window),
+                op=self.op.value,
+            )
+        )
     seen = {group_labels(k, self.by) if self.aggregate is not Aggregate.NONE else k for k in series}
     out.extend(self.no_data(key) for key in sorted(seen - set(grouped)))
     return out
@@ -216,7 +254,9 @@ def throughput(self: ThroughputFloorRule, history, now) -> list[RuleResult]:
         start = now - self.window
         _, _, current = select(history, signal.selector, now, since=start)
         if signal.counter:
-            rates = {k: r for k, pts in current.items() if (r := rate(in_window(pts, start, now))) is not None}
+            rates = {
+                k: r for k, pts in current.items() if (r := rate(in_window(pts, start, now))) is not None
+            }
             return {k: v for k, (v, _) in group_values(rates, signal.aggregate, self.by).items()}
         summed = aggregate(current, signal.aggregate, self.by)
         return {k: sum(v for _, v, _ in pts) / len(pts) for k, pts in summed.items() if pts}
@@ -231,8 +271,16 @@ def throughput(self: ThroughputFloorRule, history, now) -> list[RuleResult]:
             out.append(self.no_data(key))
             continue
         value = produced[key]
-        out.append(self.result(key, breaching=value < self.floor and incoming > self.input_min, value=value,
-                               bound=self.floor, input=incoming, window=fmt_duration(self.window)))
+        out.append(
+            self.result(
+                key,
+                breaching=value < self.floor and incoming > self.input_min,
+                value=value,
+                bound=self.floor,
+                input=incoming,
+                window=fmt_duration(self.window),
+            )
+        )
     return out
 
 
@@ -271,14 +319,18 @@ def consumer_status(self: ConsumerStatusRule, history, now) -> list[RuleResult]:
     _, latest, offsets = select(history, self.committed, now, since=since)
     if latest is None or now - latest > self.stale_after:
         return [self.no_data()]
-    lags = {group_labels(k, self.join_on): v for k, v in select(history, self.lag, now, since=since)[2].items()}
+    lags = {
+        group_labels(k, self.join_on): v for k, v in select(history, self.lag, now, since=since)[2].items()
+    }
     groups: dict[Labels, list[PartitionStatus]] = {}
     for labels, pts in sorted(offsets.items()):
         lag_pts = lags.get(group_labels(labels, self.join_on))
         if not lag_pts:
             continue
         status = partition_status(pts, lag_pts, now, self.window, self.stop_after, self.min_points)
-        groups.setdefault(group_labels(labels, self.by), []).append(PartitionStatus(labels, status, lag_pts[-1][1]))
+        groups.setdefault(group_labels(labels, self.by), []).append(
+            PartitionStatus(labels, status, lag_pts[-1][1])
+        )
     if not groups:
         return [self.no_data()]
     out = []
@@ -287,16 +339,29 @@ def consumer_status(self: ConsumerStatusRule, history, now) -> list[RuleResult]:
         worst = max(alerting, key=lambda p: RANK[p.status]).status if alerting else Status.OK
         bad = sorted(alerting, key=lambda p: (-RANK[p.status], -p.lag, p.labels))
         described = ", ".join(f"{_short(p.labels)} {p.status.value}" for p in bad[:5]) or "all partitions OK"
-        out.append(self.result(key, breaching=worst is not Status.OK, value=sum(p.lag for p in parts), bound=None,
-                               severity=self.severities.get(worst, self.severity),
-                               offenders=tuple(Offender(p.labels, p.lag) for p in bad[:5]), status=worst.value,
-                               partitions=described, window=fmt_duration(self.window)))
+        out.append(
+            self.result(
+                key,
+                breaching=worst is not Status.OK,
+                value=sum(p.lag for p in parts),
+                bound=None,
+                severity=self.severities.get(worst, self.severity),
+                offenders=tuple(Offender(p.labels, p.lag) for p in bad[:5]),
+                status=worst.value,
+                partitions=described,
+                window=fmt_duration(self.window),
+            )
+        )
     return out
 
 
 def _short(labels: Labels) -> str:
     d = dict(labels)
-    return f"{d.get('topic', '?')}/{d.get('partition', '?')}" if "partition" in d else ",".join(f"{k}={v}" for k, v in labels)
+    return (
+        f"{d.get('topic', '?')}/{d.get('partition', '?')}"
+        if "partition" in d
+        else ",".join(f"{k}={v}" for k, v in labels)
+    )
 
 
 _SEVERITY_ORDER = {"page": 0, "ticket": 1, "info": 2}
@@ -346,9 +411,19 @@ def burn_rate(self: BurnRateRule, history, now) -> list[RuleResult]:
             continue
         hit = next(((w, lo, sh) for w, lo, sh in with_data if lo > w.factor and sh > w.factor), None)
         w, lo, sh = hit or with_data[0]
-        out.append(self.result(key, breaching=hit is not None, value=lo, bound=w.factor, severity=w.severity,
-                               long=fmt_duration(w.long), short=fmt_duration(w.short), burn_short=sh,
-                               objective=self.objective))
+        out.append(
+            self.result(
+                key,
+                breaching=hit is not None,
+                value=lo,
+                bound=w.factor,
+                severity=w.severity,
+                long=fmt_duration(w.long),
+                short=fmt_duration(w.short),
+                burn_short=sh,
+                objective=self.objective,
+            )
+        )
     return out
 
 

@@ -47,7 +47,12 @@ def merge(*histories: Sequence[Reading]) -> list[Reading]:
 
 
 def counters(
-    rate: Callable[[float], Mapping[str, float]], *, until: float, step: float = 60.0, start: float = T0, **fixed: str
+    rate: Callable[[float], Mapping[str, float]],
+    *,
+    until: float,
+    step: float = 60.0,
+    start: float = T0,
+    **fixed: str,
 ) -> list[Reading]:
     """Counters integrated from per-second rates: `rate(t)` -> {metric: events per second} for (t - step, t]."""
     totals: dict[str, float] = {}
@@ -66,7 +71,9 @@ def counters(
 
 def outcome(results: Sequence[RuleResult]) -> dict[Labels, tuple[bool, float | None, bool]]:
     """{labels: (breaching, value rounded, no_data)} — what the tables compare."""
-    return {r.labels: (r.breaching, None if r.value is None else round(r.value, 6), r.no_data) for r in results}
+    return {
+        r.labels: (r.breaching, None if r.value is None else round(r.value, 6), r.no_data) for r in results
+    }
 
 
 def L(**kv: object) -> Labels:  # noqa: N802 - reads like the labels() it wraps

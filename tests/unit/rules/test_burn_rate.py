@@ -8,7 +8,11 @@ from rule_histories import T0, L, counters
 from watchtower.alerting.model import Severity
 from watchtower.rules.kinds.burn_rate import BurnRateRule
 
-TOTAL, SLOW, GOOD = "watchtower_e2e_events_total", "watchtower_e2e_events_slow_total", "watchtower_e2e_events_good_total"
+TOTAL, SLOW, GOOD = (
+    "watchtower_e2e_events_total",
+    "watchtower_e2e_events_slow_total",
+    "watchtower_e2e_events_good_total",
+)
 H, D = 3600.0, 86400.0
 NOW = T0 + 3 * D
 
@@ -35,7 +39,11 @@ CASES = [
     (3, errors_between(1.0, 0, 300), (False, Severity.PAGE, round(100 * 300 / 3600, 6), 14.4)),
     # 20% for 50 minutes, over for 10: 1h still burns 16.7x, but the 5m window is clean: no page
     (4, errors_between(0.20, 600, 3600), (False, Severity.PAGE, round(20 * 50 / 60, 6), 14.4)),
-    (5, errors_between(0.08, 0, 7 * H), (True, Severity.PAGE, 8.0, 6.0)),  # 8x over 6h and 30m: the slower page
+    (
+        5,
+        errors_between(0.08, 0, 7 * H),
+        (True, Severity.PAGE, 8.0, 6.0),
+    ),  # 8x over 6h and 30m: the slower page
     (6, errors_between(0.04, 0, 2 * D), (True, Severity.TICKET, 4.0, 3.0)),  # 4x over 1d and 2h: ticket
     (7, lambda ago: 0.015, (True, Severity.TICKET, 1.5, 1.0)),  # 1.5x for 3 days: the last ticket pair
     (8, lambda ago: 0.01, (False, Severity.PAGE, 1.0, 14.4)),  # exactly the budget: burn 1.0 is not above 1x
@@ -72,8 +80,18 @@ def test_counter_resets_do_not_fake_or_hide_burn():
     restart = NOW - 1800
     base = {s.metric: s.value for r in history if r.at == restart - 60 for s in r.samples}
     reset = [
-        type(r)(r.collector, r.at, tuple(type(s)(s.metric, s.labels, s.value - base[s.metric] - 6000 * (0.2 if s.metric == SLOW else 1)) for s in r.samples))
-        if r.at >= restart else r
+        type(r)(
+            r.collector,
+            r.at,
+            tuple(
+                type(s)(
+                    s.metric, s.labels, s.value - base[s.metric] - 6000 * (0.2 if s.metric == SLOW else 1)
+                )
+                for s in r.samples
+            ),
+        )
+        if r.at >= restart
+        else r
         for r in history
     ]
     assert min(s.value for r in reset for s in r.samples if r.at == restart) == 0.0
@@ -114,7 +132,10 @@ def test_by_label_and_summary():
         ({"good": GOOD}, "exactly one of `good`"),
         ({"bad": None}, "exactly one of `good`"),
         ({"objective": 1.0}, "less than 1"),
-        ({"windows": [{"long": "5m", "short": "1h", "factor": 2, "severity": "page"}]}, "short window must be shorter"),
+        (
+            {"windows": [{"long": "5m", "short": "1h", "factor": 2, "severity": "page"}]},
+            "short window must be shorter",
+        ),
     ],
 )
 def test_config_errors(kw, message):

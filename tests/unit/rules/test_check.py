@@ -68,26 +68,48 @@ def test_broken_file_reports_every_problem_with_line_and_fix(tmp_path):
 @pytest.mark.parametrize(
     ("text", "expected"),
     [
-        ("rules:\n  - name: x\n    selector: m\n", "x.yaml:2: rules.0.kind: required; add kind: with one of:"),
-        ("rules:\n  - name: x\n    kind: threshold\n    selector: m\n    bound: 1\n    route: pager\n",
-         "x.yaml:6: route 'pager' is not defined; define it under routes: or use one of: default"),
-        ("rules:\n  - {name: x, kind: threshold, selector: m, bound: 1}\n  - {name: x, kind: threshold, selector: m, bound: 2}\n",
-         "x.yaml:3: rules.1.name: 'x' is already defined at"),
-        ("rules:\n  - name: x\n    kind: threshold\n    selector: m\n    bound: 1\n    summary: '{valeu}'\n",
-         "x.yaml:2: rules.0: summary uses {valeu}, which this rule kind does not provide; use one of: bound, labels, op, rule, value"),
-        ("rules:\n  - name: x\n    kind: threshold\n    selector: m\n    bound: 1\n    by: [group]\n    aggregate: none\n",
-         "x.yaml:2: rules.0: `by` groups series for an aggregate"),
-        ("rules:\n  - name: x\n    kind: threshold\n    selector: 'm{group=~\"(\"}'\n    bound: 1\n",
-         "x.yaml:4: rules.0.selector: group=~'(': not a valid regex"),
-        ("rules:\n  - name: x\n    kind: threshold\n    selector: m\n    bound: 1\n    severity: pager\n",
-         "x.yaml:6: rules.0.severity: Input should be 'page', 'ticket' or 'info'"),
-        ("routes:\n  oncall:\n    group_wait: soon\nrules: []\n",
-         "x.yaml:3: routes.oncall.group_wait: 'soon' is not a duration"),
-        ("alerts:\n  - name: x\n", "x.yaml:1: alerts: unknown section; a rule file has only rules:, routes: and grafana:"),
+        (
+            "rules:\n  - name: x\n    selector: m\n",
+            "x.yaml:2: rules.0.kind: required; add kind: with one of:",
+        ),
+        (
+            "rules:\n  - name: x\n    kind: threshold\n    selector: m\n    bound: 1\n    route: pager\n",
+            "x.yaml:6: route 'pager' is not defined; define it under routes: or use one of: default",
+        ),
+        (
+            "rules:\n  - {name: x, kind: threshold, selector: m, bound: 1}\n  - {name: x, kind: threshold, selector: m, bound: 2}\n",
+            "x.yaml:3: rules.1.name: 'x' is already defined at",
+        ),
+        (
+            "rules:\n  - name: x\n    kind: threshold\n    selector: m\n    bound: 1\n    summary: '{valeu}'\n",
+            "x.yaml:2: rules.0: summary uses {valeu}, which this rule kind does not provide; use one of: bound, labels, op, rule, value",
+        ),
+        (
+            "rules:\n  - name: x\n    kind: threshold\n    selector: m\n    bound: 1\n    by: [group]\n    aggregate: none\n",
+            "x.yaml:2: rules.0: `by` groups series for an aggregate",
+        ),
+        (
+            "rules:\n  - name: x\n    kind: threshold\n    selector: 'm{group=~\"(\"}'\n    bound: 1\n",
+            "x.yaml:4: rules.0.selector: group=~'(': not a valid regex",
+        ),
+        (
+            "rules:\n  - name: x\n    kind: threshold\n    selector: m\n    bound: 1\n    severity: pager\n",
+            "x.yaml:6: rules.0.severity: Input should be 'page', 'ticket' or 'info'",
+        ),
+        (
+            "routes:\n  oncall:\n    group_wait: soon\nrules: []\n",
+            "x.yaml:3: routes.oncall.group_wait: 'soon' is not a duration",
+        ),
+        (
+            "alerts:\n  - name: x\n",
+            "x.yaml:1: alerts: unknown section; a rule file has only rules:, routes: and grafana:",
+        ),
         ("rules: [\n", "x.yaml:2: not valid YAML"),
         ("", "x.yaml:1: the file is empty; add a rules: list"),
-        ("rules:\n  - name: slo\n    kind: burn_rate\n    total: t\n    objective: 0.99\n",
-         "x.yaml:2: rules.0: give exactly one of `good` (events within the SLO) or `bad`"),
+        (
+            "rules:\n  - name: slo\n    kind: burn_rate\n    total: t\n    objective: 0.99\n",
+            "x.yaml:2: rules.0: give exactly one of `good` (events within the SLO) or `bad`",
+        ),
     ],
 )
 def test_single_problems(tmp_path, text, expected):
@@ -102,11 +124,17 @@ def test_missing_path_and_empty_directory(tmp_path):
 
 def test_directory_merges_files_and_routes(tmp_path):
     write(tmp_path, "routes:\n  oncall: {group_by: [group], group_wait: 10s}\nrules: []\n", "a.yaml")
-    write(tmp_path, "rules:\n  - {name: x, kind: threshold, selector: watchtower_consumer_lag_messages, bound: 1, for: 1m, keep_firing_for: 2m, route: oncall}\n", "b.yml")
+    write(
+        tmp_path,
+        "rules:\n  - {name: x, kind: threshold, selector: watchtower_consumer_lag_messages, bound: 1, for: 1m, keep_firing_for: 2m, route: oncall}\n",
+        "b.yml",
+    )
     ruleset = load_rules(tmp_path)
     cfg = ruleset.lifecycle_config()
     assert cfg.timing("x") == RuleTiming(for_=60, keep_firing_for=120, route="oncall")
-    assert cfg.policy("oncall") == RoutePolicy(group_by=("group",), group_wait=10, group_interval=300, repeat_interval=14400)
+    assert cfg.policy("oncall") == RoutePolicy(
+        group_by=("group",), group_wait=10, group_interval=300, repeat_interval=14400
+    )
     with pytest.raises(ConfigError):
         load_rules(write(tmp_path, BROKEN, "c.yaml"))
 

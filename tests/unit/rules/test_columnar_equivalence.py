@@ -21,7 +21,11 @@ from watchtower.rules.kinds import KINDS
 from watchtower.rules.series import HistoryIndex
 
 T0 = 1_700_000_000.0
-LAG, COMMITTED, SECONDS = "watchtower_consumer_lag_messages", "watchtower_consumer_committed_offset", "watchtower_consumer_lag_seconds"
+LAG, COMMITTED, SECONDS = (
+    "watchtower_consumer_lag_messages",
+    "watchtower_consumer_committed_offset",
+    "watchtower_consumer_lag_seconds",
+)
 TOTAL, SLOW = "watchtower_e2e_events_total", "watchtower_e2e_events_slow_total"
 
 
@@ -65,42 +69,113 @@ def history(rng: random.Random, steps: int = 40) -> list[Reading]:
             c[1] += rng.randint(0, n // 5) if n else 0
             e2e += [Sample(TOTAL, labels(source=source), c[0]), Sample(SLOW, labels(source=source), c[1])]
         if rng.random() < 0.3:
-            e2e.append(Sample(LAG, labels(group="orders-a", topic="orders", partition=0), float(rng.randint(0, 40))))
+            e2e.append(
+                Sample(LAG, labels(group="orders-a", topic="orders", partition=0), float(rng.randint(0, 40)))
+            )
         out.append(Reading("e2e", at if rng.random() < 0.8 else at + 5, tuple(e2e)))
     rng.shuffle(out)
     return out
 
 
 def rules(rng: random.Random) -> list:
-    sel = rng.choice([LAG, f'{LAG}{{topic="orders"}}', f'{LAG}{{group=~"orders-.*"}}', f'{LAG}{{group!="pay", partition!~"[3-5]"}}', SECONDS])
+    sel = rng.choice(
+        [
+            LAG,
+            f'{LAG}{{topic="orders"}}',
+            f'{LAG}{{group=~"orders-.*"}}',
+            f'{LAG}{{group!="pay", partition!~"[3-5]"}}',
+            SECONDS,
+        ]
+    )
     agg = rng.choice(["max", "min", "sum", "avg", "none"])
     by = [] if agg == "none" else rng.choice([[], ["group"], ["group", "topic"], ["partition"], ["nothere"]])
     common = {"selector": sel, "aggregate": agg, "by": by}
     op = rng.choice([">", ">=", "<", "<=", "==", "!="])
     window = rng.choice(["1m", "2m", "5m", "10m"])
     made = [
-        ("threshold", {**common, "op": op, "bound": rng.choice([0, 5, 10, 20]), "stale_after": rng.choice(["30s", "2m", "5m"])}),
-        ("growth", {**common, "factor": rng.choice([1.5, 2]), "window": window, "floor": rng.choice([1, 5]), "min_value": rng.choice([0, 10])}),
-        ("time_to_breach", {**common, "op": rng.choice([">", ">=", "<", "<="]), "threshold": rng.choice([0, 30, 100]),
-                            "window": window, "horizon": rng.choice(["1m", "15m"]), "min_points": rng.choice([2, 3, 5])}),
-        ("rate", {"selector": rng.choice([COMMITTED, TOTAL, f'{COMMITTED}{{group="orders-a"}}']),
-                  "aggregate": rng.choice(["sum", "max", "avg", "none"]), "op": op, "bound": rng.choice([0, 10, 60]),
-                  "window": window}),
-        ("throughput_floor", {"output": {"selector": rng.choice([COMMITTED, LAG]), "counter": rng.random() < 0.5,
-                                         "aggregate": rng.choice(["sum", "max"])},
-                              "input": {"selector": rng.choice([TOTAL, LAG]), "counter": rng.random() < 0.5},
-                              "floor": rng.choice([1, 10]), "window": window,
-                              "by": rng.choice([[], ["group"], ["source"]])}),
-        ("consumer_status", {"by": rng.choice([["group"], ["group", "topic"], ["group", "topic", "partition"], []]),
-                             "window": rng.choice(["1m", "2m", "5m"]), "stop_after": rng.choice(["3m", "5m", "15m"]),
-                             "min_points": rng.choice([2, 3]), "stale_after": rng.choice(["1m", "5m"]),
-                             "committed": rng.choice([COMMITTED, f'{COMMITTED}{{topic="orders"}}'])}),
-        ("burn_rate", {"total": TOTAL, **({"bad": SLOW} if rng.random() < 0.7 else {"good": SLOW}),
-                       "objective": rng.choice([0.9, 0.99]), "by": rng.choice([[], ["source"]]),
-                       "windows": [{"long": "5m", "short": "1m", "factor": 2, "severity": "page"},
-                                   {"long": "10m", "short": "2m", "factor": 1, "severity": "ticket"}]}),
+        (
+            "threshold",
+            {
+                **common,
+                "op": op,
+                "bound": rng.choice([0, 5, 10, 20]),
+                "stale_after": rng.choice(["30s", "2m", "5m"]),
+            },
+        ),
+        (
+            "growth",
+            {
+                **common,
+                "factor": rng.choice([1.5, 2]),
+                "window": window,
+                "floor": rng.choice([1, 5]),
+                "min_value": rng.choice([0, 10]),
+            },
+        ),
+        (
+            "time_to_breach",
+            {
+                **common,
+                "op": rng.choice([">", ">=", "<", "<="]),
+                "threshold": rng.choice([0, 30, 100]),
+                "window": window,
+                "horizon": rng.choice(["1m", "15m"]),
+                "min_points": rng.choice([2, 3, 5]),
+            },
+        ),
+        (
+            "rate",
+            {
+                "selector": rng.choice([COMMITTED, TOTAL, f'{COMMITTED}{{group="orders-a"}}']),
+                "aggregate": rng.choice(["sum", "max", "avg", "none"]),
+                "op": op,
+                "bound": rng.choice([0, 10, 60]),
+                "window": window,
+            },
+        ),
+        (
+            "throughput_floor",
+            {
+                "output": {
+                    "selector": rng.choice([COMMITTED, LAG]),
+                    "counter": rng.random() < 0.5,
+                    "aggregate": rng.choice(["sum", "max"]),
+                },
+                "input": {"selector": rng.choice([TOTAL, LAG]), "counter": rng.random() < 0.5},
+                "floor": rng.choice([1, 10]),
+                "window": window,
+                "by": rng.choice([[], ["group"], ["source"]]),
+            },
+        ),
+        (
+            "consumer_status",
+            {
+                "by": rng.choice([["group"], ["group", "topic"], ["group", "topic", "partition"], []]),
+                "window": rng.choice(["1m", "2m", "5m"]),
+                "stop_after": rng.choice(["3m", "5m", "15m"]),
+                "min_points": rng.choice([2, 3]),
+                "stale_after": rng.choice(["1m", "5m"]),
+                "committed": rng.choice([COMMITTED, f'{COMMITTED}{{topic="orders"}}']),
+            },
+        ),
+        (
+            "burn_rate",
+            {
+                "total": TOTAL,
+                **({"bad": SLOW} if rng.random() < 0.7 else {"good": SLOW}),
+                "objective": rng.choice([0.9, 0.99]),
+                "by": rng.choice([[], ["source"]]),
+                "windows": [
+                    {"long": "5m", "short": "1m", "factor": 2, "severity": "page"},
+                    {"long": "10m", "short": "2m", "factor": 1, "severity": "ticket"},
+                ],
+            },
+        ),
     ]
-    return [KINDS[kind].model_validate({"name": f"{kind}-{i}", "kind": kind, **spec}) for i, (kind, spec) in enumerate(made)]
+    return [
+        KINDS[kind].model_validate({"name": f"{kind}-{i}", "kind": kind, **spec})
+        for i, (kind, spec) in enumerate(made)
+    ]
 
 
 def same(a: list[RuleResult], b: list[RuleResult]) -> bool:
@@ -109,7 +184,9 @@ def same(a: list[RuleResult], b: list[RuleResult]) -> bool:
     for x, y in zip(a, b, strict=True):
         if x == y:
             continue
-        if (x.value is None) != (y.value is None) or (x.value is not None and not math.isclose(x.value, y.value, rel_tol=1e-9, abs_tol=1e-9)):
+        if (x.value is None) != (y.value is None) or (
+            x.value is not None and not math.isclose(x.value, y.value, rel_tol=1e-9, abs_tol=1e-9)
+        ):
             return False
         # only the value's last bits differ: everything else (but the summary that prints it) must be equal
         fields = ("rule", "labels", "breaching", "bound", "severity", "no_data", "runbook", "dashboard")
@@ -139,9 +216,15 @@ def test_columnar_kinds_agree_with_the_reference(seed: int) -> None:
 def test_series_sets_are_compacted_when_partitions_churn() -> None:
     """Series that left the history do not pile up: the set starts afresh and results stay the same."""
     index = HistoryIndex()
-    rule = KINDS["threshold"].model_validate({"name": "t", "selector": f'{LAG}{{group="g"}}', "by": ["group"], "bound": 5})
+    rule = KINDS["threshold"].model_validate(
+        {"name": "t", "selector": f'{LAG}{{group="g"}}', "by": ["group"], "bound": 5}
+    )
     readings = [
-        Reading("kafka_lag", T0 + 10 * i, tuple(Sample(LAG, labels(group="g", partition=i * 300 + p), float(p % 7)) for p in range(300)))
+        Reading(
+            "kafka_lag",
+            T0 + 10 * i,
+            tuple(Sample(LAG, labels(group="g", partition=i * 300 + p), float(p % 7)) for p in range(300)),
+        )
         for i in range(20)
     ]
     for k in range(1, len(readings) + 1):

@@ -20,7 +20,9 @@ def pts(values, start=T0):
 
 def status(offsets, lags, now=None):
     o, lg = pts(offsets), pts(lags)
-    return partition_status(o, lg, now if now is not None else o[-1][0], window=300, stop_after=900, min_points=3)
+    return partition_status(
+        o, lg, now if now is not None else o[-1][0], window=300, stop_after=900, min_points=3
+    )
 
 
 CASES = [
@@ -67,11 +69,13 @@ def rule(**kw):
 
 
 def test_group_rolls_up_to_the_worst_partition_with_its_severity():
-    history = group_history({
-        "0": ([100, 200, 300, 400, 500, 600], [10, 20, 30, 40, 50, 60]),  # WARN
-        "1": ([700] * 6, [900] * 6),  # STALL
-        "2": ([500] * 6, [0] * 6),  # idle
-    })
+    history = group_history(
+        {
+            "0": ([100, 200, 300, 400, 500, 600], [10, 20, 30, 40, 50, 60]),  # WARN
+            "1": ([700] * 6, [900] * 6),  # STALL
+            "2": ([500] * 6, [0] * 6),  # idle
+        }
+    )
     [r] = rule().evaluate(history, T0 + 300)
     assert r.labels == L(group="g") and r.breaching and r.severity is Severity.PAGE
     assert r.value == 960  # total lag of the group
@@ -86,10 +90,12 @@ def test_statuses_left_out_of_severities_do_not_alert():
 
 
 def test_idle_group_is_ok_and_a_vanished_partition_drops_out():
-    history = group_history({
-        "0": ([500] * 6, [0] * 6),
-        "1": ([700] * 4 + [None, None], [900] * 4 + [None, None]),  # stalled, then reassigned away: gone
-    })
+    history = group_history(
+        {
+            "0": ([500] * 6, [0] * 6),
+            "1": ([700] * 4 + [None, None], [900] * 4 + [None, None]),  # stalled, then reassigned away: gone
+        }
+    )
     [r] = rule().evaluate(history, T0 + 300)
     assert not r.breaching and r.value == 0
 

@@ -18,16 +18,37 @@ LAG = 'watchtower_consumer_lag_messages{topic="t"}'
     [
         (ThresholdRule(name="a", selector=LAG, aggregate="none", bound=1), LAG + " > 1"),
         (ThresholdRule(name="a", selector=LAG, aggregate="max", bound=1), f"max({LAG}) > 1"),
-        (ThresholdRule(name="a", selector=LAG, aggregate="avg", by=["group", "topic"], op="<=", bound=0.5),
-         f"avg by (group, topic) ({LAG}) <= 0.5"),
-        (RateRule(name="a", selector="watchtower_checkpoints_failed_total", window=90, bound=2),
-         "sum(rate(watchtower_checkpoints_failed_total[90s])) * 60 > 2"),
-        (RateRule(name="a", selector="watchtower_checkpoints_failed_total", aggregate="none", window=1.5, bound=2),
-         "rate(watchtower_checkpoints_failed_total[1500ms]) * 60 > 2"),
-        (ThroughputFloorRule(name="a", output={"selector": "watchtower_spark_input_rows_total", "counter": True},
-                             input="watchtower_topic_produce_rate_messages_per_second", by=["job"], floor=5, input_min=1, window=60),
-         "(sum by (job) (rate(watchtower_spark_input_rows_total[1m]))) < 5\nand on (job)\n"
-         "(sum by (job) (avg_over_time(watchtower_topic_produce_rate_messages_per_second[1m]))) > 1"),
+        (
+            ThresholdRule(name="a", selector=LAG, aggregate="avg", by=["group", "topic"], op="<=", bound=0.5),
+            f"avg by (group, topic) ({LAG}) <= 0.5",
+        ),
+        (
+            RateRule(name="a", selector="watchtower_checkpoints_failed_total", window=90, bound=2),
+            "sum(rate(watchtower_checkpoints_failed_total[90s])) * 60 > 2",
+        ),
+        (
+            RateRule(
+                name="a",
+                selector="watchtower_checkpoints_failed_total",
+                aggregate="none",
+                window=1.5,
+                bound=2,
+            ),
+            "rate(watchtower_checkpoints_failed_total[1500ms]) * 60 > 2",
+        ),
+        (
+            ThroughputFloorRule(
+                name="a",
+                output={"selector": "watchtower_spark_input_rows_total", "counter": True},
+                input="watchtower_topic_produce_rate_messages_per_second",
+                by=["job"],
+                floor=5,
+                input_min=1,
+                window=60,
+            ),
+            "(sum by (job) (rate(watchtower_spark_input_rows_total[1m]))) < 5\nand on (job)\n"
+            "(sum by (job) (avg_over_time(watchtower_topic_produce_rate_messages_per_second[1m]))) > 1",
+        ),
     ],
 )
 def test_alert_expressions(rule, expr: str) -> None:
@@ -44,13 +65,17 @@ def test_for_and_keep_firing_for_become_prometheus_durations() -> None:
 
 
 def test_consumer_status_is_not_expressible_and_says_why() -> None:
-    rule = ConsumerStatusRule(name="s", committed="watchtower_consumer_committed_offset", lag="watchtower_consumer_lag_messages")
+    rule = ConsumerStatusRule(
+        name="s", committed="watchtower_consumer_committed_offset", lag="watchtower_consumer_lag_messages"
+    )
     with pytest.raises(NotExpressible, match="Burrow"):
         value_expr(rule)
     with pytest.raises(NotExpressible):
         rules_for(rule)
 
 
-@pytest.mark.parametrize(("seconds", "text"), [(30, "30s"), (300, "5m"), (3600, "1h"), (86400, "1d"), (0.25, "250ms"), (90, "90s")])
+@pytest.mark.parametrize(
+    ("seconds", "text"), [(30, "30s"), (300, "5m"), (3600, "1h"), (86400, "1d"), (0.25, "250ms"), (90, "90s")]
+)
 def test_durations(seconds: float, text: str) -> None:
     assert duration(seconds) == text

@@ -11,7 +11,14 @@ NOW = T0 + 600
 
 
 def rule(**kw):
-    base = {"name": "lag-doubling", "selector": LAG, "factor": 2, "window": "5m", "by": ["group"], "aggregate": "sum"}
+    base = {
+        "name": "lag-doubling",
+        "selector": LAG,
+        "factor": 2,
+        "window": "5m",
+        "by": ["group"],
+        "aggregate": "sum",
+    }
     return GrowthRule.model_validate({**base, **kw})
 
 
@@ -21,18 +28,37 @@ def lag(values, **kw):
 
 CASES = [
     # n, overrides, history (11 readings, one a minute, NOW is the last), expected
-    (1, {}, lag([1000] * 6 + [1000, 1200, 1500, 1800, 2000]), {L(group="g"): (True, 2.0, False)}),  # exactly 2x
+    (
+        1,
+        {},
+        lag([1000] * 6 + [1000, 1200, 1500, 1800, 2000]),
+        {L(group="g"): (True, 2.0, False)},
+    ),  # exactly 2x
     (2, {}, lag([1000] * 6 + [1000, 1200, 1500, 1800, 1999]), {L(group="g"): (False, 1.999, False)}),
     (3, {}, lag([100] * 5 + [5000] * 6), {L(group="g"): (False, 1.0, False)}),  # grew before the window
     (4, {"floor": 1000}, lag([0] * 10 + [900]), {L(group="g"): (False, 0.9, False)}),  # from zero: the floor
     (5, {}, lag([0] * 10 + [900]), {L(group="g"): (True, 900.0, False)}),  # default floor 1
-    (6, {"min_value": 1000}, lag([0] * 10 + [900]), {L(group="g"): (False, 900.0, False)}),  # small in absolute terms
-    (7, {}, lag([None] * 10 + [5000]), {L(group="g"): (False, None, True)}),  # one point: nothing to compare with
+    (
+        6,
+        {"min_value": 1000},
+        lag([0] * 10 + [900]),
+        {L(group="g"): (False, 900.0, False)},
+    ),  # small in absolute terms
+    (
+        7,
+        {},
+        lag([None] * 10 + [5000]),
+        {L(group="g"): (False, None, True)},
+    ),  # one point: nothing to compare with
     (8, {}, lag([1000] * 4), {(): (False, None, True)}),  # nothing in the window at all: no data
     # against the lowest point in the window, not the first: 1000 -> 2000 is 2x although it started at 2000
     (9, {}, lag([2000, 1000, 4000, 3000, 4000, 2000], start=T0 + 300), {L(group="g"): (True, 2.0, False)}),
-    (10, {"aggregate": "none", "by": []}, table(LAG, {"0": [1000] * 11, "1": [1000] * 9 + [None, None]}, group="g"),
-     {L(group="g", partition="0"): (False, 1.0, False), L(group="g", partition="1"): (False, None, True)}),
+    (
+        10,
+        {"aggregate": "none", "by": []},
+        table(LAG, {"0": [1000] * 11, "1": [1000] * 9 + [None, None]}, group="g"),
+        {L(group="g", partition="0"): (False, 1.0, False), L(group="g", partition="1"): (False, None, True)},
+    ),
 ]
 
 

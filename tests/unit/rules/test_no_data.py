@@ -40,15 +40,29 @@ def test_no_data_table(case: str, history: list[Reading], now: float, breaching:
         assert results == []
         return
     [r] = results
-    assert (r.rule, r.labels, r.breaching, r.severity, r.no_data) == ("lag:no-data", (), breaching, Severity.TICKET, False)
+    assert (r.rule, r.labels, r.breaching, r.severity, r.no_data) == (
+        "lag:no-data",
+        (),
+        breaching,
+        Severity.TICKET,
+        False,
+    )
     assert r.bound == 60
     if breaching:
         assert f'{LAG}{{group="g"}}' in r.summary and "matched no series for 1m" in r.summary
 
 
 def test_every_selector_of_a_rule_counts_and_rules_without_stale_after_use_the_default() -> None:
-    slo = BurnRateRule(name="slo", total="watchtower_e2e_events_total", bad="watchtower_e2e_events_slow_total", objective=0.99)
-    total_only = [Reading("e2e", 0, ()), Reading("e2e", 350, (Sample("watchtower_e2e_events_total", labels(source="s"), 1.0),))]
+    slo = BurnRateRule(
+        name="slo",
+        total="watchtower_e2e_events_total",
+        bad="watchtower_e2e_events_slow_total",
+        objective=0.99,
+    )
+    total_only = [
+        Reading("e2e", 0, ()),
+        Reading("e2e", 350, (Sample("watchtower_e2e_events_total", labels(source="s"), 1.0),)),
+    ]
     [r] = no_data.evaluate([slo], total_only, 400)
     assert not r.breaching  # one of its selectors still matches
     [r] = no_data.evaluate([slo], [Reading("e2e", 0, ()), Reading("e2e", 350, ())], 400)

@@ -106,74 +106,132 @@ def alert(rule: str, value: float, bound: str, severity: str = "ticket", **label
 LAG = {"group": "g", "topic": "t"}
 
 CASES: list[dict[str, Any]] = [
-    {   # threshold with for: 250 > 100 since 3m, so pending at 4m and firing from 5m
+    {  # threshold with for: 250 > 100 since 3m, so pending at 4m and firing from 5m
         "interval": "1m",
         "input_series": [
-            {"series": 'watchtower_consumer_lag_messages{group="g",topic="t",partition="0"}', "values": "0+50x10"},
-            {"series": 'watchtower_consumer_lag_messages{group="g",topic="t",partition="1"}', "values": "10x10"},
+            {
+                "series": 'watchtower_consumer_lag_messages{group="g",topic="t",partition="0"}',
+                "values": "0+50x10",
+            },
+            {
+                "series": 'watchtower_consumer_lag_messages{group="g",topic="t",partition="1"}',
+                "values": "10x10",
+            },
         ],
         "alert_rule_test": [
             {"eval_time": "2m", "alertname": "lag_high", "exp_alerts": []},
             {"eval_time": "4m", "alertname": "lag_high", "exp_alerts": []},
-            {"eval_time": "5m", "alertname": "lag_high", "exp_alerts": [alert("lag-high", 250, " (bound 100)", "page", **LAG)]},
+            {
+                "eval_time": "5m",
+                "alertname": "lag_high",
+                "exp_alerts": [alert("lag-high", 250, " (bound 100)", "page", **LAG)],
+            },
         ],
     },
-    {   # rate: one failed checkpoint a minute over 5m, per minute
+    {  # rate: one failed checkpoint a minute over 5m, per minute
         "interval": "1m",
-        "input_series": [{"series": 'watchtower_checkpoints_failed_total{engine="flink",job="j"}', "values": "0+1x20"}],
+        "input_series": [
+            {"series": 'watchtower_checkpoints_failed_total{engine="flink",job="j"}', "values": "0+1x20"}
+        ],
         "alert_rule_test": [
-            {"eval_time": "10m", "alertname": "checkpoints_failing",
-             "exp_alerts": [alert("checkpoints-failing", 1, " (bound 0)", engine="flink", job="j")]},
+            {
+                "eval_time": "10m",
+                "alertname": "checkpoints_failing",
+                "exp_alerts": [alert("checkpoints-failing", 1, " (bound 0)", engine="flink", job="j")],
+            },
         ],
     },
-    {   # growth: 100 for 10m, then 1000: ten times the lowest value in the window, and above min_value
+    {  # growth: 100 for 10m, then 1000: ten times the lowest value in the window, and above min_value
         "interval": "1m",
-        "input_series": [{"series": 'watchtower_consumer_group_lag_messages{group="g",topic="t"}', "values": "100x10 1000x10"}],
+        "input_series": [
+            {
+                "series": 'watchtower_consumer_group_lag_messages{group="g",topic="t"}',
+                "values": "100x10 1000x10",
+            }
+        ],
         "alert_rule_test": [
             {"eval_time": "9m", "alertname": "lag_doubling", "exp_alerts": []},
-            {"eval_time": "15m", "alertname": "lag_doubling", "exp_alerts": [alert("lag-doubling", 10, " (bound 2)", **LAG)]},
+            {
+                "eval_time": "15m",
+                "alertname": "lag_doubling",
+                "exp_alerts": [alert("lag-doubling", 10, " (bound 2)", **LAG)],
+            },
             {"eval_time": "21m", "alertname": "lag_doubling", "exp_alerts": []},  # the window forgot the 100s
         ],
     },
-    {   # time_to_breach: +50/min from 0; at 10m (500) the line reaches 1250 in 15m, past 1000
-        "interval": "1m",
-        "input_series": [{"series": 'watchtower_consumer_lag_messages{group="g",topic="t",partition="0"}', "values": "0+50x30"}],
-        "alert_rule_test": [
-            {"eval_time": "4m", "alertname": "lag_breach_predicted", "exp_alerts": []},  # 200 + 750 < 1000
-            {"eval_time": "10m", "alertname": "lag_breach_predicted",
-             "exp_alerts": [alert("lag-breach-predicted", 1250, " (bound 1000)", **LAG)]},
-        ],
-    },
-    {   # throughput_floor: 10 records/s out while 500/s come in; then input stops and so does the alert
+    {  # time_to_breach: +50/min from 0; at 10m (500) the line reaches 1250 in 15m, past 1000
         "interval": "1m",
         "input_series": [
-            {"series": 'watchtower_records_in_per_second{engine="flink",job="j",vertex="v"}', "values": "10x20"},
-            {"series": 'watchtower_topic_produce_rate_messages_per_second{topic="t"}', "values": "500x10 0x10"},
+            {
+                "series": 'watchtower_consumer_lag_messages{group="g",topic="t",partition="0"}',
+                "values": "0+50x30",
+            }
         ],
         "alert_rule_test": [
-            {"eval_time": "5m", "alertname": "throughput_low", "exp_alerts": [alert("throughput-low", 10, " (bound 100)")]},
+            {"eval_time": "4m", "alertname": "lag_breach_predicted", "exp_alerts": []},  # 200 + 750 < 1000
+            {
+                "eval_time": "10m",
+                "alertname": "lag_breach_predicted",
+                "exp_alerts": [alert("lag-breach-predicted", 1250, " (bound 1000)", **LAG)],
+            },
+        ],
+    },
+    {  # throughput_floor: 10 records/s out while 500/s come in; then input stops and so does the alert
+        "interval": "1m",
+        "input_series": [
+            {
+                "series": 'watchtower_records_in_per_second{engine="flink",job="j",vertex="v"}',
+                "values": "10x20",
+            },
+            {
+                "series": 'watchtower_topic_produce_rate_messages_per_second{topic="t"}',
+                "values": "500x10 0x10",
+            },
+        ],
+        "alert_rule_test": [
+            {
+                "eval_time": "5m",
+                "alertname": "throughput_low",
+                "exp_alerts": [alert("throughput-low", 10, " (bound 100)")],
+            },
             {"eval_time": "18m", "alertname": "throughput_low", "exp_alerts": []},
         ],
     },
-    {   # burn_rate: half the events are slow (burn 50x > 14.4x over 1h and 5m); a healthy SLO does not fire
+    {  # burn_rate: half the events are slow (burn 50x > 14.4x over 1h and 5m); a healthy SLO does not fire
         "interval": "1m",
         "input_series": [
             {"series": 'watchtower_e2e_events_total{source="spark"}', "values": "0+100x90"},
             {"series": 'watchtower_e2e_events_slow_total{source="spark"}', "values": "0+50x90"},
         ],
         "alert_rule_test": [
-            {"eval_time": "70m", "alertname": "e2e_slo_1h_5m", "exp_alerts": [{
-                "exp_labels": {"severity": "page", "watchtower_rule": "e2e-slo", "route": "default", "slo": "e2e-slo"},
-                "exp_annotations": {"summary": "e2e-slo: error budget burning over 14.4x over 1h and 5m (objective 0.99)"},
-            }]},
+            {
+                "eval_time": "70m",
+                "alertname": "e2e_slo_1h_5m",
+                "exp_alerts": [
+                    {
+                        "exp_labels": {
+                            "severity": "page",
+                            "watchtower_rule": "e2e-slo",
+                            "route": "default",
+                            "slo": "e2e-slo",
+                        },
+                        "exp_annotations": {
+                            "summary": "e2e-slo: error budget burning over 14.4x over 1h and 5m (objective 0.99)"
+                        },
+                    }
+                ],
+            },
         ],
     },
-    {   # burn_rate without slow events: the bad counter is absent and counts as zero, no alert
+    {  # burn_rate without slow events: the bad counter is absent and counts as zero, no alert
         "interval": "1m",
         "input_series": [{"series": 'watchtower_e2e_events_total{source="spark"}', "values": "0+100x90"}],
         "promql_expr_test": [
-            {"expr": 'slo:sli_error:ratio_rate5m{slo="e2e-slo"}', "eval_time": "30m",
-             "exp_samples": [{"labels": 'slo:sli_error:ratio_rate5m{slo="e2e-slo"}', "value": 0}]},
+            {
+                "expr": 'slo:sli_error:ratio_rate5m{slo="e2e-slo"}',
+                "eval_time": "30m",
+                "exp_samples": [{"labels": 'slo:sli_error:ratio_rate5m{slo="e2e-slo"}', "value": 0}],
+            },
         ],
         "alert_rule_test": [{"eval_time": "70m", "alertname": "e2e_slo_1h_5m", "exp_alerts": []}],
     },
@@ -198,7 +256,9 @@ def exported(tmp_path: Path) -> Path:
 def test_promtool_checks_the_shipped_rules_export(tmp_path: Path) -> None:
     out = tmp_path / "default.rules.yml"
     out.write_text(prometheus_yaml(load_rules(REPO / "alerts")))
-    r = subprocess.run([need("promtool"), "check", "rules", str(out)], capture_output=True, text=True, timeout=60)
+    r = subprocess.run(
+        [need("promtool"), "check", "rules", str(out)], capture_output=True, text=True, timeout=60
+    )
     assert r.returncode == 0, r.stdout + r.stderr
     assert "SUCCESS" in r.stdout
     assert "# consumer-status (consumer_status): not exported" in out.read_text()
@@ -213,7 +273,13 @@ def test_every_exported_kind_passes_promtool_unit_tests(exported: Path) -> None:
     tests = {"rule_files": [exported.name], "evaluation_interval": "1m", "tests": CASES}
     path = exported.parent / "rules_test.yml"
     path.write_text(yaml.safe_dump(tests, sort_keys=False))
-    r = subprocess.run([need("promtool"), "test", "rules", str(path)], capture_output=True, text=True, timeout=120, cwd=exported.parent)
+    r = subprocess.run(
+        [need("promtool"), "test", "rules", str(path)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=exported.parent,
+    )
     assert r.returncode == 0, r.stdout + r.stderr
     assert "SUCCESS" in r.stdout
 
@@ -230,5 +296,11 @@ def test_amtool_accepts_the_alertmanager_export(tmp_path: Path) -> None:
     assert {r["name"] for r in cfg["receivers"]} == {"slack-page", "slack-ticket", "slack-info"}
     oncall = next(c for c in cfg["route"]["routes"] if c.get("matchers") == ['route="oncall"'])
     page = next(c for c in oncall["routes"] if c["receiver"] == "slack-page")
-    assert page["group_by"] == ["watchtower_rule"] and page["group_wait"] == "10s" and page["repeat_interval"] == "1h"
-    assert all("api_url" not in s for r in cfg["receivers"] for s in r["slack_configs"])  # the URL stays in a file
+    assert (
+        page["group_by"] == ["watchtower_rule"]
+        and page["group_wait"] == "10s"
+        and page["repeat_interval"] == "1h"
+    )
+    assert all(
+        "api_url" not in s for r in cfg["receivers"] for s in r["slack_configs"]
+    )  # the URL stays in a file

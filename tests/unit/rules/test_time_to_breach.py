@@ -11,7 +11,14 @@ NOW = T0 + 300  # 6 readings, one a minute
 
 
 def rule(**kw):
-    base = {"name": "lag-trend", "selector": LAG, "threshold": 10_000, "window": "10m", "horizon": "5m", "by": ["group"]}
+    base = {
+        "name": "lag-trend",
+        "selector": LAG,
+        "threshold": 10_000,
+        "window": "10m",
+        "horizon": "5m",
+        "by": ["group"],
+    }
     return TimeToBreachRule.model_validate({**base, **kw})
 
 
@@ -26,13 +33,23 @@ CASES = [
     # n, overrides, history, expected {labels: (breaching, eta seconds, no_data)}
     (1, {}, lag(RISING), {L(group="g"): (True, 120.0, False)}),
     (2, {"horizon": "1m"}, lag(RISING), {L(group="g"): (False, 120.0, False)}),
-    (3, {"horizon": "2m"}, lag(RISING), {L(group="g"): (True, 120.0, False)}),  # crossing exactly at the horizon
+    (
+        3,
+        {"horizon": "2m"},
+        lag(RISING),
+        {L(group="g"): (True, 120.0, False)},
+    ),  # crossing exactly at the horizon
     (4, {}, lag([5000] * 6), {L(group="g"): (False, None, False)}),  # flat: never
     (5, {}, lag(list(reversed(RISING))), {L(group="g"): (False, None, False)}),  # falling: never
     (6, {}, lag([8000, 9000, 10_001]), {L(group="g"): (True, 0.0, False)}),  # already past it
     (7, {}, lag([8000, 9000]), {L(group="g"): (False, None, True)}),  # fewer than min_points
     (8, {"min_points": 2}, lag([8000, 9000], start=NOW - 60), {L(group="g"): (True, 60.0, False)}),
-    (9, {"op": "<", "threshold": 100}, lag([700, 600, 500, 400, 300, 200]), {L(group="g"): (True, 60.0, False)}),
+    (
+        9,
+        {"op": "<", "threshold": 100},
+        lag([700, 600, 500, 400, 300, 200]),
+        {L(group="g"): (True, 60.0, False)},
+    ),
     (10, {}, lag([None] * 6), {(): (False, None, True)}),
     # noisy rise: the fit, not the last two points, decides (residuals cancel: slope 1000/min, 8000 at NOW)
     (11, {}, lag([3500, 3500, 4500, 6500, 7000, 8000]), {L(group="g"): (True, 120.0, False)}),

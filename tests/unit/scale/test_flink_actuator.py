@@ -42,29 +42,54 @@ class FakeJobManager:
         self.requests.append((request.method, request.url.path, body))
         path, method = request.url.path, request.method
         if path == "/jobs/overview":
-            return httpx.Response(200, json={"jobs": [
-                {"jid": "old", "name": "ref", "state": "FINISHED", "start-time": 1},
-                {"jid": JID, "name": "ref", "state": "RUNNING", "start-time": 2},
-            ]})
+            return httpx.Response(
+                200,
+                json={
+                    "jobs": [
+                        {"jid": "old", "name": "ref", "state": "FINISHED", "start-time": 1},
+                        {"jid": JID, "name": "ref", "state": "RUNNING", "start-time": 2},
+                    ]
+                },
+            )
         if path == f"/jobs/{JID}" and method == "GET":
-            return httpx.Response(200, json={"jid": JID, "vertices": [{"id": v, "parallelism": p} for v, p in self.parallelism.items()]})
+            return httpx.Response(
+                200,
+                json={
+                    "jid": JID,
+                    "vertices": [{"id": v, "parallelism": p} for v, p in self.parallelism.items()],
+                },
+            )
         if path == f"/jobs/{JID}/resource-requirements":
             if not self.adaptive:
                 return httpx.Response(500, json={"errors": ["Internal server error.", REFUSAL]})
             if method == "GET":
-                return httpx.Response(200, json={v: {"parallelism": {"lowerBound": 1, "upperBound": p}} for v, p in self.parallelism.items()})
+                return httpx.Response(
+                    200,
+                    json={
+                        v: {"parallelism": {"lowerBound": 1, "upperBound": p}}
+                        for v, p in self.parallelism.items()
+                    },
+                )
             assert request.headers["content-type"] == "application/json"
             self.parallelism = {v: r["parallelism"]["upperBound"] for v, r in body.items()}
             return httpx.Response(200, json={})
         if path == f"/jobs/{JID}/stop" and method == "POST":
             return httpx.Response(202, json={"request-id": "trig-1"})
         if path == f"/jobs/{JID}/savepoints/trig-1":
-            return httpx.Response(200, json={"status": {"id": "COMPLETED"}, "operation": {"location": "file:/tmp/sp/savepoint-a1b2c3"}})
+            return httpx.Response(
+                200,
+                json={
+                    "status": {"id": "COMPLETED"},
+                    "operation": {"location": "file:/tmp/sp/savepoint-a1b2c3"},
+                },
+            )
         return httpx.Response(404, json={"errors": ["Not found: " + path]})
 
 
 def actuator(fake: FakeJobManager, **cfg) -> FlinkActuator:
-    return FlinkActuator("ref-target", Config(kind="flink", job_name="ref", **cfg), transport=httpx.MockTransport(fake))
+    return FlinkActuator(
+        "ref-target", Config(kind="flink", job_name="ref", **cfg), transport=httpx.MockTransport(fake)
+    )
 
 
 def test_rescale_in_place_puts_every_vertex_upper_bound() -> None:
@@ -74,8 +99,15 @@ def test_rescale_in_place_puts_every_vertex_upper_bound() -> None:
     result = a.apply(3)
     assert result.ok and result.applied == 3 and result.how == RESCALE
     puts = [b for m, p, b in fake.requests if m == "PUT"]
-    assert puts == [{V1: {"parallelism": {"lowerBound": 1, "upperBound": 3}}, V2: {"parallelism": {"lowerBound": 1, "upperBound": 3}}}]
-    assert all(p.startswith(f"/jobs/{JID}") or p == "/jobs/overview" for _, p, _ in fake.requests)  # the RUNNING job
+    assert puts == [
+        {
+            V1: {"parallelism": {"lowerBound": 1, "upperBound": 3}},
+            V2: {"parallelism": {"lowerBound": 1, "upperBound": 3}},
+        }
+    ]
+    assert all(
+        p.startswith(f"/jobs/{JID}") or p == "/jobs/overview" for _, p, _ in fake.requests
+    )  # the RUNNING job
     assert a.current() == 3
 
 
@@ -92,7 +124,13 @@ def test_refused_without_fallback_config_is_an_error_naming_the_fix() -> None:
 def test_refused_with_fallback_stops_with_savepoint_and_restarts(tmp_path: Path) -> None:
     fake = FakeJobManager(adaptive=False)
     out = tmp_path / "argv.json"
-    cmd = [sys.executable, "-c", f"import json,sys; json.dump(sys.argv[1:], open({str(out)!r}, 'w'))", "{savepoint}", "{parallelism}"]
+    cmd = [
+        sys.executable,
+        "-c",
+        f"import json,sys; json.dump(sys.argv[1:], open({str(out)!r}, 'w'))",
+        "{savepoint}",
+        "{parallelism}",
+    ]
     result = actuator(fake, savepoint_dir="file:///tmp/sp", restart_command=cmd).apply(4)
     assert result.ok and result.how == SAVEPOINT_RESTART and result.applied == 4
     [stop] = [b for m, p, b in fake.requests if p.endswith("/stop")]
@@ -105,7 +143,9 @@ def test_refused_with_fallback_stops_with_savepoint_and_restarts(tmp_path: Path)
 
 
 def test_unreachable_or_absent_job() -> None:
-    a = FlinkActuator("t", Config(kind="flink", job_name="nope"), transport=httpx.MockTransport(FakeJobManager()))
+    a = FlinkActuator(
+        "t", Config(kind="flink", job_name="nope"), transport=httpx.MockTransport(FakeJobManager())
+    )
     with pytest.raises(ActuatorError, match="no RUNNING job named 'nope'"):
         a.current()
     assert "no RUNNING job" in a.apply(2).error
@@ -121,9 +161,21 @@ def test_unreachable_or_absent_job() -> None:
 @pytest.mark.parametrize(
     ("current", "n", "expected"),
     [
-        ({"v": {"parallelism": {"lowerBound": 1, "upperBound": 2}}}, 4, {"v": {"parallelism": {"lowerBound": 1, "upperBound": 4}}}),
-        ({"v": {"parallelism": {"lowerBound": 3, "upperBound": 3}}}, 2, {"v": {"parallelism": {"lowerBound": 2, "upperBound": 2}}}),
-        ({"v": {"parallelism": {"upperBound": 3}}}, 5, {"v": {"parallelism": {"lowerBound": 1, "upperBound": 5}}}),
+        (
+            {"v": {"parallelism": {"lowerBound": 1, "upperBound": 2}}},
+            4,
+            {"v": {"parallelism": {"lowerBound": 1, "upperBound": 4}}},
+        ),
+        (
+            {"v": {"parallelism": {"lowerBound": 3, "upperBound": 3}}},
+            2,
+            {"v": {"parallelism": {"lowerBound": 2, "upperBound": 2}}},
+        ),
+        (
+            {"v": {"parallelism": {"upperBound": 3}}},
+            5,
+            {"v": {"parallelism": {"lowerBound": 1, "upperBound": 5}}},
+        ),
         ({}, 3, {}),
     ],
 )

@@ -41,12 +41,21 @@ def unknown_fields(doc: Any, schema: dict[str, Any], path: str = "") -> list[str
 
 
 def manifest(**kw: Any) -> dict[str, Any]:
-    args = {"watchtower_url": "http://watchtower.ops:9108/", "scale_target": "enricher", "namespace": "ops"} | kw
+    args = {
+        "watchtower_url": "http://watchtower.ops:9108/",
+        "scale_target": "enricher",
+        "namespace": "ops",
+    } | kw
     return scaled_object("enricher", **args)
 
 
 @pytest.mark.parametrize(
-    "kw", [{}, {"kind": "StatefulSet", "min_replicas": 0, "max_replicas": 12}, {"value_location": "decision.desired"}]
+    "kw",
+    [
+        {},
+        {"kind": "StatefulSet", "min_replicas": 0, "max_replicas": 12},
+        {"value_location": "decision.desired"},
+    ],
 )
 def test_manifest_is_valid_against_kedas_crd_and_prunes_nothing(schema, kw) -> None:
     doc = manifest(**kw)
@@ -62,7 +71,11 @@ def test_trigger_reads_watchtowers_decision_with_replicas_passed_through() -> No
     assert md["url"] == "http://watchtower.ops:9108/api/v1/scaling/enricher"
     assert md["valueLocation"] == "desired" and md["targetValue"] == "1" and md["format"] == "json"
     assert all(isinstance(v, str) for v in md.values())  # trigger metadata is map[string]string
-    known = {ln.strip() for ln in (SCHEMAS / "metrics_api_scaler_keys.txt").read_text().splitlines() if ln and not ln.startswith("#")}
+    known = {
+        ln.strip()
+        for ln in (SCHEMAS / "metrics_api_scaler_keys.txt").read_text().splitlines()
+        if ln and not ln.startswith("#")
+    }
     assert set(md) <= known, set(md) - known
     # The HPA's AverageValue formula: ceil(value / targetValue) replicas = watchtower's desired count.
     for desired in (1, 3, 7):
@@ -86,12 +99,29 @@ def test_cli_writes_the_manifest(tmp_path: Path, schema) -> None:
     out = tmp_path / "so.yaml"
     result = CliRunner().invoke(
         app,
-        ["scaling", "keda", "enricher", "--scale-target", "enricher", "--watchtower-url", "http://wt:9108",
-         "-n", "ops", "--min", "1", "--max", "6", "-o", str(out)],
+        [
+            "scaling",
+            "keda",
+            "enricher",
+            "--scale-target",
+            "enricher",
+            "--watchtower-url",
+            "http://wt:9108",
+            "-n",
+            "ops",
+            "--min",
+            "1",
+            "--max",
+            "6",
+            "-o",
+            str(out),
+        ],
     )
     assert result.exit_code == 0, result.output
     doc = yaml.safe_load(out.read_text())
     jsonschema.validate(doc, schema, cls=jsonschema.Draft7Validator)
     assert doc["spec"]["maxReplicaCount"] == 6 and doc["metadata"]["namespace"] == "ops"
-    bad = CliRunner().invoke(app, ["scaling", "keda", "x", "--scale-target", "x", "--watchtower-url", "u", "--kind", "Pod"])
+    bad = CliRunner().invoke(
+        app, ["scaling", "keda", "x", "--scale-target", "x", "--watchtower-url", "u", "--kind", "Pod"]
+    )
     assert bad.exit_code == 2 and "--kind must be Deployment or StatefulSet" in bad.output

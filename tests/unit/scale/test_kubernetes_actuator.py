@@ -18,7 +18,9 @@ from watchtower.scale.actuators.kubernetes import Config, build
 from watchtower.scale.base import ActuatorError
 
 TOKEN = "kube-token-5ecret-do-not-log"
-PATH = re.compile(r"^/apis/apps/v1/namespaces/(?P<ns>[a-z0-9-]+)/(?P<plural>deployments|statefulsets)/(?P<name>[a-z0-9-]+)/scale$")
+PATH = re.compile(
+    r"^/apis/apps/v1/namespaces/(?P<ns>[a-z0-9-]+)/(?P<plural>deployments|statefulsets)/(?P<name>[a-z0-9-]+)/scale$"
+)
 PATCH_TYPES = {"application/strategic-merge-patch+json", "application/merge-patch+json"}
 
 
@@ -41,8 +43,11 @@ class FakeApiServer:
             "kind": "Scale",
             "apiVersion": "autoscaling/v1",
             "metadata": {
-                "name": name, "namespace": ns, "uid": "0b8c4a3e-7d1f-4c5a-9e0b-1f2d3c4b5a69",
-                "resourceVersion": str(self.version), "creationTimestamp": "2026-11-30T03:00:00Z",
+                "name": name,
+                "namespace": ns,
+                "uid": "0b8c4a3e-7d1f-4c5a-9e0b-1f2d3c4b5a69",
+                "resourceVersion": str(self.version),
+                "creationTimestamp": "2026-11-30T03:00:00Z",
             },
             "spec": {"replicas": replicas},
             "status": {"replicas": replicas, "selector": f"app={name}"},
@@ -50,8 +55,15 @@ class FakeApiServer:
 
     @staticmethod
     def status(code: int, reason: str, message: str) -> dict:
-        return {"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Failure",
-                "message": message, "reason": reason, "code": code}
+        return {
+            "kind": "Status",
+            "apiVersion": "v1",
+            "metadata": {},
+            "status": "Failure",
+            "message": message,
+            "reason": reason,
+            "code": code,
+        }
 
     def handle(self, method: str, path: str, headers: dict[str, str], raw: bytes) -> tuple[int, dict]:
         self.requests.append({"method": method, "path": path, "headers": headers, "body": raw})
@@ -73,9 +85,9 @@ class FakeApiServer:
             code, reason = self.refuse[verb]
             msg = {
                 403: f'{what} is forbidden: User "system:serviceaccount:ops:watchtower" cannot {verb} resource '
-                     f'"{m["plural"]}/scale" in API group "apps" in the namespace "{m["ns"]}"',
-                409: f'Operation cannot be fulfilled on {what}: the object has been modified; please apply your '
-                     "changes to the latest version and try again",
+                f'"{m["plural"]}/scale" in API group "apps" in the namespace "{m["ns"]}"',
+                409: f"Operation cannot be fulfilled on {what}: the object has been modified; please apply your "
+                "changes to the latest version and try again",
             }.get(code, reason)
             return code, self.status(code, reason, msg)
         if key not in self.objects:
@@ -84,9 +96,17 @@ class FakeApiServer:
             ctype = headers.get("content-type", "")
             if ctype not in PATCH_TYPES:
                 self.problems.append(f"PATCH content type {ctype!r}")
-                return 415, self.status(415, "UnsupportedMediaType", f"the body of the request was in an unknown format - accepted media types include: {sorted(PATCH_TYPES)}")
+                return 415, self.status(
+                    415,
+                    "UnsupportedMediaType",
+                    f"the body of the request was in an unknown format - accepted media types include: {sorted(PATCH_TYPES)}",
+                )
             body = json.loads(raw)
-            if set(body) != {"spec"} or set(body["spec"]) != {"replicas"} or not isinstance(body["spec"]["replicas"], int):
+            if (
+                set(body) != {"spec"}
+                or set(body["spec"]) != {"replicas"}
+                or not isinstance(body["spec"]["replicas"], int)
+            ):
                 self.problems.append(f"PATCH body {body!r}")
                 return 422, self.status(422, "Invalid", "invalid patch")
             self.objects[key] = body["spec"]["replicas"]
@@ -98,7 +118,9 @@ class FakeApiServer:
         class Handler(BaseHTTPRequestHandler):
             def _serve(self) -> None:
                 raw = self.rfile.read(int(self.headers.get("content-length") or 0))
-                code, doc = fake.handle(self.command, self.path, {k.lower(): v for k, v in self.headers.items()}, raw)
+                code, doc = fake.handle(
+                    self.command, self.path, {k.lower(): v for k, v in self.headers.items()}, raw
+                )
                 out = json.dumps(doc).encode()
                 self.send_response(code)
                 self.send_header("Content-Type", "application/json")
@@ -127,12 +149,20 @@ def api() -> Iterator[FakeApiServer]:
 @pytest.fixture
 def kubeconfig(tmp_path: Path, api: FakeApiServer) -> Path:
     path = tmp_path / "kubeconfig"
-    path.write_text(yaml.safe_dump({
-        "apiVersion": "v1", "kind": "Config", "current-context": "test",
-        "clusters": [{"name": "local", "cluster": {"server": api.url}}],
-        "users": [{"name": "wt", "user": {"token": TOKEN}}],
-        "contexts": [{"name": "test", "context": {"cluster": "local", "user": "wt", "namespace": "ops"}}],
-    }))
+    path.write_text(
+        yaml.safe_dump(
+            {
+                "apiVersion": "v1",
+                "kind": "Config",
+                "current-context": "test",
+                "clusters": [{"name": "local", "cluster": {"server": api.url}}],
+                "users": [{"name": "wt", "user": {"token": TOKEN}}],
+                "contexts": [
+                    {"name": "test", "context": {"cluster": "local", "user": "wt", "namespace": "ops"}}
+                ],
+            }
+        )
+    )
     return path
 
 
@@ -155,9 +185,20 @@ def test_reads_and_patches_the_deployment_scale_subresource(api: FakeApiServer, 
 
 def test_statefulset(api: FakeApiServer, kubeconfig: Path) -> None:
     api.objects[("stream", "statefulsets", "flink-tm")] = 1
-    a = build("tm", Config(kind="kubernetes", name="flink-tm", namespace="stream", resource="statefulset", kubeconfig=kubeconfig))
+    a = build(
+        "tm",
+        Config(
+            kind="kubernetes",
+            name="flink-tm",
+            namespace="stream",
+            resource="statefulset",
+            kubeconfig=kubeconfig,
+        ),
+    )
     assert a.apply(3).applied == 3 and a.current() == 3
-    assert {r["path"] for r in api.requests} == {"/apis/apps/v1/namespaces/stream/statefulsets/flink-tm/scale"}
+    assert {r["path"] for r in api.requests} == {
+        "/apis/apps/v1/namespaces/stream/statefulsets/flink-tm/scale"
+    }
     assert api.problems == []
 
 
@@ -168,10 +209,14 @@ def test_statefulset(api: FakeApiServer, kubeconfig: Path) -> None:
         (409, "Conflict", "the next cycle tries again"),
     ],
 )
-def test_refusals_become_clear_errors_without_the_token(api: FakeApiServer, kubeconfig: Path, code, reason, expect) -> None:
+def test_refusals_become_clear_errors_without_the_token(
+    api: FakeApiServer, kubeconfig: Path, code, reason, expect
+) -> None:
     api.objects[("ops", "deployments", "enricher")] = 2
     api.refuse["patch"] = (code, reason)
-    result = build("enricher", Config(kind="kubernetes", name="enricher", namespace="ops", kubeconfig=kubeconfig)).apply(4)
+    result = build(
+        "enricher", Config(kind="kubernetes", name="enricher", namespace="ops", kubeconfig=kubeconfig)
+    ).apply(4)
     assert not result.ok and result.applied is None
     assert f"{code} {reason}" in result.error and expect in result.error
     assert TOKEN not in result.error
@@ -192,12 +237,18 @@ def test_missing_object_and_bad_token(api: FakeApiServer, kubeconfig: Path, tmp_
 
 def test_unreachable_server_and_unreadable_kubeconfig(tmp_path: Path) -> None:
     cfg = tmp_path / "kc"
-    cfg.write_text(yaml.safe_dump({
-        "apiVersion": "v1", "kind": "Config", "current-context": "c",
-        "clusters": [{"name": "l", "cluster": {"server": "http://127.0.0.1:9"}}],
-        "users": [{"name": "u", "user": {"token": TOKEN}}],
-        "contexts": [{"name": "c", "context": {"cluster": "l", "user": "u"}}],
-    }))
+    cfg.write_text(
+        yaml.safe_dump(
+            {
+                "apiVersion": "v1",
+                "kind": "Config",
+                "current-context": "c",
+                "clusters": [{"name": "l", "cluster": {"server": "http://127.0.0.1:9"}}],
+                "users": [{"name": "u", "user": {"token": TOKEN}}],
+                "contexts": [{"name": "c", "context": {"cluster": "l", "user": "u"}}],
+            }
+        )
+    )
     err = build("x", Config(kind="kubernetes", name="e", kubeconfig=cfg, timeout=2)).apply(1).error
     assert "failed" in err and TOKEN not in err
     missing = build("x", Config(kind="kubernetes", name="e", kubeconfig=tmp_path / "absent"))

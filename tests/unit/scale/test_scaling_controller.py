@@ -40,7 +40,11 @@ def lag_reading(at: float, consumed: int, produced: int, stuck_p0: bool = False)
         c = 3 if (stuck_p0 and p == 0) else consumed
         gl = (("group", "g"), ("partition", str(p)), ("topic", "t"))
         s += [
-            Sample("watchtower_topic_partition_high_watermark", (("partition", str(p)), ("topic", "t")), float(end)),
+            Sample(
+                "watchtower_topic_partition_high_watermark",
+                (("partition", str(p)), ("topic", "t")),
+                float(end),
+            ),
             Sample("watchtower_consumer_committed_offset", gl, float(c)),
             Sample("watchtower_consumer_lag_messages", gl, float(end - c)),
         ]
@@ -50,8 +54,17 @@ def lag_reading(at: float, consumed: int, produced: int, stuck_p0: bool = False)
 
 
 CONFIG = ScalingConfig.model_validate(
-    {"targets": {"w": {"group": "g", "topic": "t", "max_replicas": 8, "policy": {"window": 30, "stuck_after": 30, "busy_backlog": 100},
-                       "actuator": {"kind": "dry_run", "replicas": 1}}}}
+    {
+        "targets": {
+            "w": {
+                "group": "g",
+                "topic": "t",
+                "max_replicas": 8,
+                "policy": {"window": 30, "stuck_after": 30, "busy_backlog": 100},
+                "actuator": {"kind": "dry_run", "replicas": 1},
+            }
+        }
+    }
 )
 
 
@@ -69,7 +82,9 @@ def test_leader_applies_through_the_actuator_and_the_decision_is_in_the_history(
     d = c.cycle("w")
     act = c.targets["w"].actuator
     assert isinstance(act, DryRunActuator) and d.changes
-    assert act.applied == [d.desired] and d.desired == 4  # step of max 4 from 1 (need >> partitions: capped at 4)
+    assert (
+        act.applied == [d.desired] and d.desired == 4
+    )  # step of max 4 from 1 (need >> partitions: capped at 4)
     values = {(s.metric, s.labels): s.value for s in h.snapshot().readings[COLLECTOR].samples}
     assert values[("watchtower_scaling_desired_replicas", (("target", "w"),))] == 4
     assert values[("watchtower_scaling_partitions_capped", (("target", "w"),))] == 1
@@ -120,9 +135,13 @@ def test_http_api_and_metrics_exposition():
 
 def test_bad_config_names_the_field():
     with pytest.raises(ValueError, match="min_replicas"):
-        ScalingConfig.model_validate({"targets": {"w": {"group": "g", "topic": "t", "min_replicas": 5, "max_replicas": 2}}})
+        ScalingConfig.model_validate(
+            {"targets": {"w": {"group": "g", "topic": "t", "min_replicas": 5, "max_replicas": 2}}}
+        )
     with pytest.raises(ValueError, match="dry_run"):
-        ScalingConfig.model_validate({"targets": {"w": {"group": "g", "topic": "t", "actuator": {"kind": "kubernetez"}}}})
+        ScalingConfig.model_validate(
+            {"targets": {"w": {"group": "g", "topic": "t", "actuator": {"kind": "kubernetez"}}}}
+        )
 
 
 def test_the_daemon_serves_the_controller_and_runs_its_loop():
@@ -131,14 +150,21 @@ def test_the_daemon_serves_the_controller_and_runs_its_loop():
     from watchtower.scale.controller import build_controller
     from watchtower.settings import WatchtowerConfig
 
-    cfg = WatchtowerConfig.model_validate({"scaling": CONFIG.model_dump() | {"targets": {"w": CONFIG.targets["w"].model_dump() | {"interval": 0.05}}}})
+    cfg = WatchtowerConfig.model_validate(
+        {
+            "scaling": CONFIG.model_dump()
+            | {"targets": {"w": CONFIG.targets["w"].model_dump() | {"interval": 0.05}}}
+        }
+    )
     h = loaded_history()
     controller = build_controller(cfg, h, redis_url=None)
     controller.clock = Clock(1060)
     d = Daemon([], DaemonConfig.model_validate({"http": {"port": 0}}), history=h, scaling=controller).start()
     try:
         deadline = time.monotonic() + 5
-        while controller.status("w")["wanted"] is None and time.monotonic() < deadline:  # the loop's first cycle
+        while (
+            controller.status("w")["wanted"] is None and time.monotonic() < deadline
+        ):  # the loop's first cycle
             time.sleep(0.05)
         text = urllib.request.urlopen(f"{d.http.url}/metrics", timeout=5).read().decode()
         assert 'watchtower_scaling_current_replicas{target="w"} 4.0' in text

@@ -35,7 +35,9 @@ class FaultContext:
     pid: Callable[[str], int | None]
     restart: Callable[[str], None]
     now_ms: Callable[[], int]
-    fail_pages: Callable[[int, float], None] = lambda status, seconds: None  # the page receiver answers `status`
+    fail_pages: Callable[[int, float], None] = lambda status, seconds: (
+        None
+    )  # the page receiver answers `status`
     redis_url: str = ""  # the stack's Redis (the enricher workers' state)
     workers_group: str = ""
     notes: list[dict[str, Any]] = field(default_factory=list)  # what the faults did, for the journal

@@ -29,13 +29,28 @@ class ClockSkew:
         for i in range(self.p.count):
             ev = new_event(f"chaos-skew-{i % 5}", 1.0, "paid", now + int(self.p.ahead * 1000))
             if beyond:
-                ctx.injector.send(encode(ev), ev["user_id"].encode(), "future", ("dlq",), reason=FUTURE_EVENT_TIME, event_id=ev["event_id"])
+                ctx.injector.send(
+                    encode(ev),
+                    ev["user_id"].encode(),
+                    "future",
+                    ("dlq",),
+                    reason=FUTURE_EVENT_TIME,
+                    event_id=ev["event_id"],
+                )
             else:
-                ctx.injector.send(encode(ev), ev["user_id"].encode(), "skewed_within_bound", ("events",), event_id=ev["event_id"])
+                ctx.injector.send(
+                    encode(ev),
+                    ev["user_id"].encode(),
+                    "skewed_within_bound",
+                    ("events",),
+                    event_id=ev["event_id"],
+                )
         ctx.injector.flush()
         for i in range(self.p.then_on_time):
             ev = new_event(f"chaos-skew-{i % 5}", 1.0, "paid", ctx.now_ms())
-            ctx.injector.send(encode(ev), ev["user_id"].encode(), "on_time_after_skew", ("events",), event_id=ev["event_id"])
+            ctx.injector.send(
+                encode(ev), ev["user_id"].encode(), "on_time_after_skew", ("events",), event_id=ev["event_id"]
+            )
         ctx.note(fault="clock_skew", ahead_s=self.p.ahead, beyond_bound=beyond, on_time=self.p.then_on_time)
 
     def stop(self, ctx: FaultContext) -> None:

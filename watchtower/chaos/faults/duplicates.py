@@ -26,7 +26,9 @@ class Duplicates:
         now = ctx.now_ms()
         originals = [new_event(f"chaos-dup-{i % 10}", 1.0, "created", now) for i in range(self.p.count)]
         for ev in originals:
-            ctx.injector.send(encode(ev), ev["user_id"].encode(), "valid", ("events",), event_id=ev["event_id"])
+            ctx.injector.send(
+                encode(ev), ev["user_id"].encode(), "valid", ("events",), event_id=ev["event_id"]
+            )
         for ev in originals:
             copy = ev if self.p.mode == "exact" else {**ev, "amount": ev["amount"] + 1}
             kind = "duplicate" if self.p.mode == "exact" else "duplicate_same_id"

@@ -64,5 +64,13 @@ class KillWorker:
                 time.sleep(0.5)
         finally:
             r.close()
-        ctx.note(fault="kill_worker", users=len(self.expected), counted=sum(got.values()), sent=sum(self.expected.values()))
-        return [f"worker state: user {u} counted {g} events, {n} were sent" for u, (g, n) in sorted(wrong.items())[:5]]
+        ctx.note(
+            fault="kill_worker",
+            users=len(self.expected),
+            counted=sum(got.values()),
+            sent=sum(self.expected.values()),
+        )
+        return [
+            f"worker state: user {u} counted {g} events, {n} were sent"
+            for u, (g, n) in sorted(wrong.items())[:5]
+        ]

@@ -28,10 +28,23 @@ class SchemaDrift:
             ev = new_event(f"chaos-drift-{i % 10}", 1.0, "paid", now)
             key = ev["user_id"].encode()
             if self.p.change == "extra_field":
-                ctx.injector.send(encode({**ev, "currency": "EUR"}), key, "extra_field", ("events",), event_id=ev["event_id"])
+                ctx.injector.send(
+                    encode({**ev, "currency": "EUR"}),
+                    key,
+                    "extra_field",
+                    ("events",),
+                    event_id=ev["event_id"],
+                )
             else:
                 drifted = {("userId" if k == "user_id" else k): v for k, v in ev.items()}
-                ctx.injector.send(encode(drifted), key, "renamed_field", ("dlq",), reason="missing_field:user_id", event_id=ev["event_id"])
+                ctx.injector.send(
+                    encode(drifted),
+                    key,
+                    "renamed_field",
+                    ("dlq",),
+                    reason="missing_field:user_id",
+                    event_id=ev["event_id"],
+                )
         ctx.note(fault="schema_drift", change=self.p.change, sent=self.p.count)
 
     def stop(self, ctx: FaultContext) -> None:

@@ -24,7 +24,9 @@ class Burst:
         now = ctx.now_ms()
         for i in range(self.p.count):
             ev = new_event(f"chaos-burst-{i % self.p.users}", 1.0, "created", now)
-            ctx.injector.send(encode(ev), ev["user_id"].encode(), "burst", ("events",), event_id=ev["event_id"])
+            ctx.injector.send(
+                encode(ev), ev["user_id"].encode(), "burst", ("events",), event_id=ev["event_id"]
+            )
         ctx.note(fault="burst", sent=self.p.count)
 
     def stop(self, ctx: FaultContext) -> None:

@@ -39,7 +39,6 @@ class KafkaLagError(StageError):
     """A cycle could not read what it needs from Kafka; `stage` names the call that failed."""
 
 
-
 def _state_name(state: Any) -> str:
     name = getattr(state, "name", str(state)).lower()
     return name if name else "unknown"
@@ -76,7 +75,9 @@ class KafkaLagCollector:
     def watermarks_client(self) -> Consumer:
         """A consumer used only for ListOffsets: it never subscribes, assigns or commits."""
         if self._watermarks is None:
-            self._watermarks = assigned_consumer(self._client_config, self.config.probe_group_id, "lag-watermarks")
+            self._watermarks = assigned_consumer(
+                self._client_config, self.config.probe_group_id, "lag-watermarks"
+            )
         return self._watermarks
 
     def _pool(self) -> ThreadPoolExecutor:

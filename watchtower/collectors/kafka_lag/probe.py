@@ -159,7 +159,7 @@ class TimestampProbe:
                 "fetch.queue.backoff.ms": 5,
                 "fetch.wait.max.ms": 10,
                 "fetch.error.backoff.ms": 50,
-            }
+            },
         )
 
     def _sweep(self, consumer: Consumer, keys: set[TimestampKey], deadline: float) -> None:

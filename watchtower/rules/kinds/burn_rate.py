@@ -73,7 +73,9 @@ class BurnRateRule(RuleBase):
     @model_validator(mode="after")
     def _good_or_bad(self) -> BurnRateRule:
         if (self.good is None) == (self.bad is None):
-            raise ValueError("give exactly one of `good` (events within the SLO) or `bad` (events outside it)")
+            raise ValueError(
+                "give exactly one of `good` (events within the SLO) or `bad` (events outside it)"
+            )
         return self
 
     def evaluate(self, history: Sequence[Reading], now: float) -> list[RuleResult]:
@@ -86,7 +88,10 @@ class BurnRateRule(RuleBase):
         pairs = sorted(self.windows, key=lambda w: (_SEVERITY_ORDER[w.severity], -w.factor))
         out: list[RuleResult] = []
         for key in keys:
-            measured = [(w, self._burn(total, counted, w.long, key), self._burn(total, counted, w.short, key)) for w in pairs]
+            measured = [
+                (w, self._burn(total, counted, w.long, key), self._burn(total, counted, w.short, key))
+                for w in pairs
+            ]
             with_data = [(w, lo, sh) for w, lo, sh in measured if lo is not None and sh is not None]
             if not with_data:
                 out.append(self.no_data(key))
@@ -108,7 +113,9 @@ class BurnRateRule(RuleBase):
             )
         return out
 
-    def _increases(self, history: History, selector: Selector, now: float, since: float) -> dict[float, dict[Labels, float]]:
+    def _increases(
+        self, history: History, selector: Selector, now: float, since: float
+    ) -> dict[float, dict[Labels, float]]:
         """Per window length: the counter increase per `by` group, only for groups with a measurable series."""
         lengths = {x for w in self.windows for x in (w.long, w.short)}
         w = window(history, selector, now, since=since)
@@ -120,12 +127,20 @@ class BurnRateRule(RuleBase):
             part = w.since(now - length)
             measurable = part.present.sum(axis=0) >= 2
             sums = np.zeros(len(keys))
-            np.add.at(sums, codes[measurable], increase(part.values[:, measurable], part.present[:, measurable]))
+            np.add.at(
+                sums, codes[measurable], increase(part.values[:, measurable], part.present[:, measurable])
+            )
             has = np.bincount(codes[measurable], minlength=len(keys)) > 0
             out[length] = {keys[i]: float(sums[i]) for i in np.flatnonzero(has)}
         return out
 
-    def _burn(self, total: dict[float, dict[Labels, float]], counted: dict[float, dict[Labels, float]], length: float, key: Labels) -> float | None:
+    def _burn(
+        self,
+        total: dict[float, dict[Labels, float]],
+        counted: dict[float, dict[Labels, float]],
+        length: float,
+        key: Labels,
+    ) -> float | None:
         events = total[length].get(key)
         if events is None:
             return None
@@ -135,6 +150,8 @@ class BurnRateRule(RuleBase):
                 return None
             bad = events - good
         else:
-            bad = counted[length].get(key, 0.0)  # a bad-events counter that does not exist yet has counted nothing
+            bad = counted[length].get(
+                key, 0.0
+            )  # a bad-events counter that does not exist yet has counted nothing
         ratio = min(max(bad / events, 0.0), 1.0) if events > 0 else 0.0
         return round(ratio / (1 - self.objective), 9)

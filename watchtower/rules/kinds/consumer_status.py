@@ -58,7 +58,12 @@ _BY_RANK = sorted(RANK, key=RANK.__getitem__)
 
 
 def partition_status(
-    offsets: Sequence[Point], lags: Sequence[Point], now: float, window: float, stop_after: float, min_points: int
+    offsets: Sequence[Point],
+    lags: Sequence[Point],
+    now: float,
+    window: float,
+    stop_after: float,
+    min_points: int,
 ) -> Status:
     """Burrow's partition rules over sampled (at, committed offset) and (at, lag) series, oldest first."""
     if not offsets or not lags:
@@ -119,7 +124,12 @@ def statuses(
 
 
 def _default_severities() -> dict[Status, Severity]:
-    return {Status.STOP: Severity.PAGE, Status.STALL: Severity.PAGE, Status.REWIND: Severity.TICKET, Status.WARN: Severity.TICKET}
+    return {
+        Status.STOP: Severity.PAGE,
+        Status.STALL: Severity.PAGE,
+        Status.REWIND: Severity.TICKET,
+        Status.WARN: Severity.TICKET,
+    }
 
 
 class ConsumerStatusRule(RuleBase):
@@ -205,4 +215,8 @@ class ConsumerStatusRule(RuleBase):
 
 def _short(labels: Labels) -> str:
     d = dict(labels)
-    return f"{d.get('topic', '?')}/{d.get('partition', '?')}" if "partition" in d else ",".join(f"{k}={v}" for k, v in labels)
+    return (
+        f"{d.get('topic', '?')}/{d.get('partition', '?')}"
+        if "partition" in d
+        else ",".join(f"{k}={v}" for k, v in labels)
+    )

@@ -21,7 +21,9 @@ from watchtower.rules.series import grouped, window
 
 
 class GrowthRule(SeriesRule):
-    DEFAULT_SUMMARY = "{rule}: grew {value:.2f}x (from {baseline:.6g} to {latest:.6g}) within {window} for {labels}"
+    DEFAULT_SUMMARY = (
+        "{rule}: grew {value:.2f}x (from {baseline:.6g} to {latest:.6g}) within {window} for {labels}"
+    )
     EXTRAS = {"baseline": 1.0, "latest": 2.0, "window": "10m"}
 
     kind: Literal["growth"] = "growth"

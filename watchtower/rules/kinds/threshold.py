@@ -42,7 +42,9 @@ class ThresholdRule(SeriesRule):
                     breaching=self.op.holds(value, self.bound),
                     value=value,
                     bound=self.bound,
-                    offenders=top_offenders(lambda j, m=members: w.labels(m[j]), w.values[-1, members], self.op.rising),
+                    offenders=top_offenders(
+                        lambda j, m=members: w.labels(m[j]), w.values[-1, members], self.op.rising
+                    ),
                     op=self.op.value,
                 )
             )

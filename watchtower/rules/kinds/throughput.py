@@ -49,7 +49,9 @@ class Signal(BaseModel):
 
 
 class ThroughputFloorRule(RuleBase):
-    DEFAULT_SUMMARY = "{rule}: output {value:.6g}/s below floor {bound:.6g}/s while input is {input:.6g}/s ({labels})"
+    DEFAULT_SUMMARY = (
+        "{rule}: output {value:.6g}/s below floor {bound:.6g}/s while input is {input:.6g}/s ({labels})"
+    )
     EXTRAS = {"input": 1.0, "window": "2m"}
 
     kind: Literal["throughput_floor"] = "throughput_floor"
@@ -93,8 +95,12 @@ class ThroughputFloorRule(RuleBase):
             per_series, has_rate = rates(current)
             rated, values = current.take(has_rate), per_series[has_rate]
             codes, keys = rated.groups(signal.aggregate, self.by)
-            combined, _ = combine(values[None, :], np.ones((1, values.size), dtype=bool), codes, len(keys), signal.aggregate)
+            combined, _ = combine(
+                values[None, :], np.ones((1, values.size), dtype=bool), codes, len(keys), signal.aggregate
+            )
             return {key: float(combined[0, i]) for i, key in enumerate(keys)}
         g = grouped(current, signal.aggregate, self.by)
-        mean = np.where(g.present, g.values, 0.0).sum(axis=0) / g.present.sum(axis=0)  # over its points in time
+        mean = np.where(g.present, g.values, 0.0).sum(axis=0) / g.present.sum(
+            axis=0
+        )  # over its points in time
         return {key: float(mean[i]) for i, key in enumerate(g.keys)}

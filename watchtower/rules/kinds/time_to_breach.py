@@ -20,7 +20,9 @@ from watchtower.rules.series import grouped, least_squares, window
 
 
 class TimeToBreachRule(SeriesRule):
-    DEFAULT_SUMMARY = "{rule}: {labels} at {latest:.6g}, trend crosses {threshold:.6g} in {value:.0f}s (horizon {horizon})"
+    DEFAULT_SUMMARY = (
+        "{rule}: {labels} at {latest:.6g}, trend crosses {threshold:.6g} in {value:.0f}s (horizon {horizon})"
+    )
     EXTRAS = {"threshold": 1.0, "latest": 1.0, "horizon": "15m", "slope": 1.0}
 
     kind: Literal["time_to_breach"] = "time_to_breach"
@@ -43,7 +45,9 @@ class TimeToBreachRule(SeriesRule):
             return [self.no_data()]
         g = grouped(w, self.aggregate, self.by)
         enough = g.present.sum(axis=0) >= self.min_points  # rows have distinct times: two points span time
-        slopes, fitted = least_squares(w.times, g.values[:, enough], g.present[:, enough]) if enough.any() else ((), ())
+        slopes, fitted = (
+            least_squares(w.times, g.values[:, enough], g.present[:, enough]) if enough.any() else ((), ())
+        )
         fits = dict(zip(np.flatnonzero(enough).tolist(), zip(slopes, fitted, strict=True), strict=True))
         out: list[RuleResult] = []
         for i, key in enumerate(g.keys):
@@ -60,7 +64,9 @@ class TimeToBreachRule(SeriesRule):
                     breaching=eta is not None and eta <= self.horizon,
                     value=eta,
                     bound=self.horizon,
-                    offenders=top_offenders(lambda j, m=members: w.labels(m[j]), w.values[-1, members], self.op.rising),
+                    offenders=top_offenders(
+                        lambda j, m=members: w.labels(m[j]), w.values[-1, members], self.op.rising
+                    ),
                     threshold=self.threshold,
                     latest=latest,
                     horizon=fmt_duration(self.horizon),

@@ -63,7 +63,9 @@ class FlinkActuator:
     def client(self) -> httpx.Client:
         if self._client is None:  # lazily: building the actuator connects nowhere
             self._client = httpx.Client(
-                base_url=self.config.rest_url.rstrip("/"), timeout=self.config.timeout, transport=self._transport
+                base_url=self.config.rest_url.rstrip("/"),
+                timeout=self.config.timeout,
+                transport=self._transport,
             )
         return self._client
 
@@ -71,12 +73,16 @@ class FlinkActuator:
         try:
             return self.client.request(method, path, json=body)
         except httpx.HTTPError as exc:
-            raise ActuatorError(f"flink target {self.name}: {method} {self.config.rest_url}{path}: {type(exc).__name__}") from None
+            raise ActuatorError(
+                f"flink target {self.name}: {method} {self.config.rest_url}{path}: {type(exc).__name__}"
+            ) from None
 
     def _json(self, method: str, path: str, body: Any = None) -> Any:
         r = self._call(method, path, body)
         if r.status_code >= 400:
-            raise ActuatorError(f"flink target {self.name}: {method} {path} answered {r.status_code}: {_errors(r)}")
+            raise ActuatorError(
+                f"flink target {self.name}: {method} {path} answered {r.status_code}: {_errors(r)}"
+            )
         return r.json() if r.content else {}
 
     # -- the actuator -------------------------------------------------------------------------------
@@ -85,7 +91,9 @@ class FlinkActuator:
         jobs = self._json("GET", "/jobs/overview").get("jobs", [])
         running = [j for j in jobs if j.get("name") == self.config.job_name and j.get("state") == "RUNNING"]
         if not running:
-            raise ActuatorError(f"flink target {self.name}: no RUNNING job named {self.config.job_name!r} at {self.config.rest_url}")
+            raise ActuatorError(
+                f"flink target {self.name}: no RUNNING job named {self.config.job_name!r} at {self.config.rest_url}"
+            )
         return max(running, key=lambda j: j.get("start-time", 0))["jid"]
 
     def parallelism(self, jid: str) -> dict[str, int]:
@@ -97,7 +105,9 @@ class FlinkActuator:
 
     def apply(self, replicas: int) -> ApplyResult:
         if replicas < 1:
-            return ApplyResult(self.name, replicas, None, error="a Flink job needs a parallelism of at least 1")
+            return ApplyResult(
+                self.name, replicas, None, error="a Flink job needs a parallelism of at least 1"
+            )
         try:
             jid = self.job_id()
             refusal = self._rescale(jid, replicas)
@@ -105,11 +115,17 @@ class FlinkActuator:
                 return ApplyResult(self.name, replicas, replicas, how=RESCALE)
             if not (self.config.savepoint_dir and self.config.restart_command):
                 return ApplyResult(
-                    self.name, replicas, None, how=RESCALE,
+                    self.name,
+                    replicas,
+                    None,
+                    how=RESCALE,
                     error=f"Flink refused the in-place rescale ({refusal}); set savepoint_dir and restart_command "
                     "to rescale by stop-with-savepoint and restart",
                 )
-            log.info("in-place rescale refused; stop-with-savepoint and restart", extra={"target": self.name, "refusal": refusal})
+            log.info(
+                "in-place rescale refused; stop-with-savepoint and restart",
+                extra={"target": self.name, "refusal": refusal},
+            )
             savepoint = self._stop_with_savepoint(jid)
             self._restart(savepoint, replicas)
             return ApplyResult(self.name, replicas, replicas, how=SAVEPOINT_RESTART)
@@ -135,7 +151,9 @@ class FlinkActuator:
         return None
 
     def _stop_with_savepoint(self, jid: str) -> str:
-        trigger = self._json("POST", f"/jobs/{jid}/stop", {"targetDirectory": self.config.savepoint_dir, "drain": False})
+        trigger = self._json(
+            "POST", f"/jobs/{jid}/stop", {"targetDirectory": self.config.savepoint_dir, "drain": False}
+        )
         request_id = trigger["request-id"]
         deadline = time.monotonic() + self.config.savepoint_timeout
         while time.monotonic() < deadline:
@@ -144,13 +162,20 @@ class FlinkActuator:
                 op = status.get("operation", {})
                 if "location" in op:
                     return op["location"]
-                raise ActuatorError(f"flink target {self.name}: stop-with-savepoint failed: {op.get('failure-cause', {}).get('stack-trace', '?')[:300]}")
+                raise ActuatorError(
+                    f"flink target {self.name}: stop-with-savepoint failed: {op.get('failure-cause', {}).get('stack-trace', '?')[:300]}"
+                )
             time.sleep(0.5)
-        raise ActuatorError(f"flink target {self.name}: the savepoint did not complete within {self.config.savepoint_timeout:.0f}s")
+        raise ActuatorError(
+            f"flink target {self.name}: the savepoint did not complete within {self.config.savepoint_timeout:.0f}s"
+        )
 
     def _restart(self, savepoint: str, replicas: int) -> None:
         assert self.config.restart_command
-        argv = [a.replace("{savepoint}", savepoint).replace("{parallelism}", str(replicas)) for a in self.config.restart_command]
+        argv = [
+            a.replace("{savepoint}", savepoint).replace("{parallelism}", str(replicas))
+            for a in self.config.restart_command
+        ]
         try:  # the command submits the job again and may keep running (a local mini-cluster launcher)
             self.restarted = subprocess.Popen(argv, stdin=subprocess.DEVNULL, start_new_session=True)
         except OSError as exc:
@@ -174,7 +199,9 @@ def _errors(r: httpx.Response) -> str:
     except ValueError:
         errs = []
     lines = [ln.strip() for e in errs for ln in e.splitlines()]
-    cause = [ln for ln in lines if "Exception: " in ln] or [ln for ln in lines if ln and not ln.startswith("at ")]
+    cause = [ln for ln in lines if "Exception: " in ln] or [
+        ln for ln in lines if ln and not ln.startswith("at ")
+    ]
     text = " ".join(cause[:2]) if cause else r.text[:200]
     return text[:300] or r.reason_phrase
 

@@ -72,7 +72,9 @@ class KubernetesActuator:
                     config.load_kube_config(config_file=path, context=c.context, client_configuration=conf)
             except (config.ConfigException, OSError, TypeError, ValueError) as exc:
                 where = c.kubeconfig or "in-cluster / ~/.kube/config"
-                raise ActuatorError(f"kubernetes target {self.name}: cannot load credentials from {where}: {exc}") from None
+                raise ActuatorError(
+                    f"kubernetes target {self.name}: cannot load credentials from {where}: {exc}"
+                ) from None
             conf.retries = 0  # one try per call; the controller's next cycle is the retry
             self._client = client.ApiClient(conf)
             self._api = client.AppsV1Api(self._client)
@@ -85,7 +87,9 @@ class KubernetesActuator:
         kind = {"deployment": "deployment", "statefulset": "stateful_set"}[self.config.resource]
         method = getattr(api, f"{verb}_namespaced_{kind}_scale")
         try:
-            return method(self.config.name, self.config.namespace, *args, _request_timeout=self.config.timeout)
+            return method(
+                self.config.name, self.config.namespace, *args, _request_timeout=self.config.timeout
+            )
         except ApiException as exc:
             raise ActuatorError(self._explain(verb, exc)) from None
         except Exception as exc:  # urllib3 connection errors and the like; their text holds no credentials
@@ -95,7 +99,9 @@ class KubernetesActuator:
 
     def _explain(self, verb: str, exc: Any) -> str:
         c = self.config
-        hint = _HINTS.get(exc.status, "").format(plural=self.plural, ns=c.namespace, kind=c.resource, name=c.name)
+        hint = _HINTS.get(exc.status, "").format(
+            plural=self.plural, ns=c.namespace, kind=c.resource, name=c.name
+        )
         try:  # a Kubernetes Status object: its `message` names the object and the missing permission
             message = json.loads(exc.body or "{}").get("message", "")
         except (ValueError, AttributeError):

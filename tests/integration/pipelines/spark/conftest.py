@@ -47,7 +47,9 @@ class OrderProducer:
         self.producer.produce(self.topic, value=value, key=key, partition=partition)
         self.sent.append((partition, value))
 
-    def event(self, partition: int, t_ms: int, user: str = "u1", amount: float = 1.0, event_id: str | None = None) -> bytes:
+    def event(
+        self, partition: int, t_ms: int, user: str = "u1", amount: float = 1.0, event_id: str | None = None
+    ) -> bytes:
         value = encode(new_event(user, amount, "paid", t_ms, event_id=event_id))
         self.send(value, partition, user.encode())
         return value
@@ -59,7 +61,9 @@ class OrderProducer:
         """One single-record batch per partition, so tansu's ListOffsets reports the true end."""
         self.flush()
         for p in range(partitions):
-            self.markers.produce(self.topic, encode(new_event("marker", 0, "marker", int(time.time() * 1000))), partition=p)
+            self.markers.produce(
+                self.topic, encode(new_event("marker", 0, "marker", int(time.time() * 1000))), partition=p
+            )
             assert self.markers.flush(30) == 0
             self.sent.append((p, None))
 
@@ -72,7 +76,9 @@ def order_producer(bootstrap: str) -> Callable[[str], OrderProducer]:
 def end_offsets(bootstrap: str, topic: str, partitions: int) -> dict[int, int]:
     c = Consumer({"bootstrap.servers": bootstrap, "group.id": "wt-spark-test-probe"})
     try:
-        return {p: c.get_watermark_offsets(TopicPartition(topic, p), timeout=10)[1] for p in range(partitions)}
+        return {
+            p: c.get_watermark_offsets(TopicPartition(topic, p), timeout=10)[1] for p in range(partitions)
+        }
     finally:
         c.close()
 
@@ -80,7 +86,10 @@ def end_offsets(bootstrap: str, topic: str, partitions: int) -> dict[int, int]:
 def committed(bootstrap: str, group: str, topic: str, partitions: int) -> dict[int, int]:
     c = Consumer({"bootstrap.servers": bootstrap, "group.id": group})
     try:
-        return {tp.partition: tp.offset for tp in c.committed([TopicPartition(topic, p) for p in range(partitions)], timeout=10)}
+        return {
+            tp.partition: tp.offset
+            for tp in c.committed([TopicPartition(topic, p) for p in range(partitions)], timeout=10)
+        }
     finally:
         c.close()
 
@@ -90,7 +99,9 @@ def wait_for_group() -> Callable[..., None]:
     return _wait_for_group
 
 
-def _wait_for_group(bootstrap: str, group: str, topic: str, partitions: int, timeout: float, alive: Callable[[], bool]) -> None:
+def _wait_for_group(
+    bootstrap: str, group: str, topic: str, partitions: int, timeout: float, alive: Callable[[], bool]
+) -> None:
     """Until the group's committed offsets reach every partition's end (fetch high watermark)."""
     ends = end_offsets(bootstrap, topic, partitions)
     deadline = time.monotonic() + timeout
@@ -101,4 +112,6 @@ def _wait_for_group(bootstrap: str, group: str, topic: str, partitions: int, tim
         if all(got.get(p, -1) >= end for p, end in ends.items()):
             return
         time.sleep(1)
-    raise AssertionError(f"group {group} committed {committed(bootstrap, group, topic, partitions)}, ends {ends}")
+    raise AssertionError(
+        f"group {group} committed {committed(bootstrap, group, topic, partitions)}, ends {ends}"
+    )

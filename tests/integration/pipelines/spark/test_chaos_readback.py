@@ -63,13 +63,23 @@ class DropsOneValidEventPerBatch:
         self.dropped.append((first["kafka_partition"], first["kafka_offset"]))
         sink = r.sink.slice(1)
         return BatchResult(
-            r.batch_id, r.input_rows, sink, r.dlq, r.late, r.control, r.duplicate_rows + 1, r.max_event_time_ms,
-            sliding_windows(sink, ctx.window_length_ms, ctx.window_slide_ms), slide_buckets(sink, ctx.window_slide_ms),
+            r.batch_id,
+            r.input_rows,
+            sink,
+            r.dlq,
+            r.late,
+            r.control,
+            r.duplicate_rows + 1,
+            r.max_event_time_ms,
+            sliding_windows(sink, ctx.window_length_ms, ctx.window_slide_ms),
+            slide_buckets(sink, ctx.window_slide_ms),
         )
 
 
 def inject_and_run(spark, pipeline, bootstrap, redis_url, wait_for_group, processor=process) -> Injector:
-    inj = Injector(KafkaConfig(), bootstrap, pipeline.topic, scenario="readback-test", run_id=uuid.uuid4().hex[:8])
+    inj = Injector(
+        KafkaConfig(), bootstrap, pipeline.topic, scenario="readback-test", run_id=uuid.uuid4().hex[:8]
+    )
     now = int(time.time() * 1000)
     # phase 1: valid events, exact duplicates, every kind of malformed value, one year-ahead event
     for i in range(120):
@@ -80,7 +90,9 @@ def inject_and_run(spark, pipeline, bootstrap, redis_url, wait_for_group, proces
     for sub, value in MALFORMED.items():
         inj.send(value, b"u", f"malformed:{sub}", ("dlq",), reason=sub.split(":")[0])
     future = new_event("skewed", 1.0, "paid", now + 365 * 24 * HOUR_MS)
-    inj.send(encode(future), b"skewed", "future", ("dlq",), reason="future_event_time", event_id=future["event_id"])
+    inj.send(
+        encode(future), b"skewed", "future", ("dlq",), reason="future_event_time", event_id=future["event_id"]
+    )
     inj.end_markers(PARTITIONS)
 
     job = SparkJob(pipeline, {"bootstrap.servers": bootstrap}, redis_url, processor=processor)
@@ -127,7 +139,9 @@ def make_pipeline(scratch, topic_factory, group_factory) -> PipelineConfig:
 
 
 def found(pipeline: PipelineConfig, bootstrap: str):
-    return read_found(delta_root(pipeline), pipeline.topic, {"bootstrap.servers": bootstrap}, pipeline.dlq_topic)
+    return read_found(
+        delta_root(pipeline), pipeline.topic, {"bootstrap.servers": bootstrap}, pipeline.dlq_topic
+    )
 
 
 def test_every_injected_record_is_where_the_contract_puts_it(
@@ -151,9 +165,14 @@ def test_a_pipeline_that_drops_a_valid_event_per_batch_fails_the_verdict_naming_
     assert broken.dropped
 
     # the job's own counters still add up: the check the demo used to make cannot see the loss
-    batches = DeltaSinks(delta_root(pipeline), "reader").open().table("batches").to_pyarrow_table().to_pylist()
+    batches = (
+        DeltaSinks(delta_root(pipeline), "reader").open().table("batches").to_pyarrow_table().to_pylist()
+    )
     for b in batches:
-        assert b["input_rows"] == b["sink_rows"] + b["dlq_rows"] + b["late_rows"] + b["duplicate_rows"] + b["control_rows"]
+        assert (
+            b["input_rows"]
+            == b["sink_rows"] + b["dlq_rows"] + b["late_rows"] + b["duplicate_rows"] + b["control_rows"]
+        )
     assert sum(b["input_rows"] for b in batches) == inj.sent
 
     verdict = read_until(inj.expected, lambda: found(pipeline, bootstrap), timeout=5, complete=True)
@@ -163,5 +182,8 @@ def test_a_pipeline_that_drops_a_valid_event_per_batch_fails_the_verdict_naming_
     assert {(a.partition, a.offset) for a in valid.first_missing} <= set(broken.dropped)
     first = verdict.first_missing()
     assert (first.partition, first.offset) in broken.dropped
-    assert f"partition {first.partition} offset {first.offset}: expected events, found nothing" in verdict.summary()
+    assert (
+        f"partition {first.partition} offset {first.offset}: expected events, found nothing"
+        in verdict.summary()
+    )
     assert all(k.ok for name, k in verdict.kinds.items() if name != "valid")

@@ -30,7 +30,9 @@ ROUNDS = 3
 
 
 @pytest.fixture
-def running_job(spark, scratch, bootstrap, redis_url, redis_client, topic_factory) -> Iterator[tuple[SparkJob, PipelineConfig]]:
+def running_job(
+    spark, scratch, bootstrap, redis_url, redis_client, topic_factory
+) -> Iterator[tuple[SparkJob, PipelineConfig]]:
     # redis_client empties the session's Redis first: e2e entries other tests left would count here too.
     topic = topic_factory("orders", 2)
     pipeline = PipelineConfig(
@@ -73,7 +75,10 @@ def test_canaries_latency_and_spark_progress_through_the_real_job(
     producer.flush()
 
     canary = CanaryCollector(
-        CanaryConfig(enabled=True, lost_after=120, timeout=5), {"bootstrap.servers": bootstrap}, redis_url, pipeline.topic
+        CanaryConfig(enabled=True, lost_after=120, timeout=5),
+        {"bootstrap.servers": bootstrap},
+        redis_url,
+        pipeline.topic,
     )
     e2e = E2eLatencyCollector(E2eLatencyConfig(window=600), redis_url)
     progress = SparkProgressCollector(SparkProgressConfig(), redis_url, pipeline.progress_stream)
@@ -82,6 +87,7 @@ def test_canaries_latency_and_spark_progress_through_the_real_job(
         for _ in range(ROUNDS):
             canary.collect(time.time())
             time.sleep(1.0)
+
         def all_visible():
             canary.check(time.time())  # no new round: only resolve what is pending
             return canary.reading(time.time()) if canary.received >= 2 * ROUNDS else None
@@ -93,7 +99,11 @@ def test_canaries_latency_and_spark_progress_through_the_real_job(
         assert all(0 < v < 60 for v in latencies.values()), latencies
 
         events = until(
-            lambda: (t := DeltaTable(str(delta_root(pipeline) / "events")).to_pyarrow_table()).num_rows >= BUSINESS and t,
+            lambda: (
+                (t := DeltaTable(str(delta_root(pipeline) / "events")).to_pyarrow_table()).num_rows
+                >= BUSINESS
+                and t
+            ),
             "the business events in the sink",
         )
         # --- canaries are control rows, and nothing else --------------------------------------------

@@ -43,7 +43,9 @@ def redis_bucket_total(redis_client) -> int:
 
 
 def read_dlq_topic(bootstrap: str, topic: str, expected: int) -> list:
-    c = Consumer({"bootstrap.servers": bootstrap, "group.id": f"{topic}-check", "auto.offset.reset": "earliest"})
+    c = Consumer(
+        {"bootstrap.servers": bootstrap, "group.id": f"{topic}-check", "auto.offset.reset": "earliest"}
+    )
     c.assign([TopicPartition(topic, 0, 0)])
     got, deadline = [], time.monotonic() + 30
     while len(got) < expected and time.monotonic() < deadline:
@@ -55,7 +57,15 @@ def read_dlq_topic(bootstrap: str, topic: str, expected: int) -> list:
 
 
 def test_conservation_malformed_late_and_duplicates(
-    spark, scratch, bootstrap, redis_url, redis_client, topic_factory, group_factory, order_producer, wait_for_group
+    spark,
+    scratch,
+    bootstrap,
+    redis_url,
+    redis_client,
+    topic_factory,
+    group_factory,
+    order_producer,
+    wait_for_group,
 ) -> None:
     topic, dlq_topic = topic_factory("orders", PARTITIONS), topic_factory("orders-dlq", 1)
     pipeline = PipelineConfig(
@@ -135,9 +145,15 @@ def test_conservation_malformed_late_and_duplicates(
     t = tables(pipeline)
     batches = t.table("batches").to_pyarrow_table().to_pylist()
     for b in batches:
-        assert b["input_rows"] == b["sink_rows"] + b["dlq_rows"] + b["late_rows"] + b["duplicate_rows"] + b["control_rows"]
+        assert (
+            b["input_rows"]
+            == b["sink_rows"] + b["dlq_rows"] + b["late_rows"] + b["duplicate_rows"] + b["control_rows"]
+        )
         assert b["status"] == "ok"
-    total = {k: sum(b[k] for b in batches) for k in ("input_rows", "sink_rows", "dlq_rows", "late_rows", "duplicate_rows", "control_rows")}
+    total = {
+        k: sum(b[k] for b in batches)
+        for k in ("input_rows", "sink_rows", "dlq_rows", "late_rows", "duplicate_rows", "control_rows")
+    }
     assert total == {
         "input_rows": len(prod.sent),
         "sink_rows": len(valid),
@@ -158,21 +174,48 @@ def test_conservation_malformed_late_and_duplicates(
 
     records = read_dlq_topic(bootstrap, dlq_topic, sum(malformed.values()))
     assert Counter(dict(m.headers())["failure_reason"].decode() for m in records) == malformed
-    assert all({"batch_id", "source_partition", "source_offset", "source_topic"} <= set(dict(m.headers())) for m in records)
+    assert all(
+        {"batch_id", "source_partition", "source_offset", "source_topic"} <= set(dict(m.headers()))
+        for m in records
+    )
 
     assert redis_bucket_total(redis_client) == len(valid)
     assert redis_client.exists("wt:canary:canary-1") == 1
     e2e = redis_client.xrange("watchtower:e2e")
     assert sum(int(f[b"count"]) for _, f in e2e) == len(valid)
     progress = redis_client.xrange(pipeline.progress_stream)
-    assert progress and {b"batch_id", b"input_rows", b"processed_rows_per_second", b"trigger_execution_ms"} <= set(progress[-1][1])
+    assert progress and {
+        b"batch_id",
+        b"input_rows",
+        b"processed_rows_per_second",
+        b"trigger_execution_ms",
+    } <= set(progress[-1][1])
 
 
 def _spark_cli(config: Path, bootstrap: str, redis_url: str, *extra: str) -> subprocess.Popen:
     env = {**os.environ, "PYSPARK_PYTHON": sys.executable}
-    cmd = [sys.executable, "-m", "watchtower", "-c", str(config), "pipeline", "spark", "--bootstrap", bootstrap, "--redis-url", redis_url, *extra]
-    return subprocess.Popen(cmd, env=env, cwd=Path(__file__).resolve().parents[4], start_new_session=True,
-                            stdout=subprocess.DEVNULL, stderr=open(config.parent / "spark.log", "ab"))  # noqa: SIM115
+    cmd = [
+        sys.executable,
+        "-m",
+        "watchtower",
+        "-c",
+        str(config),
+        "pipeline",
+        "spark",
+        "--bootstrap",
+        bootstrap,
+        "--redis-url",
+        redis_url,
+        *extra,
+    ]
+    return subprocess.Popen(
+        cmd,
+        env=env,
+        cwd=Path(__file__).resolve().parents[4],
+        start_new_session=True,
+        stdout=subprocess.DEVNULL,
+        stderr=open(config.parent / "spark.log", "ab"),
+    )  # noqa: SIM115
 
 
 def test_restart_after_sigkill_loses_nothing_and_writes_nothing_twice(
@@ -180,8 +223,12 @@ def test_restart_after_sigkill_loses_nothing_and_writes_nothing_twice(
 ) -> None:
     topic, dlq_topic = topic_factory("orders", PARTITIONS), topic_factory("orders-dlq", 1)
     pipeline = PipelineConfig(
-        topic=topic, dlq_topic=dlq_topic, data_dir=scratch / "data", consumer_group=group_factory("spark"),
-        max_offsets_per_trigger=1000, trigger_interval=0.2,
+        topic=topic,
+        dlq_topic=dlq_topic,
+        data_dir=scratch / "data",
+        consumer_group=group_factory("spark"),
+        max_offsets_per_trigger=1000,
+        trigger_interval=0.2,
     )
     config = scratch / "watchtower.yaml"
     config.write_text(yaml.safe_dump({"pipeline": orjson.loads(pipeline.model_dump_json())}))
@@ -209,7 +256,9 @@ def test_restart_after_sigkill_loses_nothing_and_writes_nothing_twice(
         done_before = tables(pipeline).table("batches").to_pyarrow_table().num_rows
         assert 2 <= done_before < 8, "the kill must land mid-stream"
     finally:
-        os.killpg(first.pid, signal.SIGKILL)  # Spark's JVM and Python workers die with it, like a lost machine
+        os.killpg(
+            first.pid, signal.SIGKILL
+        )  # Spark's JVM and Python workers die with it, like a lost machine
         first.wait(30)
 
     second = _spark_cli(config, bootstrap, redis_url, "--until-idle", "5")

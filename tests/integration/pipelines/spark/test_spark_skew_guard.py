@@ -33,7 +33,9 @@ RULES = Path(__file__).resolve().parents[4] / "alerts"
 YEAR_MS = 365 * 24 * 3600 * 1000
 
 
-def run_year_ahead_then_on_time(spark, pipeline, bootstrap, redis_url, prod, wait_for_group) -> tuple[dict, set[str]]:
+def run_year_ahead_then_on_time(
+    spark, pipeline, bootstrap, redis_url, prod, wait_for_group
+) -> tuple[dict, set[str]]:
     """One event a year ahead (handled alone), then 200 on-time events; returns the first and the ids of the rest."""
     topic = pipeline.topic
     future = orjson.loads(prod.event(0, int(time.time() * 1000) + YEAR_MS, user="skewed"))
@@ -57,7 +59,9 @@ def run_year_ahead_then_on_time(spark, pipeline, bootstrap, redis_url, prod, wai
         wait_for_group(bootstrap, pipeline.consumer_group, topic, PARTITIONS, 240, runner.is_alive)
         now = int(time.time() * 1000)
         for i in range(200):
-            on_time.add(orjson.loads(prod.event(i % PARTITIONS, now - (i % 30) * 1000, user=f"u{i % 7}"))["event_id"])
+            on_time.add(
+                orjson.loads(prod.event(i % PARTITIONS, now - (i % 30) * 1000, user=f"u{i % 7}"))["event_id"]
+            )
         prod.end_markers(PARTITIONS)
         wait_for_group(bootstrap, pipeline.consumer_group, topic, PARTITIONS, 240, runner.is_alive)
     finally:
@@ -69,7 +73,9 @@ def run_year_ahead_then_on_time(spark, pipeline, bootstrap, redis_url, prod, wai
 
 def signals(pipeline: PipelineConfig, redis_url: str) -> tuple[dict, set[str]]:
     """The pipeline_outcomes reading now, and the default rules that breach on it."""
-    collector = PipelineOutcomesCollector(PipelineOutcomesConfig(window=600), redis_url, pipeline.progress_stream)
+    collector = PipelineOutcomesCollector(
+        PipelineOutcomesConfig(window=600), redis_url, pipeline.progress_stream
+    )
     now = time.time()
     reading = collector.collect(now)
     collector.close()

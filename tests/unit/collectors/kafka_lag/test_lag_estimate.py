@@ -25,13 +25,19 @@ FRESH = (OffsetPoint(100, NOW, NOW),)  # the first cycle ever: one point, seen j
         # a new group on old records, probe asked and not done: no sample, not 0
         ({"lag": 50, "committed": 50, "table": FRESH, "probing": True}, (None, "pending")),
         # ...once the probe has read it: the truth, right away
-        ({"lag": 50, "committed": 50, "table": FRESH, "probing": True, "timestamp": 700.0}, (300.0, "timestamp")),
+        (
+            {"lag": 50, "committed": 50, "table": FRESH, "probing": True, "timestamp": 700.0},
+            (300.0, "timestamp"),
+        ),
         # not probed (interpolation method / above the auto limit), first cycle: a bound of 0 -> nothing
         ({"lag": 50, "committed": 50, "table": FRESH}, (None, "unknown")),
         # not probed, later: a lower bound, labelled as one
         ({"lag": 50, "committed": 50, "table": TABLE}, (100.0, "lower_bound")),
         # a record without a timestamp falls back the same way
-        ({"lag": 50, "committed": 50, "table": TABLE, "timestamp": None, "probing": True}, (100.0, "lower_bound")),
+        (
+            {"lag": 50, "committed": 50, "table": TABLE, "timestamp": None, "probing": True},
+            (100.0, "lower_bound"),
+        ),
         # no table at all
         ({"lag": 5, "committed": 10, "table": ()}, (None, "unknown")),
     ],
@@ -41,7 +47,9 @@ def test_lag_seconds_estimate(kw, expected) -> None:
 
 
 def test_not_read_is_distinct_from_no_timestamp() -> None:
-    assert lag_seconds_estimate(lag=1, committed=50, table=FRESH, now=NOW, timestamp=NOT_READ, probing=True) == (
+    assert lag_seconds_estimate(
+        lag=1, committed=50, table=FRESH, now=NOW, timestamp=NOT_READ, probing=True
+    ) == (
         None,
         "pending",
     )

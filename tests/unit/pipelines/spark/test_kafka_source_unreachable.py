@@ -18,7 +18,9 @@ class Reader(KafkaStreamReader):
     def _list_offsets(self, which: str) -> dict[int, int]:
         answer = self.answers.pop(0)
         if answer is None:
-            raise KafkaException(KafkaError(KafkaError._TIMED_OUT, "Failed to get metadata: Local: Timed out"))
+            raise KafkaException(
+                KafkaError(KafkaError._TIMED_OUT, "Failed to get metadata: Local: Timed out")
+            )
         return answer
 
 

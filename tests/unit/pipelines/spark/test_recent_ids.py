@@ -68,4 +68,17 @@ def test_empty_inputs() -> None:
     assert len(r) == 0
     assert r.seen(pa.array(["a"]), 1, None).to_pylist() == []
     assert index().seen(pa.array([], pa.string()), 5, None).to_pylist() == []
-    assert len(RecentIds().load(pa.table({"event_id": pa.array([], pa.string()), "event_time": ts([]), "batch_id": pa.array([], pa.int64())}))) == 0
+    assert (
+        len(
+            RecentIds().load(
+                pa.table(
+                    {
+                        "event_id": pa.array([], pa.string()),
+                        "event_time": ts([]),
+                        "batch_id": pa.array([], pa.int64()),
+                    }
+                )
+            )
+        )
+        == 0
+    )

@@ -24,7 +24,9 @@ def ev(eid: str, t: int = T, user: str = "u1", amount: float = 1.0, etype: str =
     return encode(new_event(user, amount, etype, t, order_id="o", event_id=eid))
 
 
-def raw(values: list[bytes | None], partitions: list[int] | None = None, offsets: list[int] | None = None) -> pa.Table:
+def raw(
+    values: list[bytes | None], partitions: list[int] | None = None, offsets: list[int] | None = None
+) -> pa.Table:
     n = len(values)
     return pa.table(
         {
@@ -47,7 +49,11 @@ MALFORMED = [
     ("bad json", b"{nope", "bad_json"),
     ("null value", None, "empty"),
     ("array", b"[]", "not_an_object"),
-    ("missing amount", b'{"event_id":"x","order_id":"o","user_id":"u","event_type":"paid","event_time":"2026-11-23T15:44:00.000Z"}', "missing_field:amount"),
+    (
+        "missing amount",
+        b'{"event_id":"x","order_id":"o","user_id":"u","event_type":"paid","event_time":"2026-11-23T15:44:00.000Z"}',
+        "missing_field:amount",
+    ),
     ("wrong type amount", ev("x").replace(b'"amount":1.0', b'"amount":"1"'), "wrong_type:amount"),
     ("negative amount", ev("x", amount=-1), "bad_value:amount"),
     ("unknown type", ev("x", etype="teleported"), "unknown_event_type"),
@@ -59,9 +65,21 @@ MALFORMED = [
 @pytest.mark.parametrize("case,value,reason", MALFORMED, ids=[m[0] for m in MALFORMED])
 def test_malformed_goes_to_dlq_with_reason_and_source(case: str, value: bytes | None, reason: str) -> None:
     r = process(raw([ev("a"), value, ev("b")], offsets=[10, 11, 12]), ctx(max_bytes=1024))
-    assert r.counts == {"input_rows": 3, "sink_rows": 2, "dlq_rows": 1, "late_rows": 0, "duplicate_rows": 0, "control_rows": 0}
+    assert r.counts == {
+        "input_rows": 3,
+        "sink_rows": 2,
+        "dlq_rows": 1,
+        "late_rows": 0,
+        "duplicate_rows": 0,
+        "control_rows": 0,
+    }
     row = r.dlq.to_pylist()[0]
-    assert (row["failure_reason"], row["batch_id"], row["source_offset"], row["source_partition"]) == (reason, 7, 11, 0)
+    assert (row["failure_reason"], row["batch_id"], row["source_offset"], row["source_partition"]) == (
+        reason,
+        7,
+        11,
+        0,
+    )
     assert row["payload"] == value
 
 
@@ -78,7 +96,9 @@ DEDUP = [
 @pytest.mark.parametrize("case,rows,seen,offsets,dups", DEDUP, ids=[d[0] for d in DEDUP])
 def test_dedup(case: str, rows: list, seen: list[str], offsets: list[int], dups: int) -> None:
     table = raw([ev(e) for e, _, _ in rows], [p for _, p, _ in rows], [o for _, _, o in rows])
-    r = process(table, ctx(), seen=lambda ids: pa.array([i for i in ids.to_pylist() if i in seen], pa.string()))
+    r = process(
+        table, ctx(), seen=lambda ids: pa.array([i for i in ids.to_pylist() if i in seen], pa.string())
+    )
     assert r.sink.column("kafka_offset").to_pylist() == offsets
     assert r.duplicate_rows == dups
     if case == "in-batch across partitions":
@@ -129,7 +149,9 @@ def test_skew_guard(case: str, t: int, produced: int | None, now: int, future: b
     if produced is None:
         r_in = r_in.set_column(3, "timestamp", pa.array([-1], pa.int64()).cast(pa.timestamp("us", tz="UTC")))
     else:
-        r_in = r_in.set_column(3, "timestamp", pa.array([produced * 1000], pa.int64()).cast(pa.timestamp("us", tz="UTC")))
+        r_in = r_in.set_column(
+            3, "timestamp", pa.array([produced * 1000], pa.int64()).cast(pa.timestamp("us", tz="UTC"))
+        )
     c = BatchContext(7, None, 5 * MIN, MIN, 64 * 1024, now_ms=now, max_future_skew_ms=SKEW)
     r = process(r_in, c)
     assert r.dlq.column("failure_reason").to_pylist() == (["future_event_time"] if future else [])
@@ -142,7 +164,14 @@ def test_a_year_ahead_event_never_moves_the_watermark() -> None:
     c = BatchContext(7, None, 5 * MIN, MIN, 64 * 1024, now_ms=T, max_future_skew_ms=SKEW)
     r = process(raw([ev("future", T + year), ev("a", T - MIN)]), c)
     assert r.max_event_time_ms == T - MIN
-    assert r.counts == {"input_rows": 2, "sink_rows": 1, "dlq_rows": 1, "late_rows": 0, "duplicate_rows": 0, "control_rows": 0}
+    assert r.counts == {
+        "input_rows": 2,
+        "sink_rows": 1,
+        "dlq_rows": 1,
+        "late_rows": 0,
+        "duplicate_rows": 0,
+        "control_rows": 0,
+    }
     assert r.dlq.column("payload").to_pylist()[0] == ev("future", T + year)
 
 
@@ -169,9 +198,22 @@ def test_window_assignment(case: str, t: int, starts: list[int]) -> None:
 
 
 def test_windows_and_buckets_sum_per_user() -> None:
-    r = process(raw([ev("a", T, "u1", 1.0), ev("b", T + 1000, "u1", 2.0), ev("c", T, "u2", 4.0), ev("a", T, "u1", 1.0)]), ctx())
-    last = {(g["user_id"]): (g["event_count"], g["amount_sum"]) for g in r.aggregates.to_pylist()
-            if int(g["window_start"].timestamp() * 1000) == T}
+    r = process(
+        raw(
+            [
+                ev("a", T, "u1", 1.0),
+                ev("b", T + 1000, "u1", 2.0),
+                ev("c", T, "u2", 4.0),
+                ev("a", T, "u1", 1.0),
+            ]
+        ),
+        ctx(),
+    )
+    last = {
+        (g["user_id"]): (g["event_count"], g["amount_sum"])
+        for g in r.aggregates.to_pylist()
+        if int(g["window_start"].timestamp() * 1000) == T
+    }
     assert last == {"u1": (2, 3.0), "u2": (1, 4.0)}  # the duplicate of "a" is not counted
     assert sorted(r.buckets.to_pylist(), key=lambda b: b["user_id"]) == [
         {"user_id": "u1", "bucket_start_ms": T, "event_count": 2, "amount_sum": 3.0},
@@ -180,8 +222,17 @@ def test_windows_and_buckets_sum_per_user() -> None:
 
 
 def test_control_events_never_reach_business_outputs() -> None:
-    r = process(raw([ev("c1", etype="canary"), ev("m1", etype="marker"), ev("a")]), ctx(watermark_ms=T + 10 * MIN))
-    assert r.counts == {"input_rows": 3, "sink_rows": 0, "dlq_rows": 0, "late_rows": 1, "duplicate_rows": 0, "control_rows": 2}
+    r = process(
+        raw([ev("c1", etype="canary"), ev("m1", etype="marker"), ev("a")]), ctx(watermark_ms=T + 10 * MIN)
+    )
+    assert r.counts == {
+        "input_rows": 3,
+        "sink_rows": 0,
+        "dlq_rows": 0,
+        "late_rows": 1,
+        "duplicate_rows": 0,
+        "control_rows": 2,
+    }
     assert r.control.column("event_type").to_pylist() == ["canary", "marker"]
     assert r.aggregates.num_rows == 0 and r.buckets.num_rows == 0
     assert r.max_event_time_ms == T  # control events do not move the watermark
@@ -190,7 +241,14 @@ def test_control_events_never_reach_business_outputs() -> None:
 def test_every_record_is_accounted_for_in_a_mixed_batch() -> None:
     values = [ev("a"), ev("a"), b"x", ev("old", T - 20 * MIN), ev("k", etype="canary"), ev("b"), None]
     r = process(raw(values), ctx(watermark_ms=T - 10 * MIN), seen=lambda ids: pa.array(["b"]))
-    assert r.counts == {"input_rows": 7, "sink_rows": 1, "dlq_rows": 2, "late_rows": 1, "duplicate_rows": 2, "control_rows": 1}
+    assert r.counts == {
+        "input_rows": 7,
+        "sink_rows": 1,
+        "dlq_rows": 2,
+        "late_rows": 1,
+        "duplicate_rows": 2,
+        "control_rows": 1,
+    }
 
 
 def test_empty_batch() -> None:
@@ -216,7 +274,12 @@ PLAN = [
     # (case, ranges (partition, start, end), tasks, expected tasks)
     ("one task per range", [(0, 0, 3), (1, 5, 6)], None, [[(0, 0, 3)], [(1, 5, 6)]]),
     ("empty ranges dropped", [(0, 4, 4), (1, 0, 2)], 2, [[(1, 0, 1)], [(1, 1, 2)]]),
-    ("small ranges packed", [(p, 0, 1) for p in range(6)], 2, [[(0, 0, 1), (2, 0, 1), (4, 0, 1)], [(1, 0, 1), (3, 0, 1), (5, 0, 1)]]),
+    (
+        "small ranges packed",
+        [(p, 0, 1) for p in range(6)],
+        2,
+        [[(0, 0, 1), (2, 0, 1), (4, 0, 1)], [(1, 0, 1), (3, 0, 1), (5, 0, 1)]],
+    ),
     ("hot partition cut", [(0, 0, 100), (1, 0, 10)], 2, [[(0, 0, 55)], [(0, 55, 100), (1, 0, 10)]]),
     ("more tasks than records", [(0, 0, 1)], 4, [[(0, 0, 1)]]),
 ]
@@ -246,6 +309,8 @@ def test_latency_summary() -> None:
     assert latency_summary(times.slice(0, 0), T).count == 0
 
 
-@pytest.mark.parametrize("values", [[], ["a"], ["9f1c", "é", "x"], ['q"uote', "back\\slash", "new\nline", "\x01"]])
+@pytest.mark.parametrize(
+    "values", [[], ["a"], ["9f1c", "é", "x"], ['q"uote', "back\\slash", "new\nline", "\x01"]]
+)
 def test_json_strings(values: list[str]) -> None:
     assert orjson.loads(json_strings(pa.chunked_array([pa.array(values, pa.string())]))) == values
