@@ -63,7 +63,7 @@ def test_run_from_an_empty_directory_uses_the_packaged_rules(tmp_path, bootstrap
         packaged, problems = check_rules(packaged_rules())
         assert not problems
         evaluation = status["evaluation"]
-        assert evaluation["rule_files"] == [str(packaged_rules() / "default.yaml")]
+        assert evaluation["rule_files"] == sorted(str(p) for p in packaged_rules().glob("*.yaml"))
         assert evaluation["rules"] == len(packaged.rules) > 0
         assert evaluation["cycles"] >= 1 and not evaluation["failing_rules"]
         assert "no such file or directory" not in log_path.read_text()

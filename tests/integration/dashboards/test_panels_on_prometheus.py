@@ -52,9 +52,31 @@ SPARK_REASON = (
     "Spark job (its StreamingQueryListener writes the progress stream): proven by the spark variant"
 )
 FLINK_REASON = "Flink job (the Flink collector reads a running job's REST API)"
+# Written by the real job's progress listener (outcome counts per batch); the micro-batch runner writes none.
+OUTCOMES = {s.name for s in catalog_sources()["pipeline_outcomes"]}
+OUTCOMES_REASON = (
+    "the job's outcome counts in the progress stream (the Spark listener writes them): not yet proven here"
+)
+# Scaling series that exist only after an action or during a stuck partition (the test's target is dry-run).
+SCALING_EVENTS = {
+    "watchtower_scaling_last_action_replicas",
+    "watchtower_scaling_last_action_timestamp_seconds",
+    "watchtower_scaling_partition_stuck",
+    "watchtower_scaling_capacity_per_replica",
+}
+SCALING_REASON = (
+    "only after a scaling action or a stuck partition (tests/integration/scale covers them on real workers)"
+)
+OUTCOME_RULES = ("late-share-high", "duplicate-share-high", "watermark-ahead-of-clock", "future-events")
+NEEDS_ALWAYS = {
+    **dict.fromkeys(SCALING_EVENTS, SCALING_REASON),
+    **dict.fromkeys(OUTCOMES, OUTCOMES_REASON),
+    **{f"rule:{r}": OUTCOMES_REASON for r in OUTCOME_RULES},
+}
 NEEDS_COMPONENT = {
     # job variant -> panel key -> reason
     "batch-body": {
+        **NEEDS_ALWAYS,
         **dict.fromkeys(SPARK_ONLY, SPARK_REASON),
         **dict.fromkeys(FLINK_ONLY - SPARK_ONLY, FLINK_REASON),
         "rule:throughput-below-floor": SPARK_REASON,
@@ -62,9 +84,11 @@ NEEDS_COMPONENT = {
         "rule:checkpoints-failing": FLINK_REASON,
         "rule:checkpoint-duration-rising": SPARK_REASON,
     },
-    "spark-flink": {},  # the real Spark job and the Flink reference job: every panel must draw
+    "spark-flink": dict(
+        NEEDS_ALWAYS
+    ),  # the real Spark job and the Flink reference job: every other panel draws
 }
-MAX_NEEDS_COMPONENT = {"batch-body": 26, "spark-flink": 0}
+MAX_NEEDS_COMPONENT = {"batch-body": 26 + len(NEEDS_ALWAYS), "spark-flink": len(NEEDS_ALWAYS)}
 
 
 def rules_dir(tmp: Path, topic: str, stopped_group: str) -> Path:
@@ -156,6 +180,19 @@ def stack(
                 "canary": {"enabled": True, "interval": "1s", "lost_after": "20s"},
                 "dlq": {"interval": "1s", "rate_window": "30s"},
                 "spark_progress": {"enabled": job_kind == "spark-flink", "interval": "1s"},
+                "pipeline_outcomes": {"interval": "1s"},
+            }
+        },
+        # A dry-run target on the pipeline's group: the scaling board's gauges have data.
+        "scaling": {
+            "targets": {
+                "job": {
+                    "group": pipeline_group,
+                    "topic": topic,
+                    "interval": "1s",
+                    "min_replicas": 1,
+                    "max_replicas": 2,
+                }
             }
         },
         "alerting": {
@@ -294,7 +331,7 @@ def test_every_panel_returns_series_and_the_breach_fires_both_rules(stack, fake_
     boards: list[Board] = dashboards(shown)
     targets = [(b, p, t) for b in boards for p in b.panels() for t in p.targets]
     needs = {p.key: expected_needs[p.key] for b in boards for p in b.panels() if p.key in expected_needs}
-    absent = set() if job_kind == "spark-flink" else SPARK_ONLY | FLINK_ONLY
+    absent = OUTCOMES | SCALING_EVENTS | (set() if job_kind == "spark-flink" else SPARK_ONLY | FLINK_ONLY)
     only_absent = {
         p.key
         for b in boards
