@@ -25,6 +25,15 @@ SECRET_KAFKA_KEYS = frozenset(
         "sasl.oauthbearer.config",
     }
 )
+# librdkafka keys that are secret by their name, whatever their exact spelling (a newer librdkafka's
+# sasl.oauthbearer.client.private.key.password, a plugin's *.secret, ssl.key.pem...): masked as well.
+_SECRET_KEY_PARTS = ("password", "secret", "private.key", "key.pem", "sasl.oauthbearer.config", "jaas")
+
+
+def is_secret_key(key: str) -> bool:
+    """True for a librdkafka key whose value must never be shown: the known ones and any key named like one."""
+    k = key.lower()
+    return k in SECRET_KAFKA_KEYS or any(part in k for part in _SECRET_KEY_PARTS)
 
 
 class _Model(BaseModel):
@@ -45,7 +54,7 @@ class KafkaConfig(_Model):
     @classmethod
     def _no_plain_secrets(cls, v: dict[str, Any]) -> dict[str, Any]:
         for key in v:
-            if key in SECRET_KAFKA_KEYS:
+            if is_secret_key(key):
                 raise ValueError(
                     f"{key} must not sit in kafka.client where it could be logged: "
                     f"move it to kafka.secrets ({key}: ...), or use kafka.sasl_password / WATCHTOWER__KAFKA__SASL_PASSWORD"

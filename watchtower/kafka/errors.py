@@ -14,7 +14,7 @@ from typing import Any
 
 from confluent_kafka import KafkaError, KafkaException
 
-from watchtower.config.models import SECRET_KAFKA_KEYS
+from watchtower.config.models import is_secret_key
 
 MASK = "***"
 
@@ -50,7 +50,7 @@ class KafkaClientError(Exception):
 
 def secret_values(conf: Mapping[str, Any]) -> list[str]:
     """The values of the secret keys in a librdkafka config, to scrub from any text built near it."""
-    return [str(v) for k, v in conf.items() if k in SECRET_KAFKA_KEYS and v not in (None, "")]
+    return [str(v) for k, v in conf.items() if is_secret_key(k) and v not in (None, "")]
 
 
 def redact(text: str, secrets: Iterable[str]) -> str:
@@ -64,7 +64,7 @@ def masked(conf: Mapping[str, Any]) -> dict[str, Any]:
     """A copy of a librdkafka config fit for logs: secret keys masked, callbacks named rather than repr'd."""
     out: dict[str, Any] = {}
     for key, value in conf.items():
-        if key in SECRET_KAFKA_KEYS:
+        if is_secret_key(key):
             out[key] = MASK
         elif callable(value) or key == "logger":
             out[key] = f"<{getattr(value, '__name__', type(value).__name__)}>"

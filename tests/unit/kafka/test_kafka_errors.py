@@ -90,3 +90,31 @@ def test_librdkafka_debug_logs_never_show_the_secret(sasl_cfg, caplog):
     assert SECRET not in caplog.text
     for record in caplog.records:
         assert SECRET not in repr(record.__dict__)
+
+
+@pytest.mark.parametrize(
+    ("key", "secret"),
+    [
+        ("sasl.password", True),
+        ("sasl.oauthbearer.client.secret", True),
+        ("sasl.oauthbearer.client.private.key.password", True),  # newer librdkafka: not in the known list
+        ("ssl.key.pem", True),
+        ("ssl.keystore.password", True),
+        ("some.plugin.secret", True),
+        ("ssl.key.location", False),  # a path
+        ("sasl.username", False),
+        ("security.protocol", False),
+        ("ssl.ca.location", False),
+    ],
+)
+def test_masked_hides_keys_named_like_secrets_not_only_known_ones(key, secret):
+    shown = masked({"bootstrap.servers": "b:9092", key: "v4lue-123"})
+    assert (shown[key] == "***") is secret
+    assert shown["bootstrap.servers"] == "b:9092"
+
+
+def test_client_section_refuses_a_key_named_like_a_secret():
+    from watchtower.config.models import KafkaConfig
+
+    with pytest.raises(ValueError, match="kafka.secrets"):
+        KafkaConfig(client={"sasl.oauthbearer.client.private.key.password": "x"})
