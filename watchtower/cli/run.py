@@ -93,7 +93,9 @@ def run(
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: stop.set())
     try:
-        daemon = Daemon(collectors, daemon_cfg, history=history, alerting=alerting, scaling=scaling)
+        daemon = Daemon(
+            collectors, daemon_cfg, history=history, alerting=alerting, scaling=scaling, lease=lease
+        )
     except OSError as exc:
         fail(f"cannot start: {exc}")
     if lease is not None:

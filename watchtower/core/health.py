@@ -183,3 +183,32 @@ class EvaluationHealth:
 
     def observe(self, duration: float) -> EvaluationHealth:
         return with_duration(self, duration)
+
+
+# Only with `ha.enabled`: which of several daemons acts (actuates, pages) now.
+HA_SPECS: tuple[MetricSpec, ...] = (
+    MetricSpec(
+        "watchtower_ha_leader",
+        Kind.GAUGE,
+        "1 while this daemon holds the HA lease (it evaluates, pages and actuates), 0 while it follows.",
+        ("holder",),
+    ),
+    MetricSpec(
+        "watchtower_ha_fencing_token",
+        Kind.GAUGE,
+        "The fencing token of this daemon's lease while it leads (larger for every new leader).",
+        ("holder",),
+    ),
+    MetricSpec(
+        "watchtower_ha_lease_acquisitions_total",
+        Kind.COUNTER,
+        "Times this daemon acquired the lease; more than one means leadership moved away and back.",
+        ("holder",),
+    ),
+    MetricSpec(
+        "watchtower_ha_lease_losses_total",
+        Kind.COUNTER,
+        "Times this daemon lost the lease while leading (renewal failed, expired or taken).",
+        ("holder",),
+    ),
+)

@@ -31,6 +31,7 @@ from watchtower.daemon.runner import CollectorRunner
 from watchtower.daemon.tracing import build_tracer_provider
 from watchtower.exposition.alerting import AlertingCollector
 from watchtower.exposition.http import HttpServer
+from watchtower.exposition.leader import LeaderCollector, LeaseStatus
 from watchtower.exposition.prometheus import SnapshotCollector
 from watchtower.notify.dispatcher import Dispatcher
 from watchtower.notify.registry import build_notifiers
@@ -123,6 +124,7 @@ class Daemon:
         history: History | None = None,
         alerting: AlertEvaluator | None = None,
         scaling: ScalingController | None = None,
+        lease: LeaseStatus | None = None,
     ):
         self.config = config or DaemonConfig()
         self.collectors = list(collectors)
@@ -153,6 +155,8 @@ class Daemon:
         self.registry.register(SnapshotCollector(self.history, specs, self.runner.health))
         if alerting is not None:
             self.registry.register(AlertingCollector(alerting))
+        if lease is not None:
+            self.registry.register(LeaderCollector(lease))
         self.http = HttpServer(
             self.registry,
             self.status,

@@ -403,6 +403,8 @@ def health_rows(ctx: Context) -> list[Row]:
     return [
         ctx.generic_row("Collectors", ctx.sources.get("daemon", ()), ()),
         ctx.generic_row("Alert evaluation and notifications", ctx.sources.get("alerting", ()), ()),
+        # Empty without ha.enabled: one daemon, nothing to elect.
+        ctx.generic_row("High availability (which daemon leads)", ctx.sources.get("ha", ()), ()),
     ]
 
 
@@ -445,7 +447,7 @@ GROUPS: tuple[Group, ...] = (
         "watchtower / Health",
         "Is watchtower itself measuring, evaluating and notifying?",
         health_rows,
-        ("daemon", "alerting"),
+        ("daemon", "alerting", "ha"),
     ),
 )
 

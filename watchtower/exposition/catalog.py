@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 from watchtower.collectors.registry import REGISTRY, CollectorKinds
-from watchtower.core.health import ALERTING_SPECS, RUNNER_SPECS
+from watchtower.core.health import ALERTING_SPECS, HA_SPECS, RUNNER_SPECS
 from watchtower.core.types import MetricSpec
 from watchtower.scale.metrics import SPECS as SCALING_SPECS
 
@@ -23,6 +23,8 @@ def all_specs(registry: CollectorKinds = REGISTRY) -> Iterator[tuple[str, Metric
         yield "alerting", spec
     for spec in SCALING_SPECS:
         yield "scaling", spec
+    for spec in HA_SPECS:
+        yield "ha", spec
 
 
 def markdown(registry: CollectorKinds = REGISTRY) -> str:

@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 import redis
 from kafka_support import commit_offsets, produce_exact
+from prometheus_client.parser import text_string_to_metric_families
 from slack_fake import FakeSlack
 from test_e2e_slack import config, wait_for
 from watchtower_process import WatchtowerProcess
@@ -64,6 +65,10 @@ def test_leader_killed_the_other_takes_over_no_double_page(
         assert len(posts_about(fake_slack, first)) == 1 and len(posts_about(fake_slack, second)) == 1
         assert firing_groups(leader) == {first, second}
         assert follower.alerts()["alerts"] == []  # the follower moves no state on
+        # Leadership is visible on each daemon's /metrics: exactly one leads.
+        assert ha_series(leader, "watchtower_ha_leader") == 1.0
+        assert ha_series(follower, "watchtower_ha_leader") == 0.0
+        assert ha_series(follower, "watchtower_ha_fencing_token") is None
 
         old_token = int(r.get(f"{ha_prefix}lease:token"))
         leader.kill9()
@@ -73,6 +78,9 @@ def test_leader_killed_the_other_takes_over_no_double_page(
         assert takeover <= LEASE + 0.5, takeover
         new_token = int(r.get(f"{ha_prefix}lease:token"))
         assert new_token == old_token + 1
+        assert ha_series(follower, "watchtower_ha_leader") == 1.0
+        assert ha_series(follower, "watchtower_ha_fencing_token") == new_token
+        assert ha_series(follower, "watchtower_ha_lease_acquisitions_total") == 1.0
 
         commit_offsets(
             bootstrap, first, {(topic, 0): 120}
@@ -104,3 +112,15 @@ def test_leader_killed_the_other_takes_over_no_double_page(
 
 def firing_groups(wt: WatchtowerProcess) -> set[str]:
     return {a["labels"]["group"] for a in wt.alerts()["alerts"] if a["state"] == "firing"}
+
+
+def ha_series(wt: WatchtowerProcess, name: str) -> float | None:
+    """The one sample of an HA family on the daemon's /metrics, parsed as Prometheus does; None if absent."""
+    values = [
+        s.value
+        for fam in text_string_to_metric_families(wt.metrics())
+        for s in fam.samples
+        if s.name == name and s.labels.get("holder")
+    ]
+    assert len(values) <= 1, (name, values)
+    return values[0] if values else None

@@ -184,7 +184,7 @@ def test_a_kind_cannot_be_registered_twice_or_under_a_non_identifier() -> None:
 def test_the_real_registry_is_what_config_catalog_and_build_use() -> None:
     with_section = [k.name for k in REGISTRY if k.config is not None]
     assert list(DaemonConfig.model_fields["collectors"].annotation.model_fields) == with_section
-    assert {source for source, _ in all_specs()} == {"daemon", "alerting", "scaling", *REGISTRY.names()}
+    assert {source for source, _ in all_specs()} == {"daemon", "alerting", "scaling", "ha", *REGISTRY.names()}
     for kind in REGISTRY:
         assert kind.specs, kind.name
         for spec in kind.specs:
