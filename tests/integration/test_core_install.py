@@ -185,3 +185,17 @@ def test_core_install_runs_the_daemon(
         proc.terminate()
         proc.wait(20)
     assert proc.returncode == 0, log_path.read_text()
+
+
+def test_the_shipped_chaos_scenarios_are_found_from_any_directory(core_venv: Path, tmp_path: Path) -> None:
+    """`watchtower chaos check` in an empty directory checks the scenarios packaged with the install."""
+    check = subprocess.run(
+        [str(core_venv / "bin" / "watchtower"), "chaos", "check"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert check.returncode == 0, check.stdout + check.stderr
+    shipped = sorted(p.stem for p in (Path(__file__).parents[2] / "chaos" / "scenarios").glob("*.yaml"))
+    assert f"scenarios OK: {len(shipped)} ({', '.join(shipped)})" in " ".join(check.stdout.split())

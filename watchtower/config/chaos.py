@@ -3,9 +3,22 @@ target's bootstrap servers are listed in `chaos.allow`. Validation only; pure.""
 
 from __future__ import annotations
 
+from importlib.resources import files
 from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict, Field
+
+# The shipped scenarios and chaos rules: the repository's chaos/ package, installed as package data, so
+# `watchtower chaos list` works from any directory.
+PACKAGE = "chaos"
+
+
+def packaged(part: str) -> Path:
+    """`scenarios` or `rules` of the installed chaos package."""
+    root = files(PACKAGE)
+    if not isinstance(root, Path):  # only a zip import would give something else; watchtower is not zip-safe
+        raise RuntimeError(f"the packaged chaos files ({PACKAGE}) are not on the filesystem: {root}")
+    return root / part
 
 
 class ChaosConfig(BaseModel):
@@ -14,8 +27,9 @@ class ChaosConfig(BaseModel):
     # Bootstrap servers (exactly as configured in kafka.bootstrap_servers) chaos may run against besides
     # the embedded stack. Empty: the embedded stack only.
     allow: tuple[str, ...] = ()
-    scenarios: Path = Path("chaos/scenarios")
-    rules: Path = Path("chaos/rules")
+    # Default: the shipped ones (packaged with watchtower); a configured path replaces them.
+    scenarios: Path = Field(default_factory=lambda: packaged("scenarios"))
+    rules: Path = Field(default_factory=lambda: packaged("rules"))
     # Background traffic while scenarios run, events/s: gives the lag and latency probes something to see.
     background_rate: float = Field(default=50.0, ge=0)
 
