@@ -3,22 +3,20 @@ target's bootstrap servers are listed in `chaos.allow`. Validation only; pure.""
 
 from __future__ import annotations
 
-from importlib.resources import files
 from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict, Field
 
-# The shipped scenarios and chaos rules: the repository's chaos/ package, installed as package data, so
-# `watchtower chaos list` works from any directory.
-PACKAGE = "chaos"
+# The shipped scenarios and chaos rules: the repository's top-level chaos/ package, installed as package
+# data next to watchtower/ (site-packages, or the checkout for an editable install), so `watchtower chaos
+# list` works from any directory. Found by location, not by importing `chaos`: a test directory of that
+# name on sys.path would shadow it.
+PACKAGE_ROOT = Path(__file__).resolve().parents[2] / "chaos"
 
 
 def packaged(part: str) -> Path:
     """`scenarios` or `rules` of the installed chaos package."""
-    root = files(PACKAGE)
-    if not isinstance(root, Path):  # only a zip import would give something else; watchtower is not zip-safe
-        raise RuntimeError(f"the packaged chaos files ({PACKAGE}) are not on the filesystem: {root}")
-    return root / part
+    return PACKAGE_ROOT / part
 
 
 class ChaosConfig(BaseModel):
