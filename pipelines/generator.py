@@ -33,6 +33,7 @@ LATE = "late"
 DUPLICATE = "duplicate"
 MALFORMED = "malformed"
 MARKER = "marker"
+FUTURE = "future"  # stamped `future_by` ahead of now: beyond any sane skew bound (EventFactory only)
 KINDS = (VALID, LATE, DUPLICATE, MALFORMED)
 
 # Sub-kind -> the prefix of the reason `pipelines.events.validate` gives for it.
@@ -121,9 +122,11 @@ class EventFactory:
         max_event_bytes: int = DEFAULT_MAX_EVENT_BYTES,
         recent: int = 256,
         reservoir: int = 4096,
+        future_ratio: float = 0.0,
+        future_by: float = 365 * 86400.0,
     ):
-        if duplicate_ratio + malformed_ratio + late_ratio > 1:
-            raise ValueError("duplicate, malformed and late ratios add up to more than 1")
+        if duplicate_ratio + malformed_ratio + late_ratio + future_ratio > 1:
+            raise ValueError("duplicate, malformed, late and future ratios add up to more than 1")
         self.rng = rng
         # Ids are random even under a seed: two seeded runs must not share event ids.
         self._id_bits = random.Random().getrandbits  # seeded from os.urandom
@@ -132,7 +135,9 @@ class EventFactory:
         self._dup = duplicate_ratio
         self._mal = duplicate_ratio + malformed_ratio
         self._late = self._mal + late_ratio
+        self._future = self._late + future_ratio
         self.late_by_ms = int(late_by * 1000)
+        self.future_by_ms = int(future_by * 1000)
         self.max_event_bytes = max_event_bytes
         self._types = list(EVENT_TYPE_WEIGHTS)
         self._type_cum = list(itertools.accumulate(EVENT_TYPE_WEIGHTS.values()))
@@ -144,12 +149,15 @@ class EventFactory:
         self._kept = 0
 
     def batch(self, n: int, now_ms: int) -> list[Record]:
-        """`n` records stamped at `now_ms` (late ones at `now_ms - late_by`)."""
+        """`n` records stamped at `now_ms` (late ones at `now_ms - late_by`, future ones at
+        `now_ms + future_by`)."""
         rng = self.rng
         users = rng.choices(self.user_ids, cum_weights=self._cum, k=n)
         types = rng.choices(self._types, cum_weights=self._type_cum, k=n)
         on_time = format_event_time(now_ms)
         late = format_event_time(now_ms - self.late_by_ms)
+        future = format_event_time(now_ms + self.future_by_ms)
+        stamps = {VALID: on_time, LATE: late, FUTURE: future}
         out: list[Record] = []
         for user, event_type in zip(users, types, strict=True):
             u = rng.random()
@@ -159,8 +167,11 @@ class EventFactory:
             if self._dup <= u < self._mal:
                 out.append(self._malformed(user, event_type, on_time))
                 continue
-            kind = LATE if self._mal <= u < self._late else VALID  # a duplicate with nothing to copy: valid
-            event = self._event(user, event_type, late if kind == LATE else on_time)
+            # a duplicate with nothing to copy: valid
+            kind = (
+                LATE if self._mal <= u < self._late else FUTURE if self._late <= u < self._future else VALID
+            )
+            event = self._event(user, event_type, stamps[kind])
             rec = Record(user.encode(), encode(event), kind, None, event["event_id"])
             if self._dup:
                 self._remember(rec)
@@ -242,7 +253,7 @@ class Manifest:
     finished_at: float | None = None
 
     def add(self, rec: Record) -> None:
-        self.counts[rec.kind] += 1
+        self.counts[rec.kind] = self.counts.get(rec.kind, 0) + 1
         if rec.sub_kind is not None:
             self.malformed[rec.sub_kind] += 1
         if self.track_ids and rec.event_id is not None and rec.kind in self.ids:

@@ -11,13 +11,15 @@ Topology: source -> parse + bounded-out-of-orderness watermarks -> key by user_i
 event-time windows (count, amount) with allowed lateness -> discard (or print). Events later than the
 allowed lateness go to a side output and are counted (user metric `lateEvents`). An event stamped more
 than `--max-future-skew` ahead of the wall clock is dropped before the watermark assigner and counted
-(user metric `futureEvents`, also in `skippedEvents`): it must never move the watermark.
+(user metric `futureEvents`, also in `skippedEvents`, and its rate `futureEventsPerSecond` over the last
+minute): it must never move the watermark.
 
 Without a Kafka connector jar the source is Flink's DataGen table connector, which paces ticks at
 `--rate` per second; each tick becomes one record from the shared generator (`pipelines.generator`), so
 the events follow the topic's contract (`pipelines.events`), a `--late-ratio` share is stamped
-`--late-by` seconds in the past (exercising the late side output) and a `--malformed-ratio` share breaks
-the contract (skipped and counted, user metric `skippedEvents`).
+`--late-by` seconds in the past (exercising the late side output), a `--future-ratio` share a year ahead
+(exercising the skew guard) and a `--malformed-ratio` share breaks the contract (skipped and counted, user
+metric `skippedEvents`).
 """
 
 from __future__ import annotations
@@ -82,13 +84,11 @@ class ToEvent(MapFunction):
     """A DataGen tick -> one order record from the shared generator's factory, stamped with wall time
     (so its fault mix, late events included, is the one `watchtower pipeline generate` produces)."""
 
-    def __init__(self, users: int, late_ratio: float, late_by: float, malformed_ratio: float):
-        self.users, self.late_ratio, self.late_by, self.malformed_ratio = (
-            users,
-            late_ratio,
-            late_by,
-            malformed_ratio,
-        )
+    def __init__(
+        self, users: int, late_ratio: float, late_by: float, malformed_ratio: float, future_ratio: float = 0.0
+    ):
+        self.users, self.late_ratio, self.late_by = users, late_ratio, late_by
+        self.malformed_ratio, self.future_ratio = malformed_ratio, future_ratio
 
     def open(self, ctx: RuntimeContext) -> None:
         self.factory = EventFactory(
@@ -97,6 +97,7 @@ class ToEvent(MapFunction):
             late_ratio=self.late_ratio,
             late_by=self.late_by,
             malformed_ratio=self.malformed_ratio,
+            future_ratio=self.future_ratio,
         )
 
     def map(self, tick: Any) -> str:
@@ -111,6 +112,8 @@ class Parse(FlatMapFunction):
         group = ctx.get_metrics_group()
         self.skipped = group.counter("skippedEvents")  # malformed, control or future
         self.future = group.counter("futureEvents")
+        # Flink computes the rate (what the future-events rule reads); 60 s is Flink's default span.
+        self.future_rate = group.meter("futureEventsPerSecond", time_span_in_seconds=60)
 
     def flat_map(self, value: str) -> Iterable[tuple[str, float, int]]:
         parsed, reason = classify(value, int(time.time() * 1000), self.max_future_skew_ms)
@@ -118,6 +121,7 @@ class Parse(FlatMapFunction):
             self.skipped.inc()
             if reason == FUTURE_EVENT_TIME:
                 self.future.inc()
+                self.future_rate.mark_event()
         else:
             yield parsed
 
@@ -176,6 +180,9 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     p.add_argument("--late-ratio", type=float, default=0.02)
     p.add_argument("--late-by", type=float, default=30.0, help="seconds a late generated event lags")
     p.add_argument("--malformed-ratio", type=float, default=0.01)
+    p.add_argument(
+        "--future-ratio", type=float, default=0.0, help="share of generated events stamped a year ahead"
+    )
     p.add_argument("--parallelism", type=int, default=1)
     p.add_argument(
         "--scheduler",
@@ -277,7 +284,7 @@ def _generated_source(env: Any, args: argparse.Namespace) -> Any:
     ticks = t_env.to_data_stream(t_env.from_path("ticks"))
     return (
         ticks.map(
-            ToEvent(args.users, args.late_ratio, args.late_by, args.malformed_ratio),
+            ToEvent(args.users, args.late_ratio, args.late_by, args.malformed_ratio, args.future_ratio),
             output_type=Types.STRING(),
         )
         .name("generate-events")

@@ -24,6 +24,7 @@ from typing import Any
 
 import pyarrow as pa
 
+from pipelines import failpoints
 from pipelines.spark.batch import BatchWriter, Processor
 from pipelines.spark.delta_sinks import DeltaSinks
 from pipelines.spark.kafka_dlq import DlqProducer
@@ -101,6 +102,12 @@ def collect_arrow(df) -> pa.Table:
     return pa.Table.from_batches(batches).cast(ARROW_SCHEMA)
 
 
+def has_key_prefix(raw: pa.Table, prefix: str) -> bool:
+    """Whether a record of the batch has a Kafka key starting with `prefix` (a failpoint's aim)."""
+    want = prefix.encode()
+    return any(k is not None and k.startswith(want) for k in raw.column("key").to_pylist())
+
+
 def checkpoint_is_fresh(path: Path) -> bool:
     offsets = path / "offsets"
     return not offsets.is_dir() or not any(p.name.isdigit() for p in offsets.iterdir())
@@ -176,7 +183,15 @@ class SparkJob:
                 reader = reader.option(f"kafka.{key}", str(value))
 
         def for_each_batch(df, batch_id: int) -> None:
-            writer.handle(collect_arrow(df), batch_id)
+            raw = collect_arrow(df)
+            writer.handle(raw, batch_id)
+            # Every sink has the batch (Delta too, once flushed); Spark writes its commit log and the
+            # source commits the group offsets only after this returns: a crash here means redelivery.
+            failpoints.hit(
+                failpoints.AFTER_WRITE_BEFORE_COMMIT,
+                when=lambda prefix: has_key_prefix(raw, prefix),
+                before=writer.flush,
+            )
 
         stream = (
             reader.load()

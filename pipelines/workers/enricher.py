@@ -27,11 +27,13 @@ import time
 from collections import Counter
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any
 
 import redis
 from confluent_kafka import Consumer, KafkaError, KafkaException, Message, TopicPartition
 
+from pipelines import failpoints
 from pipelines.events import CONTROL_TYPES, DEFAULT_MAX_EVENT_BYTES, Verdict, format_event_time, validate
 from watchtower.config.models import KafkaConfig, WorkersConfig
 from watchtower.kafka import consumer as make_consumer
@@ -403,6 +405,11 @@ class EnricherWorker:
                         self._log_error(m)
                 if records:
                     self._apply(store, records)
+                    # Redis has the batch, Kafka not yet its offsets: a crash here means redelivery.
+                    failpoints.hit(
+                        failpoints.AFTER_WRITE_BEFORE_COMMIT,
+                        when=partial(any_key_starts_with, msgs),
+                    )
                     self._commit()
                     if self.s.max_rate:
                         self._stop.wait(len(records) / self.s.max_rate - (time.monotonic() - started))
@@ -440,6 +447,12 @@ class EnricherWorker:
         )
         if err.fatal():
             self.stop()
+
+
+def any_key_starts_with(msgs: list[Message], prefix: str) -> bool:
+    """Whether a consumed record's key starts with `prefix` (what a failpoint aims at)."""
+    want = prefix.encode()
+    return any((m.key() or b"").startswith(want) for m in msgs)
 
 
 def run_worker(settings: WorkerSettings, parent_pid: int | None = None) -> int:

@@ -19,6 +19,7 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path, PurePath
 from typing import IO, Any
@@ -90,8 +91,10 @@ class WorkerPool:
         log_path: Path | None = None,
         log_level: str = "INFO",
         log_format: str = "console",
+        env: Mapping[str, str] | None = None,
     ):
         self.settings = settings
+        self.env = dict(env or {})  # added to each worker's environment (a failpoints directory)
         self.restart_delay = restart_delay
         self.log_path = log_path
         self.log_spec = f"{log_level} {log_format}"
@@ -168,6 +171,7 @@ class WorkerPool:
         settings = replace(self.settings, name=f"enricher-{index}")
         env = {
             **os.environ,
+            **self.env,
             SETTINGS_ENV: settings_to_json(settings),
             PARENT_ENV: str(os.getpid()),
             LOG_ENV: self.log_spec,

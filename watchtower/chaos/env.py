@@ -20,7 +20,9 @@ import uuid
 from pathlib import Path
 from typing import Any
 
+from pipelines import failpoints
 from pipelines.produce import Generator
+from watchtower.chaos.faults.crash_commit import failpoints_dir
 from watchtower.chaos.pager import PageReceiver
 from watchtower.kafka import admin as make_admin
 from watchtower.kafka.offsets import group_offsets
@@ -122,6 +124,7 @@ class ChaosEnv:
                 "WATCHTOWER__PIPELINE__MAX_FUTURE_SKEW": str(p.max_future_skew),
                 "WATCHTOWER__PIPELINE__TRIGGER_INTERVAL": str(p.trigger_interval),
                 "WATCHTOWER__STACK__STATE_DIR": str(self.cfg.stack.state_dir),
+                failpoints.ENV: str(failpoints_dir(p.data_dir, "spark")),
                 "REDIS_URL": self.endpoints.redis_url,
                 "PYSPARK_PYTHON": env.get("PYSPARK_PYTHON", sys.executable),
             }
@@ -162,7 +165,8 @@ class ChaosEnv:
             workers=self.cfg.workers,
             max_event_bytes=p.max_event_bytes,
         )
-        return WorkerPool(settings, log_path=self.root / "workers.log").start(2)
+        fp = {failpoints.ENV: str(failpoints_dir(p.data_dir, "worker"))}
+        return WorkerPool(settings, log_path=self.root / "workers.log", env=fp).start(2)
 
     def _start_daemon(self):
         from watchtower.collectors.pipeline_outcomes import PipelineOutcomesConfig

@@ -6,7 +6,10 @@ Endpoints read per cycle (GET, JSON):
   /jobs/:jid/metrics?get=numRestarts                restarts of the job since it was submitted
   /jobs/:jid/checkpoints                            counts and the latest completed checkpoint
   /jobs/:jid/vertices/:vid/backpressure             per-subtask backpressure ratio and busy ratio
-  /jobs/:jid/vertices/:vid/subtasks/metrics?get=... numRecordsIn/OutPerSecond aggregated over subtasks
+  /jobs/:jid/vertices/:vid/subtasks/metrics?get=... numRecordsIn/OutPerSecond and the job's own counters
+                                                   (`USER_METRICS`), summed over subtasks
+  /jobs/:jid/vertices/:vid/subtasks/metrics         the metric ids, per vertex every 30 s: a user metric's
+                                                   id carries its operator's name (`<operator>.futureEvents`)
 
 The parsing is pure (functions of the JSON bodies and `now`, tested against captured answers); the HTTP
 lives in `FlinkCollector`. Jobs are labelled by name, not jid, so a resubmitted job keeps its series.
@@ -29,6 +32,15 @@ from watchtower.core.types import Kind, MetricSpec, Reading, Sample, labels
 ENGINE = "flink"
 JOB_METRICS = ("numRestarts",)
 VERTEX_METRICS = ("numRecordsInPerSecond", "numRecordsOutPerSecond")
+# The reference job's user metrics (pipelines/flink/job.py) -> (outcome label, family): counters of records
+# late for their window, stamped beyond the skew bound, or skipped (malformed, control, future), and the
+# rate Flink's meter keeps of the future ones. The same families and outcomes as the Spark job's.
+USER_METRICS = {
+    "lateEvents": ("late", "watchtower_pipeline_records_total"),
+    "futureEvents": ("future", "watchtower_pipeline_records_total"),
+    "skippedEvents": ("skipped", "watchtower_pipeline_records_total"),
+    "futureEventsPerSecond": ("future", "watchtower_pipeline_outcome_per_second"),
+}
 # Flink's JobStatus values; every one is emitted (0 or 1) so a rule can match on a state that is not current.
 JOB_STATES = (
     "initializing",
@@ -43,6 +55,7 @@ JOB_STATES = (
     "suspended",
     "reconciling",
 )
+USER_IDS_RELIST = 30.0  # seconds between two listings of a vertex's metric ids
 _TERMINAL = frozenset({"failed", "canceled", "finished"})
 
 _JOB = ("engine", "job")
@@ -109,6 +122,19 @@ SPECS = (
         Kind.GAUGE,
         "Records emitted per second, summed over the vertex's subtasks",
         _VERTEX,
+    ),
+    MetricSpec(
+        "watchtower_pipeline_records_total",
+        Kind.COUNTER,
+        "Flink: records the job's tasks counted since they started, by outcome (late: lateEvents, future: "
+        "futureEvents, skipped: skippedEvents), summed over operators and subtasks",
+        (*_JOB, "outcome"),
+    ),
+    MetricSpec(
+        "watchtower_pipeline_outcome_per_second",
+        Kind.GAUGE,
+        "Flink: future records per second (the job's futureEventsPerSecond meter, over its last minute)",
+        (*_JOB, "outcome"),
     ),
 )
 
@@ -208,6 +234,27 @@ def parse_subtask_metrics(body: Sequence[Mapping[str, Any]]) -> dict[str, float]
     return {m["id"]: float(m["sum"]) for m in body if "sum" in m}
 
 
+def user_metric_ids(body: Sequence[Mapping[str, Any]]) -> tuple[str, ...]:
+    """The ids of `USER_METRICS` among a vertex's metric ids (`<operator>.<name>`, any operator)."""
+    return tuple(sorted(m["id"] for m in body if str(m.get("id", "")).rsplit(".", 1)[-1] in USER_METRICS))
+
+
+def user_samples(job: str, vertices: Iterable[VertexStats]) -> list[Sample]:
+    """The job's user metrics summed over vertices, operators and subtasks, one sample per family and
+    outcome; absent when no vertex reports the metric (a job without them is not a job with 0)."""
+    totals: dict[tuple[str, str], float] = {}
+    for v in vertices:
+        for metric_id, value in v.rates.items():
+            spec = USER_METRICS.get(metric_id.rsplit(".", 1)[-1])
+            if spec is not None and metric_id not in VERTEX_METRICS and math.isfinite(value):
+                outcome, family = spec
+                totals[(family, outcome)] = totals.get((family, outcome), 0.0) + value
+    return [
+        Sample(family, labels(engine=ENGINE, job=job, outcome=outcome), value)
+        for (family, outcome), value in sorted(totals.items())
+    ]
+
+
 @dataclass(frozen=True, slots=True)
 class VertexStats:
     id: str
@@ -257,7 +304,7 @@ def job_samples(
             out.append(Sample("watchtower_records_in_per_second", vl, v.rates["numRecordsInPerSecond"]))
         if "numRecordsOutPerSecond" in v.rates:
             out.append(Sample("watchtower_records_out_per_second", vl, v.rates["numRecordsOutPerSecond"]))
-    return out
+    return out + user_samples(job.name, vertices)
 
 
 def absent_job_samples(name: str) -> list[Sample]:
@@ -294,6 +341,8 @@ class FlinkCollector:
         self._config = config
         self._transport = transport
         self._client: httpx.Client | None = None
+        # (jid, vertex id) -> (user metric ids, when listed)
+        self._user_ids: dict[tuple[str, str], tuple[tuple[str, ...], float]] = {}
 
     def _http(self) -> httpx.Client:
         if self._client is None:
@@ -351,7 +400,8 @@ class FlinkCollector:
             job_body = self._get(base)
             for vid, vname in parse_vertices(job_body or {}):
                 bp = self._get(f"{base}/vertices/{vid}/backpressure")
-                rates = self._get(f"{base}/vertices/{vid}/subtasks/metrics?get={','.join(VERTEX_METRICS)}")
+                wanted = (*VERTEX_METRICS, *self._user_metric_ids(job.jid, vid, now))
+                rates = self._get(f"{base}/vertices/{vid}/subtasks/metrics?get={','.join(wanted)}")
                 vertices.append(
                     VertexStats(
                         vid,
@@ -385,6 +435,18 @@ class FlinkCollector:
             ],
         }
         return job_samples(job, restarts, checkpoints, vertices, now), detail
+
+    def _user_metric_ids(self, jid: str, vid: str, now: float) -> tuple[str, ...]:
+        """A vertex's user metric ids, listed again every `USER_IDS_RELIST`: PyFlink reports a user metric
+        only once it changed (a job with no late events has no `lateEvents` at all), so ids appear late."""
+        key = (jid, vid)
+        cached = self._user_ids.get(key)
+        if cached is None or now - cached[1] >= USER_IDS_RELIST:
+            body = self._get(f"/jobs/{jid}/vertices/{vid}/subtasks/metrics")
+            if len(self._user_ids) > 256:  # jobs come and go: keep the cache bounded
+                self._user_ids.clear()
+            cached = self._user_ids[key] = (user_metric_ids(body or []), now)
+        return cached[0]
 
     def close(self) -> None:
         client, self._client = self._client, None

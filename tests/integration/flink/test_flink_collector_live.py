@@ -32,8 +32,10 @@ STARTUP = 180.0  # a cold JVM plus Python workers on two busy cores
 class FlinkJob:
     """`python -m pipelines.flink.job` in its own process group, so its JVM and Python workers go with it."""
 
-    def __init__(self, port: int, log: Path):
-        self.port, self.log = port, log
+    def __init__(
+        self, port: int, log: Path, name: str = JOB, args: tuple[str, ...] = ("--late-ratio", "0.05")
+    ):
+        self.port, self.log, self.name, self.args = port, log, name, args
         self.proc: subprocess.Popen | None = None
 
     @property
@@ -41,14 +43,22 @@ class FlinkJob:
         return f"http://127.0.0.1:{self.port}"
 
     def start(self) -> FlinkJob:
-        cmd = [sys.executable, "-m", "pipelines.flink.job", "--rest-port", str(self.port), "--job-name", JOB]
-        cmd += ["--checkpoint-interval", "1", "--rate", "50", "--late-ratio", "0.05"]
+        cmd = [
+            sys.executable,
+            "-m",
+            "pipelines.flink.job",
+            "--rest-port",
+            str(self.port),
+            "--job-name",
+            self.name,
+        ]
+        cmd += ["--checkpoint-interval", "1", "--rate", "50", *self.args]
         with self.log.open("ab") as out:
             self.proc = subprocess.Popen(
                 cmd, cwd=REPO, stdout=out, stderr=subprocess.STDOUT, start_new_session=True
             )
         wait_until(
-            self._running, STARTUP, f"Flink job {JOB} RUNNING at {self.rest_url} (log: {self.log})", 0.5
+            self._running, STARTUP, f"Flink job {self.name} RUNNING at {self.rest_url} (log: {self.log})", 0.5
         )
         return self
 
@@ -60,7 +70,7 @@ class FlinkJob:
             jobs = httpx.get(f"{self.rest_url}/jobs/overview", timeout=1).json()["jobs"]
         except (httpx.HTTPError, ValueError, KeyError):
             return False
-        return any(j["name"] == JOB and j["state"] == "RUNNING" for j in jobs)
+        return any(j["name"] == self.name and j["state"] == "RUNNING" for j in jobs)
 
     def kill_launcher(self) -> None:
         """SIGKILL only the Python launcher: its JVM sees stdin close and has to go down by itself."""
@@ -173,6 +183,14 @@ def test_late_events_reach_the_side_output(flink_job: FlinkJob, collector: Flink
         return bool(body) and body[0].get("sum", 0) > 0
 
     wait_until(late_counted, 90, "late events counted by the side output", 1.0)
+    # and watchtower exports the count, as the Spark job's late outcome
+    late = labels(engine="flink", job=JOB, outcome="late")
+    collect_until(
+        collector,
+        lambda r: r.values("watchtower_pipeline_records_total").get(late, 0) > 0,
+        "the late count in the collector's reading",
+        timeout=60,
+    )
 
 
 def test_killed_flink_is_reported_down_then_recovers(flink_job: FlinkJob, collector: FlinkCollector) -> None:

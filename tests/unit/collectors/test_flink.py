@@ -27,6 +27,8 @@ from watchtower.collectors.flink import (
     parse_job_metrics,
     parse_subtask_metrics,
     parse_vertices,
+    user_metric_ids,
+    user_samples,
 )
 from watchtower.config.flink import FlinkConfig
 from watchtower.core.types import labels
@@ -220,6 +222,80 @@ def test_job_samples_before_first_checkpoint_and_not_running() -> None:
     assert got["watchtower_checkpoints_completed_total"] == 0.0
     assert "watchtower_checkpoint_duration_seconds" not in got
     assert "watchtower_job_restarts_total" not in got
+
+
+FUTURE = labels(engine="flink", job=JOB, outcome="future")
+# What a parse vertex of the reference job lists: operator-scoped ids, the user metrics among Flink's own.
+LISTED = [
+    {"id": "numRecordsInPerSecond"},
+    {"id": "FlatMap__parse.futureEvents"},
+    {"id": "FlatMap__parse.skippedEvents"},
+    {"id": "FlatMap__parse.futureEventsPerSecond"},
+    {"id": "FlatMap__parse.numRecordsIn"},
+    {"id": "Map__late-events.lateEvents"},
+]
+
+
+def test_user_metric_ids_are_picked_by_their_name_under_any_operator() -> None:
+    assert user_metric_ids(LISTED) == (
+        "FlatMap__parse.futureEvents",
+        "FlatMap__parse.futureEventsPerSecond",
+        "FlatMap__parse.skippedEvents",
+        "Map__late-events.lateEvents",
+    )
+    assert user_metric_ids([{"id": "numRecordsInPerSecond"}, {}]) == ()
+
+
+def test_user_samples_sum_over_vertices_and_leave_out_what_no_vertex_reports() -> None:
+    parse = VertexStats(
+        "a", "parse", None, {"FlatMap__parse.futureEvents": 7.0, "numRecordsInPerSecond": 9.0}
+    )
+    parse2 = VertexStats(
+        "b",
+        "parse-2",
+        None,
+        {"FlatMap__parse.futureEvents": 3.0, "FlatMap__parse.futureEventsPerSecond": 0.5},
+    )
+    windows = VertexStats("c", "user-windows", None, {"Map__late-events.lateEvents": 0.0})
+    got = {(s.metric, s.labels): s.value for s in user_samples(JOB, [parse, parse2, windows])}
+    assert got == {
+        ("watchtower_pipeline_records_total", FUTURE): 10.0,
+        ("watchtower_pipeline_records_total", labels(engine="flink", job=JOB, outcome="late")): 0.0,
+        ("watchtower_pipeline_outcome_per_second", FUTURE): 0.5,
+    }  # no skippedEvents reported: no `skipped` sample rather than a 0
+    assert user_samples(JOB, [VertexStats("d", "src", None, {"numRecordsInPerSecond": 1.0})]) == []
+
+
+def test_collector_lists_user_metrics_once_and_reads_them_with_the_rates() -> None:
+    requests: list[str] = []
+    job = load("running", "job")
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        requests.append(str(request.url.copy_with(scheme="http", host="x", port=None)))
+        parts = request.url.path.strip("/").split("/")
+        match parts:
+            case ["jobs", "overview"]:
+                return httpx.Response(200, json=load("running", "overview"))
+            case ["jobs", _]:
+                return httpx.Response(200, json=job)
+            case ["jobs", _, "vertices", _, "subtasks", "metrics"]:
+                wanted = request.url.params.get("get")
+                if wanted is None:
+                    return httpx.Response(200, json=LISTED)
+                return httpx.Response(200, json=[{"id": i, "sum": 4.0} for i in wanted.split(",")])
+        return httpx.Response(404, json={"errors": ["Not found"]})
+
+    c = FlinkCollector(FlinkConfig(), transport=httpx.MockTransport(handler))
+    first = c.collect(now=0.0)
+    assert first.values("watchtower_pipeline_records_total")[FUTURE] == 4.0 * len(job["vertices"])
+    assert first.values("watchtower_pipeline_outcome_per_second") == {FUTURE: 4.0 * len(job["vertices"])}
+    listings = [u for u in requests if u.endswith("/subtasks/metrics")]
+    assert len(listings) == len(job["vertices"])
+    requests.clear()
+    c.collect(now=1.0)
+    assert not [u for u in requests if u.endswith("/subtasks/metrics")]  # cached per (job, vertex)
+    c.collect(now=31.0)  # listed again: PyFlink reports a user metric only after its first change
+    assert len([u for u in requests if u.endswith("/subtasks/metrics")]) == len(job["vertices"])
 
 
 # ---- the collector over an in-memory transport -------------------------------------------------------

@@ -12,6 +12,7 @@ import pytest
 from pipelines.events import BUSINESS_TYPES, parse_event_time, validate
 from pipelines.generator import (
     DUPLICATE,
+    FUTURE,
     LATE,
     MALFORMED,
     MALFORMED_KINDS,
@@ -136,6 +137,18 @@ def test_late_events_are_valid_and_late_by_the_configured_time():
         v = validate(r.value)
         assert r.kind == LATE and v.ok
         assert v.event_time_ms == NOW_MS - 3_600_000
+
+
+def test_future_events_are_valid_and_a_year_ahead_in_their_share():
+    f = factory(late_ratio=0.1, future_ratio=0.2)
+    recs = [r for _ in range(4) for r in f.batch(5000, NOW_MS)]
+    kinds = Counter(r.kind for r in recs)
+    assert kinds[FUTURE] / len(recs) == pytest.approx(0.2, rel=0.1)
+    assert kinds[LATE] / len(recs) == pytest.approx(0.1, rel=0.1)
+    future = [validate(r.value) for r in recs if r.kind == FUTURE]
+    assert all(v.ok and v.event_time_ms == NOW_MS + 365 * 86_400_000 for v in future)
+    with pytest.raises(ValueError, match="future ratios add up to more than 1"):
+        factory(late_ratio=0.5, future_ratio=0.6)
 
 
 def test_duplicates_resend_the_exact_bytes_of_an_earlier_event():

@@ -2,6 +2,7 @@
 
 from watchtower.chaos.faults import (  # noqa: F401 - registration
     clock_skew,
+    crash_commit,
     duplicates,
     kill_process,
     kill_worker,

@@ -51,26 +51,27 @@ class KillWorker:
         pass  # the pool restarts a dead worker by itself
 
     def verify(self, ctx: FaultContext) -> list[str]:
-        """Problems with the workers' counts (empty: every event counted exactly once)."""
-        r = redis.Redis.from_url(ctx.redis_url)
-        prefix = key_prefix(ctx.workers_group)
-        deadline = time.monotonic() + self.p.verify_within
-        try:
-            while True:
-                got = {u: int(r.hget(f"{prefix}:user:{u}", "events") or 0) for u in self.expected}
-                wrong = {u: (got[u], n) for u, n in self.expected.items() if got[u] != n}
-                if not wrong or any(g > n for g, n in wrong.values()) or time.monotonic() > deadline:
-                    break
-                time.sleep(0.5)
-        finally:
-            r.close()
-        ctx.note(
-            fault="kill_worker",
-            users=len(self.expected),
-            counted=sum(got.values()),
-            sent=sum(self.expected.values()),
-        )
-        return [
-            f"worker state: user {u} counted {g} events, {n} were sent"
-            for u, (g, n) in sorted(wrong.items())[:5]
-        ]
+        return worker_count_problems(ctx, self.expected, self.p.verify_within, "kill_worker")
+
+
+def worker_count_problems(
+    ctx: FaultContext, expected: dict[str, int], within: float, fault: str
+) -> list[str]:
+    """Problems with the workers' counts of `expected` (user -> events sent; empty: every event counted
+    exactly once). Waits up to `within` for the counts to catch up; an over-count ends the wait at once."""
+    r = redis.Redis.from_url(ctx.redis_url)
+    prefix = key_prefix(ctx.workers_group)
+    deadline = time.monotonic() + within
+    try:
+        while True:
+            got = {u: int(r.hget(f"{prefix}:user:{u}", "events") or 0) for u in expected}
+            wrong = {u: (got[u], n) for u, n in expected.items() if got[u] != n}
+            if not wrong or any(g > n for g, n in wrong.values()) or time.monotonic() > deadline:
+                break
+            time.sleep(0.5)
+    finally:
+        r.close()
+    ctx.note(fault=fault, users=len(expected), counted=sum(got.values()), sent=sum(expected.values()))
+    return [
+        f"worker state: user {u} counted {g} events, {n} were sent" for u, (g, n) in sorted(wrong.items())[:5]
+    ]
