@@ -392,8 +392,7 @@ class EnricherWorker:
         )
         try:
             while not self._stop.is_set():
-                if self.parent_pid is not None and os.getppid() != self.parent_pid:
-                    log.warning("supervisor gone; stopping", extra={"worker": self.s.name})
+                if self._supervisor_gone():
                     break
                 started = time.monotonic()
                 msgs = c.consume(BATCH_SIZE, POLL_TIMEOUT)
@@ -420,6 +419,15 @@ class EnricherWorker:
             log.info("enricher stopped", extra={"worker": self.s.name, **self.totals})
         return self.totals
 
+    def _supervisor_gone(self) -> bool:
+        """The pool that started this worker died (it was re-parented): stop, so no orphan keeps the group."""
+        if self.parent_pid is None or os.getppid() == self.parent_pid:
+            return False
+        if not self._stop.is_set():
+            log.warning("supervisor gone; stopping", extra={"worker": self.s.name})
+            self.stop()
+        return True
+
     def _apply(self, store: EnricherStore, records: list[tuple[int, int, bytes | None]]) -> None:
         # The batch is applied before anything else is consumed; while Redis is down we wait here
         # (still serving the group through librdkafka's background heartbeats up to max.poll.interval).
@@ -431,7 +439,8 @@ class EnricherWorker:
                 log.warning(
                     "redis write failed; retrying the batch", extra={"worker": self.s.name, "error": str(exc)}
                 )
-                if self._stop.wait(REDIS_RETRY):
+                # A supervisor killed while Redis is down must not leave this worker retrying forever.
+                if self._supervisor_gone() or self._stop.wait(REDIS_RETRY):
                     return  # not applied, not committed: redelivered to whoever owns the partitions next
         self.totals.update(plan.stats)
         for partition, offset in plan.applied.items():
