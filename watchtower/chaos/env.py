@@ -8,10 +8,10 @@ Redis is always its own (never REDIS_URL), so pausing it touches nothing else on
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import shutil
-import signal
 import subprocess
 import sys
 import threading
@@ -20,14 +20,22 @@ import uuid
 from pathlib import Path
 from typing import Any
 
+import httpx
+import yaml
+from prometheus_client.parser import text_string_to_metric_families
+
 from pipelines import failpoints
 from pipelines.produce import Generator
+from watchtower.chaos.detection import AlertsSeen
 from watchtower.chaos.faults.crash_commit import failpoints_dir
 from watchtower.chaos.pager import PageReceiver
+from watchtower.config.env import ENV_PREFIX
+from watchtower.core.types import Reading, Sample
 from watchtower.kafka import admin as make_admin
 from watchtower.kafka.offsets import group_offsets
 from watchtower.settings import WatchtowerConfig
 from watchtower.stack import Stack, resolve_endpoints
+from watchtower.stack.process import free_port, spawn_watchtower, terminate, wait_until
 from watchtower.stack.state import load_state
 
 log = logging.getLogger(__name__)
@@ -36,6 +44,11 @@ log = logging.getLogger(__name__)
 # bound stays below the delay (PipelineConfig insists), or an admitted skewed event would poison it.
 WATERMARK_DELAY_S = 60.0
 MAX_FUTURE_SKEW_S = 30.0
+# After a (re)start the daemon's history is empty: for this long a rule with no data keeps its alert as it
+# was. With 0, a daemon restarted while an alert fires resolves it at its first evaluation (no reading yet)
+# and pages it again a second later (daemon-kill-while-firing failed that way). The collectors read every
+# second, so a few seconds cover the first readings.
+STARTUP_GRACE_S = 5.0
 
 
 def chaos_config(cfg: WatchtowerConfig, root: Path) -> WatchtowerConfig:
@@ -63,7 +76,13 @@ class ChaosEnv:
         self.stack = Stack(self.cfg)
         self.endpoints = None
         self.spark: subprocess.Popen | None = None
-        self.daemon = None
+        self.daemon: subprocess.Popen | None = None
+        self.daemon_port = 0  # chosen at start, kept across restarts
+        self.daemon_restarts = 0
+        self.daemon_start_seconds: list[float] = []  # spawn until /api/v1/alerts answers, per start
+        self._daemon_prefix = f"watchtower:chaos:{uuid.uuid4().hex[:8]}:"  # the run's alert store in Redis
+        self._daemon_files: tuple[Path, dict[str, str]] | None = None
+        self._http = httpx.Client(timeout=2.0)
         self.pager = PageReceiver()
         self.generator: Generator | None = None
         self._gen_thread: threading.Thread | None = None
@@ -129,24 +148,8 @@ class ChaosEnv:
                 "PYSPARK_PYTHON": env.get("PYSPARK_PYTHON", sys.executable),
             }
         )
-        out = open(self.root / "spark.log", "ab")  # noqa: SIM115 - owned by the child
-        cmd = [
-            sys.executable,
-            "-m",
-            "watchtower",
-            "pipeline",
-            "spark",
-            "--bootstrap",
-            self.endpoints.bootstrap_servers,
-        ]
-        return subprocess.Popen(
-            cmd,
-            env=env,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            stdin=subprocess.DEVNULL,
-            start_new_session=True,
-        )
+        args = ["pipeline", "spark", "--bootstrap", self.endpoints.bootstrap_servers]
+        return spawn_watchtower(args, self.root / "spark.log", env)
 
     def _start_workers(self):
         from pipelines.workers.enricher import WorkerSettings
@@ -168,47 +171,51 @@ class ChaosEnv:
         fp = {failpoints.ENV: str(failpoints_dir(p.data_dir, "worker"))}
         return WorkerPool(settings, log_path=self.root / "workers.log", env=fp).start(2)
 
-    def _start_daemon(self):
-        from watchtower.collectors.pipeline_outcomes import PipelineOutcomesConfig
-        from watchtower.core.history import History
-        from watchtower.daemon.config import AlertingConfig
-        from watchtower.daemon.daemon import Daemon, build_alerting, build_collectors
-        from watchtower.notify.registry import WebhookNotifierConfig
+    def _start_daemon(self) -> subprocess.Popen:
+        """`watchtower run` with the config `daemon_config` wrote; returns once /api/v1/alerts answers (the
+        daemon serves HTTP before its first evaluation restores the alert state from Redis)."""
+        if self._daemon_files is None:
+            self.daemon_port = free_port()
+            doc, secrets = daemon_config(
+                self.cfg,
+                self.endpoints.bootstrap_servers,
+                self.endpoints.redis_url,
+                self.daemon_port,
+                self.pager.url,
+                self._daemon_prefix,
+            )
+            path = self.root / "daemon.yaml"
+            path.write_text(yaml.safe_dump(doc, sort_keys=False))
+            self._daemon_files = path, secrets
+        path, secrets = self._daemon_files
+        # The parent's WATCHTOWER__* and REDIS_URL are in the file already (and would override the run's
+        # own data_dir and Redis); only the secrets go through the environment.
+        env = {k: v for k, v in os.environ.items() if not k.startswith(ENV_PREFIX) and k not in _SHORTHANDS}
+        env.update(secrets)
+        started = time.monotonic()
+        proc = spawn_watchtower(
+            ["--config", str(path), "run"], self.root / "daemon.log", env, die_with_parent=True
+        )
+        try:
+            wait_until(
+                lambda: proc.poll() is not None or self._alerts_doc() is not None,
+                60.0,
+                "the watchtower daemon to answer /api/v1/alerts",
+                interval=0.1,
+            )
+        except TimeoutError:
+            terminate(proc)
+            raise
+        if proc.poll() is not None:
+            raise RuntimeError(
+                f"the watchtower daemon exited with code {proc.returncode}; see {self.root / 'daemon.log'}"
+            )
+        self.daemon_start_seconds.append(time.monotonic() - started)
+        return proc
 
-        base = self.cfg.daemon
-        cols = base.collectors
-        fast = {"interval": 1.0}
-        collectors_cfg = cols.model_copy(
-            update={
-                "kafka_lag": cols.kafka_lag.model_copy(update=fast),
-                # percentiles over 15 s, not 5 min: recovery after a fault is then measurable in seconds
-                "e2e_latency": cols.e2e_latency.model_copy(update={**fast, "window": 15.0}),
-                "spark_progress": cols.spark_progress.model_copy(update=fast),
-                "pipeline_outcomes": PipelineOutcomesConfig(interval=1.0, window=10.0),
-                "dlq": cols.dlq.model_copy(update=fast),
-                "canary": cols.canary.model_copy(update={"enabled": False}),
-            }
-        )
-        daemon_cfg = base.model_copy(
-            update={"collectors": collectors_cfg, "http": base.http.model_copy(update={"port": 0})}
-        )
-        e = self.endpoints
-        collectors = build_collectors(
-            daemon_cfg, self.cfg.kafka, e.bootstrap_servers, e.redis_url, self.cfg.pipeline
-        )
-        alerting_cfg = AlertingConfig(
-            rules=(Path(self.cfg.chaos.rules),),
-            interval=1.0,
-            startup_grace=0.0,
-            redis_prefix=f"watchtower:chaos:{uuid.uuid4().hex[:8]}:",
-            poll_interval=0.2,
-            backoff_base=0.5,
-            backoff_cap=2.0,
-            notifiers={"pager": WebhookNotifierConfig(kind="webhook", url=self.pager.url, timeout=2.0)},
-        )
-        history = History(daemon_cfg.history_size)
-        alerting = build_alerting(alerting_cfg, history, e.redis_url)
-        return Daemon(collectors, daemon_cfg, history=history, alerting=alerting).start()
+    @property
+    def daemon_url(self) -> str:
+        return f"http://127.0.0.1:{self.daemon_port}"
 
     # -- what faults touch ------------------------------------------------------------------------
 
@@ -218,6 +225,8 @@ class ChaosEnv:
             return pids[0] if pids else None
         if target == "spark":
             return self.spark.pid if self.spark is not None and self.spark.poll() is None else None
+        if target == "daemon":
+            return self.daemon.pid if self.daemon is not None and self.daemon.poll() is None else None
         info = load_state(Path(self.cfg.stack.state_dir))
         if info is None:
             return None
@@ -225,8 +234,16 @@ class ChaosEnv:
         return None if part is None else part.pid
 
     def restart(self, target: str) -> None:
+        if target == "daemon":
+            if self.daemon is not None and self.daemon.poll() is None:
+                return
+            self.daemon = self._start_daemon()
+            self.daemon_restarts += 1
+            return
         if target != "spark":
-            raise ValueError(f"cannot restart {target}: only the Spark job is restarted by chaos runs")
+            raise ValueError(
+                f"cannot restart {target}: only the Spark job and the daemon are restarted by chaos runs"
+            )
         if self.spark is not None and self.spark.poll() is None:
             return
         self.spark = self._start_spark()
@@ -256,35 +273,57 @@ class ChaosEnv:
                 time.sleep(0.5)
         raise TimeoutError(f"timed out after {timeout:.0f}s waiting for {what}")
 
-    def readings(self) -> list[Any]:
-        return list(self.daemon.history.snapshot().readings.values()) if self.daemon else []
+    def readings(self) -> list[Reading]:
+        """The daemon's latest readings, scraped from its /metrics (empty while it does not answer)."""
+        try:
+            resp = self._http.get(f"{self.daemon_url}/metrics")
+            resp.raise_for_status()
+        except httpx.HTTPError:
+            return []
+        return [parse_metrics(resp.text, time.time())]
 
     def silence(self, rule: str, seconds: float = 3600.0) -> None:
-        """Silence one rule in the run's alert store (its alerts still fire, nobody is paged)."""
+        """Silence one rule in the run's alert store, which the daemon reads each cycle (its alerts still
+        fire, nobody is paged)."""
         from watchtower.alerting.silences import Silence, parse_matchers
+        from watchtower.alerting.store import AlertStore
 
         now = time.time()
-        self.daemon.alerting.store.add_silence(
-            Silence(
-                parse_matchers([f"rule={rule}"]),
-                starts_at=now,
-                ends_at=now + seconds,
-                comment="chaos run --silence",
-                created_by="chaos",
+        store = AlertStore.from_url(self.endpoints.redis_url, prefix=self._daemon_prefix)
+        try:
+            store.add_silence(
+                Silence(
+                    parse_matchers([f"rule={rule}"]),
+                    starts_at=now,
+                    ends_at=now + seconds,
+                    comment="chaos run --silence",
+                    created_by="chaos",
+                )
             )
-        )
+        finally:
+            store.close()
+
+    def _alerts_doc(self) -> dict[str, Any] | None:
+        try:
+            resp = self._http.get(f"{self.daemon_url}/api/v1/alerts")
+            resp.raise_for_status()
+            return resp.json()
+        except (httpx.HTTPError, ValueError):
+            return None
+
+    def alerts_seen(self) -> AlertsSeen:
+        """One GET /api/v1/alerts: the rules firing now (not reachable: the daemon is down or restarting)."""
+        doc = self._alerts_doc()
+        if doc is None:
+            return AlertsSeen(time.time(), frozenset(), reachable=False)
+        return alerts_seen(doc, time.time())
 
     def active_alerts(self) -> list[str]:
-        """Rules with a pending or firing alert now (what /api/v1/alerts lists)."""
-        if self.daemon is None or self.daemon.alerting is None:
-            return []
-        return sorted(
-            {
-                a["rule"]
-                for a in self.daemon.alerting.alerts_status()["alerts"]
-                if a["state"] in ("pending", "firing")
-            }
-        )
+        """Rules with a pending or firing alert now, from /api/v1/alerts; raises DaemonUnreachable."""
+        doc = self._alerts_doc()
+        if doc is None:
+            raise DaemonUnreachable(f"the watchtower daemon does not answer on {self.daemon_url}")
+        return sorted({a["rule"] for a in doc.get("alerts", []) if a["state"] in ("pending", "firing")})
 
     def kafka_conf(self) -> dict[str, Any]:
         return self.cfg.kafka.librdkafka(self.endpoints.bootstrap_servers)
@@ -300,17 +339,115 @@ class ChaosEnv:
                 self.generator.close()
             except Exception:  # noqa: BLE001 - the broker may be gone already
                 log.warning("background generator did not flush", exc_info=True)
-        if self.spark is not None and self.spark.poll() is None:
-            self.spark.send_signal(signal.SIGTERM)
-            try:
-                self.spark.wait(90)
-            except subprocess.TimeoutExpired:
-                self.spark.kill()
-                self.spark.wait()
+        terminate(self.spark, 90)
         if self.pool is not None:
             self.pool.stop()
-        if self.daemon is not None:
-            self.daemon.stop()
+        terminate(self.daemon, 10)  # SIGTERM (it flushes its outbox), SIGKILL after 10 s
+        self._http.close()
         self.pager.stop()
         if not self.keep_stack:
             self.stack.down()
+
+
+_SHORTHANDS = ("REDIS_URL", "KAFKA_BOOTSTRAP_SERVERS", "WATCHTOWER_CONFIG")
+_MASK = "**********"  # what model_dump(mode="json") makes of a SecretStr
+
+
+class DaemonUnreachable(RuntimeError):
+    """The chaos daemon did not answer over HTTP (killed, restarting or hung)."""
+
+
+def daemon_config(
+    cfg: WatchtowerConfig, bootstrap: str, redis_url: str, port: int, pager_url: str, redis_prefix: str
+) -> tuple[dict[str, Any], dict[str, str]]:
+    """The chaos daemon's config file (a YAML-able mapping) and the environment variables carrying its
+    secrets: the Redis URL, the page receiver's URL (a webhook URL is a secret to the notifier) and the
+    Kafka secrets. Fast collectors (1 s; e2e percentiles over 15 s, outcome shares over 10 s, so recovery is
+    measurable in seconds), the chaos rules, a webhook notifier to the page receiver. Pure.
+
+    Raises ValueError naming the field if a secret would end up in the file."""
+    from watchtower.collectors.pipeline_outcomes import PipelineOutcomesConfig
+    from watchtower.daemon.config import AlertingConfig
+
+    base = cfg.daemon
+    cols = base.collectors
+    fast = {"interval": 1.0}
+    collectors = cols.model_copy(
+        update={
+            "kafka_lag": cols.kafka_lag.model_copy(update=fast),
+            "e2e_latency": cols.e2e_latency.model_copy(update={**fast, "window": 15.0}),
+            "spark_progress": cols.spark_progress.model_copy(update=fast),
+            "pipeline_outcomes": PipelineOutcomesConfig(interval=1.0, window=10.0),
+            "dlq": cols.dlq.model_copy(update=fast),
+            "canary": cols.canary.model_copy(update={"enabled": False}),
+        }
+    )
+    daemon = base.model_copy(
+        update={
+            "collectors": collectors,
+            "http": base.http.model_copy(update={"host": "127.0.0.1", "port": port}),
+        }
+    )
+    alerting = AlertingConfig(
+        rules=(Path(cfg.chaos.rules).resolve(),),
+        interval=1.0,
+        startup_grace=STARTUP_GRACE_S,
+        redis_prefix=redis_prefix,
+        poll_interval=0.2,
+        backoff_base=0.5,
+        backoff_cap=2.0,
+    )
+    pipeline = cfg.pipeline.model_copy(update={"data_dir": Path(cfg.pipeline.data_dir).resolve()})
+    doc: dict[str, Any] = {
+        "kafka": {"bootstrap_servers": bootstrap, "client": dict(cfg.kafka.client)},
+        "pipeline": pipeline.model_dump(mode="json"),
+        "daemon": daemon.model_dump(mode="json"),
+        "alerting": {
+            **alerting.model_dump(mode="json"),
+            "notifiers": {"pager": {"kind": "webhook", "timeout": 2.0}},  # url: from the environment
+        },
+        "log_level": cfg.log_level,
+        "log_format": "json",
+    }
+    _refuse_masked(doc, "")
+    env = {"REDIS_URL": redis_url, "WATCHTOWER__ALERTING__NOTIFIERS__PAGER__URL": pager_url}
+    if cfg.kafka.sasl_password is not None:
+        env["WATCHTOWER__KAFKA__SASL_PASSWORD"] = cfg.kafka.sasl_password.get_secret_value()
+    if cfg.kafka.secrets:
+        env["WATCHTOWER__KAFKA__SECRETS"] = json.dumps(
+            {k: v.get_secret_value() for k, v in cfg.kafka.secrets.items()}
+        )
+    return doc, env
+
+
+def _refuse_masked(value: Any, path: str) -> None:
+    if isinstance(value, dict):
+        for k, v in value.items():
+            _refuse_masked(v, f"{path}.{k}" if path else str(k))
+    elif isinstance(value, list):
+        for i, v in enumerate(value):
+            _refuse_masked(v, f"{path}.{i}")
+    elif value == _MASK:
+        raise ValueError(
+            f"{path}: a secret would be written masked into the chaos daemon's config; "
+            "chaos runs pass secrets only through the daemon's environment (kafka.sasl_password, kafka.secrets)"
+        )
+
+
+def parse_metrics(text: str, at: float) -> Reading:
+    """A /metrics scrape as one reading, samples named as the daemon's history names them: prometheus-client
+    names a counter family without `_total` but keeps it on the samples, which is what rules and probes
+    select. A `_created` sample (none today) is a client's bookkeeping, not a reading. Pure."""
+    samples = []
+    for family in text_string_to_metric_families(text):
+        for s in family.samples:
+            if family.type == "counter" and s.name.endswith("_created"):
+                continue
+            samples.append(Sample(s.name, tuple(sorted(s.labels.items())), float(s.value)))
+    return Reading("metrics", at, tuple(samples))
+
+
+def alerts_seen(doc: dict[str, Any], at: float) -> AlertsSeen:
+    """The rules firing in one /api/v1/alerts answer. Pure."""
+    firing = frozenset(a["rule"] for a in doc.get("alerts", []) if a.get("state") == "firing")
+    return AlertsSeen(at, firing, reachable=True)

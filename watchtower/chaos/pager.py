@@ -21,6 +21,7 @@ class Page:
     rule: str
     state: str  # the alert's state in this message
     idempotency_key: str
+    fingerprint: str = ""  # the alert's (rule + labels): a second FIRING for an open one is a double page
 
 
 class PageReceiver:
@@ -96,6 +97,7 @@ class PageReceiver:
                         str(a.get("rule", "")),
                         str(a.get("state", "")),
                         str(doc.get("idempotency_key", "")),
+                        str(a.get("fingerprint", "")),
                     )
                 )
 

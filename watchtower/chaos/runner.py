@@ -15,7 +15,7 @@ import uuid
 from dataclasses import dataclass, field
 from typing import Any
 
-from watchtower.chaos.detection import Detection, judge_detection
+from watchtower.chaos.detection import AlertsSeen, Detection, judge_detection
 from watchtower.chaos.faults import Fault, FaultContext, build
 from watchtower.chaos.inject import Injector
 from watchtower.chaos.readback import read_found, read_until
@@ -44,6 +44,7 @@ class RunResult:
     errors: list[str] = field(default_factory=list)
     interrupted: bool = False
     timeline: list[dict[str, Any]] = field(default_factory=list)  # sampled readings for the PNG
+    alerts_seen: list[AlertsSeen] = field(default_factory=list)  # /api/v1/alerts, sampled with the timeline
 
     @property
     def ok(self) -> bool:
@@ -95,6 +96,7 @@ class RunResult:
             "interrupted": self.interrupted,
             "failures": self.failures(),
             "timeline": self.timeline,
+            "alerts_seen": _changes(self.alerts_seen),
         }
 
 
@@ -113,6 +115,17 @@ def schedule(method: tuple[Step, ...]) -> list[tuple[float, str, int]]:
             if s.duration is not None:
                 out.append((t + s.duration, "stop", i))
     return sorted(out, key=lambda e: (e[0], 0 if e[1] == "stop" else 1, e[2]))
+
+
+def _changes(seen: list[AlertsSeen]) -> list[dict[str, Any]]:
+    """The /api/v1/alerts looks where the answer changed (firing rules, or reachable), for the journal."""
+    out: list[dict[str, Any]] = []
+    last = None
+    for s in seen:
+        if (s.firing, s.reachable) != last:
+            out.append({"at": s.at, "firing": sorted(s.firing), "reachable": s.reachable})
+            last = s.firing, s.reachable
+    return out
 
 
 def _timeline_point(readings: list, at: float) -> dict[str, Any]:
@@ -155,6 +168,14 @@ class ScenarioRunner:
     def _sample(self) -> None:
         if self._result is not None:
             self._result.timeline.append(_timeline_point(self.env.readings(), time.time()))
+            self._look()
+
+    def _look(self) -> AlertsSeen:
+        """One GET /api/v1/alerts, kept for the detection verdict."""
+        seen = self.env.alerts_seen()
+        if self._result is not None:
+            self._result.alerts_seen.append(seen)
+        return seen
 
     def run(self, sc: Scenario) -> RunResult:
         env = self.env
@@ -173,10 +194,12 @@ class ScenarioRunner:
             fail_pages=env.pager.fail,
             redis_url=env.endpoints.redis_url,
             workers_group=env.workers_group,
+            firing=lambda: self._look().firing,
         )
         started: list[Fault] = []
         self._settle(sc)
         res.steady_before = steady(sc.steady_state.probes, env.readings())
+        self._look()  # what fired before the faults is not theirs
         active: dict[int, Fault] = {}
         plan = schedule(sc.method)
         t0 = res.fault_start = time.time()
@@ -238,7 +261,12 @@ class ScenarioRunner:
                     res.errors += verify(ctx)
             self._await_alerts(sc, res)
             res.detection = judge_detection(
-                env.pager.since(t0), sc.expect.alerts, t0, res.method_end, sc.expect.tolerate
+                env.pager.since(t0),
+                sc.expect.alerts,
+                t0,
+                res.method_end,
+                sc.expect.tolerate,
+                seen=res.alerts_seen,
             )
             self._await_steady(sc, res)
         except Exception as exc:  # noqa: BLE001 - recorded as the scenario's failure
@@ -250,14 +278,20 @@ class ScenarioRunner:
         return res
 
     def _check_job(self, res: RunResult) -> None:
-        """A Spark job that died during the scenario (and was not restarted by it) fails the scenario, and
-        is restarted so the next one does not inherit the outage."""
+        """A Spark job or daemon that died during the scenario (and was not restarted by it) fails the
+        scenario, and is restarted so the next one does not inherit the outage."""
         spark = self.env.spark
         if spark is not None and spark.poll() is not None:
             res.errors.append(
                 f"the Spark job exited with code {spark.returncode} during the scenario; see {self.env.root / 'spark.log'}"
             )
             self.env.restart("spark")
+        daemon = self.env.daemon
+        if daemon is not None and daemon.poll() is not None:
+            res.errors.append(
+                f"the watchtower daemon exited with code {daemon.returncode} during the scenario; see {self.env.root / 'daemon.log'}"
+            )
+            self.env.restart("daemon")
 
     def _settle(self, sc: Scenario) -> None:
         """Before a scenario: until its probes hold and nothing fires or is pending (the previous scenario's
@@ -265,7 +299,11 @@ class ScenarioRunner:
         deadline = time.time() + self.settle_timeout
         while time.time() < deadline:
             held = all(p.holds for p in steady(sc.steady_state.probes, self.env.readings()))
-            if held and not self.env.active_alerts():
+            try:
+                quiet = not self.env.active_alerts()
+            except RuntimeError:  # the daemon does not answer (yet): not settled
+                quiet = False
+            if held and quiet:
                 return
             if self.interrupt.wait(0.5):
                 return
@@ -284,6 +322,7 @@ class ScenarioRunner:
                 res.fault_start,
                 res.method_end,
                 sc.expect.tolerate,
+                seen=res.alerts_seen,
             )
             if all(a.ok for a in d.alerts):
                 return

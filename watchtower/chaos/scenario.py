@@ -16,7 +16,7 @@ The shape is Chaos Toolkit's experiment, with watchtower's verdicts in `expect`:
     expect:
       records: conserved                # every injected record where the contract puts it (read back)
       alerts:
-        - {rule: late-share-high, within: 30s, resolve_within: 90s}
+        - {rule: late-share-high, within: 30s, resolve_within: 90s}   # pages: 1 to forbid a second incident
       tolerate: [consumer-lag-seconds-high]   # may page without being a false positive
 
 Validation only: nothing here touches a process or the network.
@@ -90,6 +90,11 @@ class AlertExpectation(_Model):
     rule: str
     within: Duration = Field(gt=0, description="seconds from the fault start to the first page")
     resolve_within: Duration | None = Field(default=None, gt=0, description="seconds from the method end")
+    pages: int | None = Field(
+        default=None,
+        ge=1,
+        description="FIRING pages (and RESOLVED ones, with resolve_within) exactly this many times in the run",
+    )
 
 
 class Expect(_Model):

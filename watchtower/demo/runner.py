@@ -46,6 +46,7 @@ from watchtower.kafka import admin as make_admin
 from watchtower.kafka.offsets import group_offsets
 from watchtower.settings import WatchtowerConfig
 from watchtower.stack import Stack, resolve_endpoints
+from watchtower.stack.process import spawn_watchtower
 
 log = logging.getLogger(__name__)
 
@@ -181,25 +182,9 @@ class DemoRun:
                 "PYSPARK_PYTHON": env.get("PYSPARK_PYTHON", sys.executable),
             }
         )
-        out = open(self.root / "spark.log", "ab")  # noqa: SIM115 - owned by the child
-        cmd = [
-            sys.executable,
-            "-m",
-            "watchtower",
-            "pipeline",
-            "spark",
-            "--bootstrap",
-            self.endpoints.bootstrap_servers,
-        ]
         # Own session: the terminal's Ctrl-C reaches the demo, which then stops the job in order.
-        return subprocess.Popen(
-            cmd,
-            env=env,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            stdin=subprocess.DEVNULL,
-            start_new_session=True,
-        )
+        args = ["pipeline", "spark", "--bootstrap", self.endpoints.bootstrap_servers]
+        return spawn_watchtower(args, self.root / "spark.log", env)
 
     def _start_daemon(self):
         """The measuring daemon, in-process, with the canary on and short intervals for a lively panel.

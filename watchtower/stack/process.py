@@ -88,6 +88,32 @@ def _kill_me_with_parent() -> None:
     ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
 
 
+def spawn_watchtower(
+    args: list[str],
+    log_path: Path,
+    env: dict[str, str] | None = None,
+    die_with_parent: bool = False,
+) -> subprocess.Popen:
+    """`python -m watchtower <args>` (this interpreter) in a session of its own, its output appended to
+    `log_path`: a terminal's Ctrl-C reaches only the parent, which then stops it in order, and a SIGKILL of
+    the session (`os.killpg`) takes its children (a Spark JVM) with it. Secrets go in `env`, never `args`
+    (`ps` shows argv). The demo and chaos runs start the Spark job and the chaos daemon with it."""
+    out = open(log_path, "ab")  # noqa: SIM115 - the child keeps its copy
+    preexec = _kill_me_with_parent if die_with_parent and sys.platform.startswith("linux") else None
+    try:
+        return subprocess.Popen(
+            [sys.executable, "-m", "watchtower", *args],
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            start_new_session=True,
+            preexec_fn=preexec,
+        )
+    finally:
+        out.close()
+
+
 def spawn_listening(
     args: list[str],
     port: int,

@@ -28,7 +28,7 @@ def test_every_shipped_scenario_validates_against_the_chaos_rules() -> None:
         ROOT / "chaos" / "scenarios", params_models(), {r.name for r in ruleset.rules}
     )
     assert not problems, problems
-    assert len(scenarios) >= 11
+    assert len(scenarios) >= 12
     used = {s.fault for sc in scenarios for s in sc.method}
     assert used == set(params_models()), f"faults without a scenario: {set(params_models()) - used}"
 
@@ -214,7 +214,10 @@ DETECTION = [
 @pytest.mark.parametrize("case,pages,expected,tolerate,ok,fps", DETECTION, ids=[d[0] for d in DETECTION])
 def test_detection(case, pages, expected, tolerate, ok, fps) -> None:
     got = judge_detection(
-        [Page(at, "firing" if s == "firing" else "resolved", rule, s, "k") for at, rule, s in pages],
+        [
+            Page(at, "firing" if s == "firing" else "resolved", rule, s, f"k{i}")
+            for i, (at, rule, s) in enumerate(pages)
+        ],
         [AlertExpectation(rule=r, within=w, resolve_within=rw) for r, w, rw in expected],
         T0,
         END,

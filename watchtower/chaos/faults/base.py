@@ -27,8 +27,9 @@ class FaultError(RuntimeError):
 
 @dataclass
 class FaultContext:
-    """What a fault may use. `pid(target)` gives the pid of `broker`, `redis` or `spark` (None: not running);
-    `restart(target)` starts a killed one again and waits until it is up."""
+    """What a fault may use. `pid(target)` gives the pid of `broker`, `redis`, `spark` or `daemon` (None:
+    not running); `restart(target)` starts a killed one again and waits until it is up; `firing()` is the
+    set of rules the daemon's /api/v1/alerts lists as firing now (empty while it does not answer)."""
 
     injector: Injector
     pipeline: PipelineConfig
@@ -40,6 +41,7 @@ class FaultContext:
     )  # the page receiver answers `status`
     redis_url: str = ""  # the stack's Redis (the enricher workers' state)
     workers_group: str = ""
+    firing: Callable[[], frozenset[str]] = lambda: frozenset()
     notes: list[dict[str, Any]] = field(default_factory=list)  # what the faults did, for the journal
 
     def note(self, **fields: Any) -> None:
