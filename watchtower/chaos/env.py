@@ -47,8 +47,8 @@ MAX_FUTURE_SKEW_S = 30.0
 # After a (re)start the daemon's history is empty: for this long a rule with no data keeps its alert as it
 # was. With 0, a daemon restarted while an alert fires resolves it at its first evaluation (no reading yet)
 # and pages it again a second later (daemon-kill-while-firing failed that way). The collectors read every
-# second, so a few seconds cover the first readings.
-STARTUP_GRACE_S = 5.0
+# second; 10 s covers the first readings of a daemon restarted on a loaded machine (5 s passed here).
+STARTUP_GRACE_S = 10.0
 
 
 def chaos_config(cfg: WatchtowerConfig, root: Path) -> WatchtowerConfig:
