@@ -149,14 +149,8 @@ def _timeline_point(readings: list, at: float) -> dict[str, Any]:
 
 class ScenarioRunner:
     def __init__(
-        self,
-        env,
-        interrupt: threading.Event,
-        readback_timeout: float = 90.0,
-        settle_timeout: float = 90.0,
-        drain_timeout: float = 240.0,
+        self, env, interrupt: threading.Event, readback_timeout: float = 90.0, settle_timeout: float = 90.0
     ):
-        self.drain_timeout = drain_timeout
         self.env = env
         self.settle_timeout = settle_timeout
         self.interrupt = interrupt
@@ -256,15 +250,6 @@ class ScenarioRunner:
             inj.end_markers(p.partitions)
             inj.close()
             if sc.expect.records == "conserved":
-                # A job restarted by the method may still be starting (Spark took 95 s on a loaded 2-core
-                # machine): let it drain first, then read back. A job that drained but lost records is
-                # judged at once, so a failing verdict does not wait for nothing.
-                try:
-                    env.wait_drained(
-                        self.drain_timeout, "the job to drain before the read-back", self.interrupt
-                    )
-                except TimeoutError as exc:
-                    res.errors.append(str(exc))
                 res.conservation = read_until(
                     inj.expected,
                     lambda: read_found(p.data_dir / "delta", p.topic, env.kafka_conf(), p.dlq_topic),
