@@ -258,6 +258,16 @@ class ChaosEnv:
         except Exception:  # noqa: BLE001 - no commit yet, or the broker is paused
             return False
 
+    def committed_past(self, offsets: dict[int, int]) -> bool:
+        """Whether the job's group committed past each (partition: offset): it processed those records.
+        Unlike `drained`, this holds while background traffic keeps arriving."""
+        p = self.cfg.pipeline
+        try:
+            committed = group_offsets(self._admin, p.consumer_group, p.topic, p.partitions).committed
+        except Exception:  # noqa: BLE001 - the broker is paused, or no commit yet
+            return False
+        return all(committed.get(part, -1) > off for part, off in offsets.items())
+
     def wait_drained(self, timeout: float, what: str, cancel: threading.Event | None = None) -> bool:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:

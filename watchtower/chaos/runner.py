@@ -149,8 +149,14 @@ def _timeline_point(readings: list, at: float) -> dict[str, Any]:
 
 class ScenarioRunner:
     def __init__(
-        self, env, interrupt: threading.Event, readback_timeout: float = 90.0, settle_timeout: float = 90.0
+        self,
+        env,
+        interrupt: threading.Event,
+        readback_timeout: float = 90.0,
+        settle_timeout: float = 90.0,
+        drain_timeout: float = 240.0,
     ):
+        self.drain_timeout = drain_timeout
         self.env = env
         self.settle_timeout = settle_timeout
         self.interrupt = interrupt
@@ -164,6 +170,17 @@ class ScenarioRunner:
                 return False
             self._sample()
         return not self.interrupt.is_set()
+
+    def _wait_until(self, check, timeout: float) -> bool:
+        """Poll `check` every 0.5 s (sampling the timeline) until it holds; False on timeout or interrupt."""
+        end = time.time() + timeout
+        while time.time() < end:
+            if check():
+                return True
+            if self.interrupt.wait(0.5):
+                return False
+            self._sample()
+        return bool(check())
 
     def _sample(self) -> None:
         if self._result is not None:
@@ -250,6 +267,17 @@ class ScenarioRunner:
             inj.end_markers(p.partitions)
             inj.close()
             if sc.expect.records == "conserved":
+                # A job restarted by the method may still be starting (Spark took 95 s to its first batch
+                # on a loaded 2-core machine): wait until it committed past the injected records (the end
+                # markers included), then read back. A job that committed but lost records is judged at
+                # once, so a failing verdict does not wait for nothing.
+                last: dict[int, int] = {}
+                for e in inj.expected:
+                    last[e.partition] = max(last.get(e.partition, -1), e.offset)
+                if not self._wait_until(lambda: env.committed_past(last), self.drain_timeout):
+                    res.errors.append(
+                        f"the job did not commit past the injected records within {self.drain_timeout:.0f}s"
+                    )
                 res.conservation = read_until(
                     inj.expected,
                     lambda: read_found(p.data_dir / "delta", p.topic, env.kafka_conf(), p.dlq_topic),
