@@ -22,7 +22,7 @@ from watchtower.daemon.config import DaemonConfig
 from watchtower.daemon.daemon import Daemon
 from watchtower.scale.config import ScalingConfig
 from watchtower.scale.controller import ScalingController
-from watchtower.scale.local_pool import PoolFollower
+from watchtower.scale.local_pool import PoolFollower, desired_key, pool_key
 
 TARGET = "enricher"
 FAST_WORKERS = WorkersConfig(count=1, session_timeout=6.0, max_poll_interval=15.0)
@@ -91,10 +91,12 @@ def autoscaled(
         workers=worker_cfg,
         max_rate=max_rate,
     )
+    client = redis.Redis.from_url(redis_url, socket_timeout=2)
+    # The target's keys are per target name on the shared Redis: a count (and fencing token) left by the
+    # previous test would be followed at once (a stuck-partition test once lost a worker to desired=1).
+    client.delete(desired_key(TARGET), pool_key(TARGET))
     pool = WorkerPool(settings).start(workers)
-    follower = PoolFollower(
-        TARGET, pool, redis.Redis.from_url(redis_url, socket_timeout=2), interval=0.3
-    ).start()
+    follower = PoolFollower(TARGET, pool, client, interval=0.3).start()
     lag = KafkaLagConfig(
         interval=1.0,
         timeout=2.0,

@@ -294,8 +294,9 @@ def test_one_stuck_partition_is_left_out_and_alerted(bootstrap, redis_url, topic
             loader.start()
             status = wait_for(
                 lambda: (s := stack.status())["inputs"].get("stuck_partitions") and s,
-                # stuck_after is 8 s; the rest is room for a slow handover on a loaded machine (CI once
-                # took over 60 s; diagnose() says what the inputs were if it happens again).
+                # stuck_after is 8 s; the rest is room for a slow handover on a loaded machine. (CI once
+                # timed out at 60 s: the pool followed a desired=1 the previous test left in Redis and
+                # stopped a worker; `autoscaled` now clears the target's keys.)
                 120,
                 "a stuck partition",
                 on_timeout=diagnose,
