@@ -68,6 +68,7 @@ def run_mode(mode: str, bootstrap: str, redis_url: str, args: argparse.Namespace
         started = time.time()
         loader.start()
         over = replica_seconds = max_lag_s = 0.0
+        stretches: list[list[int]] = []  # [first, last] second into the profile over the SLA
         last = started
         while loader.is_alive():
             time.sleep(1.0)
@@ -79,6 +80,11 @@ def run_mode(mode: str, bootstrap: str, redis_url: str, args: argparse.Namespace
                 max_lag_s = max(max_lag_s, seconds)
                 if seconds > args.sla:
                     over += dt
+                    at = round(now - started)
+                    if stretches and at - stretches[-1][1] <= 2:
+                        stretches[-1][1] = at
+                    else:
+                        stretches.append([at, at])
             last = now
         loader.join()
         status = stack.status()
@@ -90,6 +96,9 @@ def run_mode(mode: str, bootstrap: str, redis_url: str, args: argparse.Namespace
         "replica_seconds": round(replica_seconds),
         "vetoes": status["vetoes"],
         "elapsed_s": round(time.time() - started),
+        # (seconds into the profile, from, to): where each action fell against the phases
+        "over_sla": [tuple(x) for x in stretches],
+        "timeline": [(round(a["at"] - started), a["from"], a["to"]) for a in status["recent_actions"]],
     }
 
 
@@ -149,6 +158,9 @@ def main() -> None:
         print(
             f"| {r['mode']} | {r['time_over_sla_s']} | {r['max_lag_s']} | {r['actions']} | {r['replica_seconds']} | {r['vetoes'] or '-'} |"
         )
+    for r in results:
+        print(f"{r['mode']} actions (s into the profile, from, to; the last 20): {r['timeline']}")
+        print(f"{r['mode']} over the SLA (s into the profile): {r['over_sla']}")
 
 
 if __name__ == "__main__":
