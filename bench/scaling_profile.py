@@ -99,6 +99,7 @@ def run_mode(mode: str, bootstrap: str, redis_url: str, args: argparse.Namespace
         # (seconds into the profile, from, to): where each action fell against the phases
         "over_sla": [tuple(x) for x in stretches],
         "timeline": [(round(a["at"] - started), a["from"], a["to"]) for a in status["recent_actions"]],
+        "reasons": [f"{round(a['at'] - started)}s: {a['reason']}" for a in status["recent_actions"]],
     }
 
 
@@ -134,6 +135,7 @@ def main() -> None:
         default=None,
         help="capacity hint for the capacity policy (default: measure)",
     )
+    ap.add_argument("--reasons", action="store_true", help="print each action's reason")
     ap.add_argument("--lag-threshold", type=int, default=100, help="KEDA lagThreshold (KEDA's default is 10)")
     args = ap.parse_args()
     tmp = Path(os.environ.get("TMPDIR", "/tmp")) / f"wt-bench-scale-{os.getpid()}"
@@ -161,6 +163,8 @@ def main() -> None:
     for r in results:
         print(f"{r['mode']} actions (s into the profile, from, to; the last 20): {r['timeline']}")
         print(f"{r['mode']} over the SLA (s into the profile): {r['over_sla']}")
+        if args.reasons:
+            print("\n".join(f"  {line}" for line in r["reasons"]))
 
 
 if __name__ == "__main__":

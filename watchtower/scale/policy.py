@@ -149,9 +149,13 @@ def _verify(
     return replace(memory, verified=True), f"last scale-up verified: consume rate +{gain:.0f}/s"
 
 
+FLAT = 1.25  # the short window's consume rate at most this times the window's: the rate has levelled off
+
+
 def _behind(inputs: Inputs, target: TargetConfig, unsettled: bool) -> bool:
-    """Falling behind on the short window: the backlog stayed above busy_backlog and grew, with the
-    replicas settled. The consumers then work as fast as they can: their rate is their capacity."""
+    """Falling behind on the short window: the backlog stayed above busy_backlog and grew while the
+    consume rate is flat (the short window's not above FLAT x the window's), the replicas settled. The
+    consumers then work as fast as they can: their rate is their capacity."""
     p = target.policy
     short = p.short_window or p.window / 3
     return (
@@ -160,6 +164,8 @@ def _behind(inputs: Inputs, target: TargetConfig, unsettled: bool) -> bool:
         and inputs.short_min_backlog >= p.busy_backlog
         and (inputs.backlog_growth or 0.0) > 0
         and bool(inputs.short_consume_rate)
+        and bool(inputs.consume_rate)
+        and (inputs.short_consume_rate or 0.0) <= FLAT * (inputs.consume_rate or 0.0)
         and inputs.short_span >= 0.8 * short
     )
 
@@ -187,9 +193,12 @@ def _capacity(
         and now - memory.capacity_at <= p.capacity_max_age
     )
     # No capacity to trust (none yet, or a stale one) while the consumers fall behind: what they manage
-    # on the short window is what they can do. It sizes this step at once instead of a window later.
+    # is what they can do. It sizes this step at once instead of a window later. The lower of the two
+    # rates: a short window over batch commits can read high, and a capacity read high sizes too few
+    # replicas now and a scale-down too deep later.
     if not fresh and p.per_replica_rate is None and replicas > 0 and _behind(inputs, target, unsettled):
-        return (inputs.short_consume_rate or 0.0) / replicas, saturated, observed, "short window"
+        rate = min(inputs.short_consume_rate or 0.0, inputs.consume_rate or 0.0)
+        return rate / replicas, saturated, observed, "short window"
     # Keeping up, the observed rate is only a lower bound of the capacity: alone it would always ask
     # for current / target_utilization replicas. It can raise a capacity known otherwise, not found one.
     known = [c for c in (memory.capacity, p.per_replica_rate) if c]

@@ -58,7 +58,7 @@ SHORT = {"policy": {"window": 15, "catch_up": 30, "busy_backlog": 300}}  # short
 BEHIND = dict(
     members=1,
     input_rate=200.0,
-    consume_rate=150.0,
+    consume_rate=180.0,
     span=8.0,
     backlog=900,
     min_backlog=100,
@@ -345,8 +345,8 @@ CASES = [
         "",
     ),
     (
-        "24 falling behind, no capacity known: the short window's rate sizes the step at once "
-        "(urgent: (300 + 900/30) / (200 x 0.7) -> 3)",
+        "24 falling behind, no capacity known: the lower of the short window's and the window's consume "
+        "rates sizes the step at once (urgent: (300 + 900/30) / (180 x 0.7) -> 3)",
         1,
         inputs(**BEHIND),
         mem(),
@@ -359,6 +359,16 @@ CASES = [
         "24b ... only once the short window has readings at this replica count: hold",
         1,
         inputs(**{**BEHIND, "short_span": 2.0}),
+        mem(),
+        SHORT,
+        1,
+        None,
+        "not measured",
+    ),
+    (
+        "24b2 ... only once the consume rate is flat (short window's 200/s > 1.25 x the window's 150/s): hold",
+        1,
+        inputs(**{**BEHIND, "consume_rate": 150.0}),
         mem(),
         SHORT,
         1,
@@ -543,7 +553,7 @@ def test_acted_starts_cooldown_and_verification():
 
 def test_a_stale_capacity_gives_way_to_the_short_window_rate_when_the_consumers_fall_behind():
     t = target(**SHORT)
-    behind = inputs(**{**BEHIND, "members": 2, "short_consume_rate": 100.0})
+    behind = inputs(**{**BEHIND, "members": 2, "short_consume_rate": 100.0, "consume_rate": 110.0})
     _, m = evaluate(behind, NOW, 2, t, mem(capacity=400.0, capacity_at=NOW - 60))
     assert m.capacity == pytest.approx(400.0)  # fresh: kept (a short window is noisier than a window)
     d, m = evaluate(behind, NOW, 2, t, mem(capacity=400.0, capacity_at=NOW - 4000))
