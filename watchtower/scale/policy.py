@@ -14,7 +14,8 @@ Order of a cycle (mode `capacity`):
    hint); with neither (or a stale one), the short-window rate while the consumers fall behind;
 2. urgency: the backlog will not drain within catch_up - rebalance at the short window's pace;
 3. required = ceil((input rate + backlog / (catch_up - rebalance)) / (capacity x target_utilization));
-   urgent: the short window's input rate when higher; idle -> min;
+   urgent: the short window's input rate when higher, and the backlog that grows until the step is in
+   effect; idle -> min;
 4. bounds: min..max replicas, never above the partitions (`partitions_capped` when the need is);
 5. scale-down only to the highest recommendation of the stabilization window; max step either way;
 6. holds, in order: rebalancing (the group's, or the last action's handover not over yet, unless
@@ -277,10 +278,11 @@ def evaluate(
     urgent = _urgency(inputs, target, drain_in)
     rate, backlog = inputs.input_rate, inputs.backlog
     if urgent:
-        # The window's rate lags a burst by up to a window: take the short window's when higher. (Adding
-        # the backlog that grows during the handover as well oversized the step on the bench, and the
-        # correction was one more action while the load still held.)
+        # The window's rate lags a burst by up to a window: take the short window's when higher. The
+        # backlog keeps growing until the new replicas have their partitions: size for that too (FLIP-271
+        # adds the input during the restart), so the backlog drains within catch_up of the action.
         rate = max(rate, inputs.short_input_rate or 0.0)
+        backlog += round(max(0.0, inputs.backlog_growth or 0.0) * rebalance)
     need = rate + backlog / drain_in
     required: int | None
     if inputs.input_rate <= p.idle_rate and inputs.backlog == 0:

@@ -396,7 +396,8 @@ CASES = [
         "input 200/s",
     ),
     (
-        "25b urgent: the short window's input rate, (500 + 2000/110) / 70 -> 8",
+        "25b urgent: the short window's rate and the backlog grown by the handover, "
+        "(500 + (2000 + 300 x 10)/110) / 70 -> 8",
         2,
         inputs(**BURST),
         mem(capacity=100.0, capacity_at=NOW - 10),
@@ -407,7 +408,7 @@ CASES = [
     ),
     (
         "26 urgent, the last action's handover outlasted rebalance_time: not held "
-        "((300 + 6000/100) / 70 -> 6)",
+        "((300 + (6000 + 100 x 20)/100) / 70 -> 6)",
         2,
         inputs(backlog_growth=100.0),
         mem(last_action=Action(NOW - 30, 1, 2, 100.0, 100.0, waiting=((0, 900),)), capacity=100.0),
