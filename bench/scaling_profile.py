@@ -68,10 +68,13 @@ def run_mode(mode: str, bootstrap: str, redis_url: str, args: argparse.Namespace
         started = time.time()
         loader.start()
         over = replica_seconds = max_lag_s = 0.0
+        stretches: list[list[int]] = []  # [first, last] second into the profile over the SLA
         last = started
+        seen: dict[float, int] = {}  # every action's time -> replicas it asked for
         while loader.is_alive():
             time.sleep(1.0)
             now = time.time()
+            seen.update((a["at"], a["to"]) for a in stack.status()["recent_actions"])
             _, seconds = group_lag(stack, group, topic)
             dt = now - last
             replica_seconds += stack.pool.size * dt
@@ -79,17 +82,32 @@ def run_mode(mode: str, bootstrap: str, redis_url: str, args: argparse.Namespace
                 max_lag_s = max(max_lag_s, seconds)
                 if seconds > args.sla:
                     over += dt
+                    at = round(now - started)
+                    if stretches and at - stretches[-1][1] <= 2:
+                        stretches[-1][1] = at
+                    else:
+                        stretches.append([at, at])
             last = now
         loader.join()
         status = stack.status()
+        seen.update((a["at"], a["to"]) for a in status["recent_actions"])
+    # An action re-asks for the count it asked for last while the pool's published size still lags (the
+    # local pool reports its running processes, not the requested count): count the changes of target too.
+    asked = [to for _, to in sorted(seen.items())]
+    changes = sum(1 for i, to in enumerate(asked) if i == 0 or to != asked[i - 1])
     return {
         "mode": mode,
         "time_over_sla_s": round(over, 1),
         "max_lag_s": round(max_lag_s, 1),
         "actions": sum(status["actions"].values()),
+        "target_changes": changes,
         "replica_seconds": round(replica_seconds),
         "vetoes": status["vetoes"],
         "elapsed_s": round(time.time() - started),
+        # (seconds into the profile, from, to): where each action fell against the phases
+        "over_sla": [tuple(x) for x in stretches],
+        "timeline": [(round(a["at"] - started), a["from"], a["to"]) for a in status["recent_actions"]],
+        "reasons": [f"{round(a['at'] - started)}s: {a['reason']}" for a in status["recent_actions"]],
     }
 
 
@@ -125,6 +143,7 @@ def main() -> None:
         default=None,
         help="capacity hint for the capacity policy (default: measure)",
     )
+    ap.add_argument("--reasons", action="store_true", help="print each action's reason")
     ap.add_argument("--lag-threshold", type=int, default=100, help="KEDA lagThreshold (KEDA's default is 10)")
     args = ap.parse_args()
     tmp = Path(os.environ.get("TMPDIR", "/tmp")) / f"wt-bench-scale-{os.getpid()}"
@@ -143,12 +162,17 @@ def main() -> None:
         f"stabilization {args.stabilization:g}s; catch_up {args.catch_up or args.sla:g}s; KEDA lagThreshold {args.lag_threshold}; "
         f"load average {os.getloadavg()[0]:.1f}"
     )
-    print("| mode | time over SLA (s) | max lag (s) | actions | replica-seconds | vetoes |")
+    print("| mode | time over SLA (s) | max lag (s) | actions (target changes) | replica-seconds | vetoes |")
     print("|---|---|---|---|---|---|")
     for r in results:
         print(
-            f"| {r['mode']} | {r['time_over_sla_s']} | {r['max_lag_s']} | {r['actions']} | {r['replica_seconds']} | {r['vetoes'] or '-'} |"
+            f"| {r['mode']} | {r['time_over_sla_s']} | {r['max_lag_s']} | {r['actions']} ({r['target_changes']}) | {r['replica_seconds']} | {r['vetoes'] or '-'} |"
         )
+    for r in results:
+        print(f"{r['mode']} actions (s into the profile, from, to; the last 20): {r['timeline']}")
+        print(f"{r['mode']} over the SLA (s into the profile): {r['over_sla']}")
+        if args.reasons:
+            print("\n".join(f"  {line}" for line in r["reasons"]))
 
 
 if __name__ == "__main__":

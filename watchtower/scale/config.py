@@ -60,6 +60,9 @@ class PolicyConfig(_Model):
 
     # Inputs are rates and backlogs over this window of readings, never one reading.
     window: Duration = Field(default=60.0, gt=0)
+    # The urgency and the falling-behind signal look at slopes over this last part of the window
+    # (default: a third of `window`).
+    short_window: Duration | None = Field(default=None, gt=0)
     # The backlog must be gone within this time: required capacity = input + backlog / catch_up.
     catch_up: Duration = Field(default=120.0, gt=0)
     # How long handing partitions over takes after a change, until one has been observed: the backlog
@@ -71,6 +74,9 @@ class PolicyConfig(_Model):
     busy_backlog: int = Field(default=1000, ge=1)
     # Optional capacity of one replica in messages/s, used until one has been measured.
     per_replica_rate: float | None = Field(default=None, gt=0)
+    # A remembered capacity not re-measured for this long is stale: the next time the consumers fall
+    # behind, their short-window rate replaces it (it still sizes the other decisions meanwhile).
+    capacity_max_age: Duration = Field(default=1800.0, gt=0)
     # Scale-down happens only to the highest recommendation of this window (HPA's stabilization).
     scale_down_stabilization: Duration = Field(default=300.0, ge=0)
     max_step_up: int = Field(default=4, ge=1)
@@ -105,6 +111,11 @@ class TargetConfig(_Model):
 
     @model_validator(mode="after")
     def _bounds(self) -> TargetConfig:
+        short = self.policy.short_window
+        if short is not None and short > self.policy.window:
+            raise ValueError(
+                f"policy.short_window ({short:g}s) is longer than policy.window ({self.policy.window:g}s): shorten short_window or leave it unset (window / 3)"
+            )
         if self.min_replicas > self.max_replicas:
             raise ValueError(
                 f"min_replicas ({self.min_replicas}) is above max_replicas ({self.max_replicas}): lower min_replicas or raise max_replicas"

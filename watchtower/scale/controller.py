@@ -176,6 +176,7 @@ class ScalingController:
             stuck_after=cfg.policy.stuck_after,
             collector=cfg.collector,
             rates_since=settled_at(t.memory),
+            short_window=cfg.policy.short_window,
             sink=sink,
         )
         decision, memory = evaluate(inputs, now, current, cfg, t.memory, name)

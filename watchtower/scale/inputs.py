@@ -46,6 +46,13 @@ class Inputs:
     members: int | None = None
     busy_ratio: float | None = None  # where the engine reports one (0..1)
     span: float = 0.0  # seconds between the first and the last reading the rates used
+    # Over the short window (the last `short_window` seconds; least-squares slopes, so a consumer that
+    # commits in batches does not make them jump): what the policy reacts to before a whole window.
+    short_input_rate: float | None = None  # messages/s produced
+    short_consume_rate: float | None = None  # messages/s committed (since the last action's rebalance)
+    backlog_growth: float | None = None  # messages/s the backlog grows by (< 0: drains); any replicas
+    short_min_backlog: int | None = None  # smallest backlog over the short window
+    short_span: float = 0.0  # seconds the short consume rate spans
     sink: SinkSignals = field(default_factory=SinkSignals)
 
     @property
@@ -72,6 +79,23 @@ def _rate(
         return None
     common = (first[1].keys() & last[1].keys()) - skip
     return max(0.0, sum(last[1][p] - first[1][p] for p in common) / dt)
+
+
+def slope(points: list[tuple[float, float]]) -> float | None:
+    """Least-squares slope of (t, value) points; None for fewer than two distinct times."""
+    if len(points) < 2:
+        return None
+    n = len(points)
+    mt = sum(t for t, _ in points) / n
+    mv = sum(v for _, v in points) / n
+    var = sum((t - mt) ** 2 for t, _ in points)
+    if var <= 0:
+        return None
+    return sum((t - mt) * (v - mv) for t, v in points) / var
+
+
+def _total(r: Reading, metric: str, group: str | None, topic: str, skip: set[int]) -> float:
+    return float(sum(v for p, v in _partition_values(r, metric, group, topic).items() if p not in skip))
 
 
 def stuck_partitions(
@@ -104,10 +128,12 @@ def gather(
     stuck_after: float,
     collector: str = "kafka_lag",
     rates_since: float | None = None,
+    short_window: float | None = None,
     sink: SinkSignals = SinkSignals(),  # noqa: B008 - frozen
 ) -> Inputs:
     """Window the history for one group and topic. `rates_since` (the last action) keeps the rates from
-    mixing readings taken with another replica count."""
+    mixing readings taken with another replica count. `short_window` (default: a third of `window`) is
+    the sub-window of the short rates and the backlog's growth."""
     readings = history.readings(collector, since=now - max(window, stuck_after) - window)
     readings = tuple(r for r in readings if r.at <= now)
     if not readings:
@@ -158,6 +184,18 @@ def gather(
         for r in readings
         if r.at >= now - window
     ]
+    # The short window: slopes over its readings. The backlog's growth does not depend on the replicas
+    # (it is what the urgency looks at, during a handover too); the consume rate does (since the rebalance).
+    short = window / 3 if short_window is None else short_window
+    recent = [(r, b) for r, b in zip(in_window, backlogs, strict=True) if r.at >= now - short]
+    growth = slope([(r.at, float(b)) for r, b in recent])
+    short_in = slope(
+        [(r.at, _total(r, "watchtower_topic_partition_high_watermark", None, topic, skip)) for r, _ in recent]
+    )
+    settled = [r for r, _ in recent if rates_since is None or r.at >= rates_since]
+    short_out = slope(
+        [(r.at, _total(r, "watchtower_consumer_committed_offset", group, topic, skip)) for r in settled]
+    )
     state = members = None
     for s in latest.samples:
         lbl = dict(s.labels)
@@ -182,6 +220,11 @@ def gather(
         group_state=state,
         members=members,
         span=span,
+        short_input_rate=None if short_in is None else max(0.0, short_in),
+        short_consume_rate=None if short_out is None else max(0.0, short_out),
+        backlog_growth=growth,
+        short_min_backlog=min(b for _, b in recent) if recent else None,
+        short_span=settled[-1].at - settled[0].at if len(settled) >= 2 else 0.0,
         sink=sink,
     )
 

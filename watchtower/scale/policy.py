@@ -4,19 +4,24 @@
     decide(history, now, current, target) -> Decision                      # the same from a history
 
 `Memory` is what the policy remembers between cycles (recommendations for the stabilization window, the
-last action and whether it helped, the measured capacity per replica); the controller keeps it and
-passes it back, and calls `acted(...)` when an action was applied. Formulas and knobs: docs/scaling.md.
+last action and whether it helped, the measured capacity per replica and when it was measured); the
+controller keeps it and passes it back, and calls `acted(...)` when an action was applied. Formulas and
+knobs: docs/scaling.md.
 
 Order of a cycle (mode `capacity`):
 1. capacity per replica: consume rate / replicas (/ busy ratio where reported), trusted while the
-   consumers are saturated (backlog above busy_backlog all window), else the best one seen so far;
-2. required = ceil((input rate + backlog / (catch_up - rebalance)) / (capacity x target_utilization));
-   idle -> min;
-3. bounds: min..max replicas, never above the partitions (`partitions_capped` when the need is);
-4. scale-down only to the highest recommendation of the stabilization window; max step either way;
-5. holds, in order: rebalancing (the group's, or the last action's handover not over yet), cooldown
-   (>= observed rebalance x factor), and for scale-up only
-   sink_backpressure, then ineffective_step (a verified step that did not raise the consume rate).
+   consumers are saturated (backlog above busy_backlog all window), else the one remembered (or the
+   hint); with neither (or a stale one), the short-window rate while the consumers fall behind;
+2. urgency: the backlog will not drain within catch_up - rebalance at the short window's pace;
+3. required = ceil((input rate + backlog / (catch_up - rebalance)) / (capacity x target_utilization));
+   urgent: the short window's input rate when higher, and the backlog that grows until the step is in
+   effect; idle -> min;
+4. bounds: min..max replicas, never above the partitions (`partitions_capped` when the need is);
+5. scale-down only to the highest recommendation of the stabilization window; max step either way;
+6. holds, in order: rebalancing (the group's, or the last action's handover not over yet, unless
+   urgent and that handover has outlasted rebalance_time), cooldown (>= observed rebalance x factor),
+   and for scale-up only sink_backpressure, then ineffective_step (a verified step that did not raise
+   the consume rate).
 """
 
 from __future__ import annotations
@@ -48,6 +53,7 @@ class Action:
 class Memory:
     recommendations: tuple[tuple[float, int], ...] = ()
     capacity: float | None = None
+    capacity_at: float | None = None  # when `capacity` was last measured (or raised)
     last_action: Action | None = None
     verified: bool | None = None  # of the last scale-up: None pending, True effective, False ineffective
     ineffective_until: float | None = None
@@ -143,31 +149,80 @@ def _verify(
     return replace(memory, verified=True), f"last scale-up verified: consume rate +{gain:.0f}/s"
 
 
+FLAT = 1.25  # the short window's consume rate at most this times the window's: the rate has levelled off
+
+
+def _behind(inputs: Inputs, target: TargetConfig, unsettled: bool) -> bool:
+    """Falling behind on the short window: the backlog stayed above busy_backlog and grew while the
+    consume rate is flat (the short window's not above FLAT x the window's), the replicas settled. The
+    consumers then work as fast as they can: their rate is their capacity."""
+    p = target.policy
+    short = p.short_window or p.window / 3
+    return (
+        not unsettled
+        and inputs.short_min_backlog is not None
+        and inputs.short_min_backlog >= p.busy_backlog
+        and (inputs.backlog_growth or 0.0) > 0
+        and bool(inputs.short_consume_rate)
+        and bool(inputs.consume_rate)
+        and (inputs.short_consume_rate or 0.0) <= FLAT * (inputs.consume_rate or 0.0)
+        and inputs.short_span >= 0.8 * short
+    )
+
+
 def _capacity(
-    inputs: Inputs, current: int, target: TargetConfig, memory: Memory
-) -> tuple[float | None, bool, float | None]:
-    """(capacity per replica, saturated, observed per replica)."""
-    saturated = inputs.min_backlog is not None and inputs.min_backlog >= target.policy.busy_backlog
+    inputs: Inputs, current: int, target: TargetConfig, memory: Memory, now: float
+) -> tuple[float | None, bool, float | None, str]:
+    """(capacity per replica, saturated, observed per replica, where the capacity comes from)."""
+    p = target.policy
+    saturated = inputs.min_backlog is not None and inputs.min_backlog >= p.busy_backlog
     replicas = current
     observed = None
     unsettled = memory.last_action is not None and memory.rebalance_seconds is None
     # A fresh measurement needs a whole window of readings at this replica count (commits come in batches,
     # and the first seconds after a handover are not representative), as FLIP-271 waits out its window.
-    if (
-        inputs.consume_rate is not None
-        and replicas > 0
-        and inputs.span >= 0.9 * target.policy.window
-        and not unsettled
-    ):
+    if inputs.consume_rate is not None and replicas > 0 and inputs.span >= 0.9 * p.window and not unsettled:
         observed = inputs.consume_rate / replicas
         if inputs.busy_ratio:
-            return observed / inputs.busy_ratio, saturated, observed
+            return observed / inputs.busy_ratio, saturated, observed, "busy ratio"
     if saturated and observed:
-        return observed, saturated, observed
+        return observed, saturated, observed, "measured"
+    fresh = (
+        memory.capacity is not None
+        and memory.capacity_at is not None
+        and now - memory.capacity_at <= p.capacity_max_age
+    )
+    # No capacity to trust (none yet, or a stale one) while the consumers fall behind: what they manage
+    # is what they can do. It sizes this step at once instead of a window later. The lower of the two
+    # rates: a short window over batch commits can read high, and a capacity read high sizes too few
+    # replicas now and a scale-down too deep later.
+    if not fresh and p.per_replica_rate is None and replicas > 0 and _behind(inputs, target, unsettled):
+        rate = min(inputs.short_consume_rate or 0.0, inputs.consume_rate or 0.0)
+        return rate / replicas, saturated, observed, "short window"
     # Keeping up, the observed rate is only a lower bound of the capacity: alone it would always ask
     # for current / target_utilization replicas. It can raise a capacity known otherwise, not found one.
-    known = [c for c in (memory.capacity, target.policy.per_replica_rate) if c]
-    return (max([*known, observed or 0.0]) if known else None), saturated, observed
+    known = [c for c in (memory.capacity, p.per_replica_rate) if c]
+    if not known:
+        return None, saturated, observed, ""
+    best = max([*known, observed or 0.0])
+    source = (
+        "remembered" if best == memory.capacity else ("hint" if best == p.per_replica_rate else "keeping up")
+    )
+    return best, saturated, observed, source
+
+
+def _urgency(inputs: Inputs, target: TargetConfig, drain_in: float) -> str | None:
+    """Why the backlog cannot wait for the window, or None: above busy_backlog, and at the short window's
+    pace it grows, or drains slower than within drain_in."""
+    growth = inputs.backlog_growth
+    if growth is None or inputs.backlog < target.policy.busy_backlog:
+        return None
+    if growth >= 0:
+        return f"urgent: backlog {inputs.backlog} growing {growth:.0f}/s"
+    takes = inputs.backlog / -growth
+    if takes > drain_in:
+        return f"urgent: backlog {inputs.backlog} drains in {takes:.0f}s at this pace, not within {drain_in:.0f}s"
+    return None
 
 
 def evaluate(
@@ -195,12 +250,14 @@ def evaluate(
         d = Decision(name, now, current, current, "not enough readings in the window yet", "no_data", info)
         return d, memory
     memory = _observe_rebalance(memory, inputs, now, p.verify_after)
-    capacity, saturated, observed = _capacity(inputs, current, target, memory)
+    capacity, saturated, observed, source = _capacity(inputs, current, target, memory, now)
     memory, verify_note = _verify(memory, inputs, now, target, saturated)
     if capacity is not None and (
-        saturated or inputs.busy_ratio or memory.capacity is None or capacity > memory.capacity
+        source in ("measured", "busy ratio", "short window")
+        or memory.capacity is None
+        or capacity > memory.capacity
     ):
-        memory = replace(memory, capacity=capacity)
+        memory = replace(memory, capacity=capacity, capacity_at=now)
     info.update(
         input_rate=inputs.input_rate,
         consume_rate=inputs.consume_rate,
@@ -209,13 +266,24 @@ def evaluate(
         saturated=saturated,
         observed_per_replica=observed,
         capacity_per_replica=capacity,
+        capacity_source=source or None,
         members=inputs.members,
         group_state=inputs.group_state,
+        short_input_rate=inputs.short_input_rate,
+        backlog_growth=inputs.backlog_growth,
     )
     lower, upper = _bounds(target, inputs.partitions)
     rebalance = memory.rebalance_seconds if memory.rebalance_seconds is not None else p.rebalance_time
     drain_in = max(p.catch_up - rebalance, p.catch_up / 2)
-    need = inputs.input_rate + inputs.backlog / drain_in
+    urgent = _urgency(inputs, target, drain_in)
+    rate, backlog = inputs.input_rate, inputs.backlog
+    if urgent:
+        # The window's rate lags a burst by up to a window: take the short window's when higher. The
+        # backlog keeps growing until the new replicas have their partitions: size for that too (FLIP-271
+        # adds the input during the restart), so the backlog drains within catch_up of the action.
+        rate = max(rate, inputs.short_input_rate or 0.0)
+        backlog += round(max(0.0, inputs.backlog_growth or 0.0) * rebalance)
+    need = rate + backlog / drain_in
     required: int | None
     if inputs.input_rate <= p.idle_rate and inputs.backlog == 0:
         required, why = lower, "idle: no input and no backlog over the window"
@@ -224,11 +292,15 @@ def evaluate(
     else:
         required = max(1, math.ceil(need / (capacity * p.target_utilization) - 1e-9))
         why = (
-            f"need {need:.0f}/s (input {inputs.input_rate:.0f}/s + backlog {inputs.backlog} / {drain_in:.0f}s) "
+            f"need {need:.0f}/s (input {rate:.0f}/s + backlog {backlog} / {drain_in:.0f}s) "
             f"at {capacity:.0f}/s per replica x {p.target_utilization:g}"
         )
+        if source == "short window":
+            why += " (falling behind: the short window's rate)"
+        if urgent:
+            why = f"{urgent}; {why}"
     capped = required > inputs.partitions
-    info.update(need_rate=need, required=required, partitions_capped=capped)
+    info.update(need_rate=need, required=required, partitions_capped=capped, urgent=bool(urgent))
     rec = max(lower, min(required, upper))
     recs = tuple((at, r) for at, r in memory.recommendations if at >= now - p.scale_down_stabilization) + (
         (now, rec),
@@ -249,14 +321,25 @@ def evaluate(
         why += f"; scale-down stabilizing ({stable} recommended within {p.scale_down_stabilization:.0f}s)"
     if verify_note:
         why += f"; {verify_note}"
-    veto = None if want == current else _hold(inputs, now, current, want, target, memory)
+    veto = None if want == current else _hold(inputs, now, current, want, target, memory, bool(urgent))
     if veto is not None:
         why += f"; held: {veto[1]}"
+    elif want > current and memory.last_action is not None and memory.rebalance_seconds is None:
+        why += (
+            f"; the last action's handover has lasted {now - memory.last_action.at:.0f}s "
+            f"> rebalance_time {p.rebalance_time:.0f}s: not waiting for it"
+        )
     return Decision(name, now, current, want, why, veto[0] if veto else None, info), memory
 
 
 def _hold(
-    inputs: Inputs, now: float, current: int, want: int, target: TargetConfig, memory: Memory
+    inputs: Inputs,
+    now: float,
+    current: int,
+    want: int,
+    target: TargetConfig,
+    memory: Memory,
+    urgent: bool = False,
 ) -> tuple[str, str] | None:
     s = target.sink
     if inputs.group_state in REBALANCING_STATES:
@@ -264,8 +347,11 @@ def _hold(
     a = memory.last_action
     if a is not None and memory.rebalance_seconds is None:
         # Replicas the last action added or removed are not in effect until the handover is over:
-        # acting again on the backlog that built meanwhile would overshoot.
-        return "rebalancing", "the last action's partitions are still being handed over"
+        # acting again on the backlog that built meanwhile would overshoot. Unless the backlog cannot
+        # wait and the handover has taken longer than one should: a stuck handover must not block an
+        # urgent step forever (the cooldown below still holds).
+        if not (urgent and want > current and now - a.at > target.policy.rebalance_time):
+            return "rebalancing", "the last action's partitions are still being handed over"
     if a is not None and now - a.at < _cooldown(target, memory):
         return "cooldown", f"last action {now - a.at:.0f}s ago, cooldown {_cooldown(target, memory):.0f}s"
     if want <= current:
@@ -317,5 +403,6 @@ def decide(
         stuck_after=target.policy.stuck_after,
         collector=target.collector,
         rates_since=settled_at(memory),
+        short_window=target.policy.short_window,
     )
     return evaluate(inputs, now, current, target, memory, name)[0]

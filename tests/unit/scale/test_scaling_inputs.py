@@ -146,3 +146,17 @@ def test_decide_from_the_history_and_the_sink_signals_of_other_collectors():
     sink = sink_signals(h, 125, 0.01, max_age=30)
     assert (sink.spark_batch_seconds, sink.flink_backpressure, sink.redis_write_latency) == (4.0, 0.9, 0.01)
     assert sink_signals(h, 200, None, max_age=30).spark_batch_seconds is None  # too old to count
+
+
+def test_short_window_slopes_smooth_batch_commits_and_the_growth_is_seen_during_a_handover():
+    # One partition: 300/s produced; the consumer commits 500 at a time every 2.5 s (200/s), read every 1 s.
+    rows = [reading(t, {0: 500 * int(t / 2.5)}, {0: 300 * t + 1000}) for t in range(0, 31)]
+    inp = gather(history(rows), 30, group="g", topic="t", window=15, stuck_after=60)
+    assert inp.short_span == 5 and inp.short_input_rate == pytest.approx(300.0)
+    assert inp.short_consume_rate == pytest.approx(200.0, rel=0.25)  # endpoints alone: 100 to 300
+    assert inp.backlog_growth == pytest.approx(100.0, abs=50)
+    assert inp.short_min_backlog == min(300 * t + 1000 - 500 * int(t / 2.5) for t in range(25, 31))
+    during = gather(history(rows), 30, group="g", topic="t", window=15, stuck_after=60, rates_since=31)
+    assert during.short_consume_rate is None and during.backlog_growth == inp.backlog_growth
+    longer = gather(history(rows), 30, group="g", topic="t", window=15, stuck_after=60, short_window=10)
+    assert longer.short_span == 10

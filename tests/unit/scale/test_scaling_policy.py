@@ -53,6 +53,32 @@ def mem(**kw) -> Memory:
 
 
 SPARK = {"spark_trigger_interval": 0.5}
+SHORT = {"policy": {"window": 15, "catch_up": 30, "busy_backlog": 300}}  # short window: 5 s
+# One replica falling behind a step: 5 s into it, the 15 s window half measures the step
+BEHIND = dict(
+    members=1,
+    input_rate=200.0,
+    consume_rate=180.0,
+    span=8.0,
+    backlog=900,
+    min_backlog=100,
+    short_input_rate=300.0,
+    short_consume_rate=200.0,
+    backlog_growth=100.0,
+    short_min_backlog=400,
+    short_span=5.0,
+)
+# A burst on 12 partitions: the window still mostly sees the base rate
+BURST = dict(
+    partitions=12,
+    end={p: 1000 for p in range(12)},
+    input_rate=200.0,
+    consume_rate=200.0,
+    backlog=2000,
+    min_backlog=0,
+    short_input_rate=500.0,
+    backlog_growth=300.0,
+)
 CASES = [
     # (id, current, inputs, memory, target kwargs, desired, veto, reason fragment)
     (
@@ -318,13 +344,157 @@ CASES = [
         None,
         "",
     ),
+    (
+        "24 falling behind, no capacity known: the lower of the short window's and the window's consume "
+        "rates sizes the step at once (urgent: (300 + 900/30) / (180 x 0.7) -> 3)",
+        1,
+        inputs(**BEHIND),
+        mem(),
+        SHORT,
+        3,
+        None,
+        "falling behind",
+    ),
+    (
+        "24b ... only once the short window has readings at this replica count: hold",
+        1,
+        inputs(**{**BEHIND, "short_span": 2.0}),
+        mem(),
+        SHORT,
+        1,
+        None,
+        "not measured",
+    ),
+    (
+        "24b2 ... only once the consume rate is flat (short window's 200/s > 1.25 x the window's 150/s): hold",
+        1,
+        inputs(**{**BEHIND, "consume_rate": 150.0}),
+        mem(),
+        SHORT,
+        1,
+        None,
+        "not measured",
+    ),
+    (
+        "24c ... only while the backlog stayed above busy_backlog over the short window: hold",
+        1,
+        inputs(**{**BEHIND, "short_min_backlog": 100}),
+        mem(),
+        SHORT,
+        1,
+        None,
+        "not measured",
+    ),
+    (
+        "25 remembered capacity, not urgent: the window's rate, (200 + 200/110) / 70 -> 3",
+        2,
+        inputs(**{**BURST, "backlog": 200}),
+        mem(capacity=100.0, capacity_at=NOW - 10),
+        {"policy": {"rebalance_time": 10, "max_step_up": 10}},
+        3,
+        None,
+        "input 200/s",
+    ),
+    (
+        "25b urgent: the short window's rate and the backlog grown by the handover, "
+        "(500 + (2000 + 300 x 10)/110) / 70 -> 8",
+        2,
+        inputs(**BURST),
+        mem(capacity=100.0, capacity_at=NOW - 10),
+        {"policy": {"rebalance_time": 10, "max_step_up": 10}},
+        8,
+        None,
+        "urgent: backlog 2000 growing 300/s",
+    ),
+    (
+        "26 urgent, the last action's handover outlasted rebalance_time: not held "
+        "((300 + (6000 + 100 x 20)/100) / 70 -> 6)",
+        2,
+        inputs(backlog_growth=100.0),
+        mem(last_action=Action(NOW - 30, 1, 2, 100.0, 100.0, waiting=((0, 900),)), capacity=100.0),
+        {"policy": {"rebalance_time": 20, "cooldown": 10}},
+        6,
+        None,
+        "not waiting for it",
+    ),
+    (
+        "26b ... not before rebalance_time",
+        2,
+        inputs(backlog_growth=100.0),
+        mem(last_action=Action(NOW - 10, 1, 2, 100.0, 100.0, waiting=((0, 900),)), capacity=100.0),
+        {"policy": {"rebalance_time": 20, "cooldown": 10}},
+        6,
+        "rebalancing",
+        "handed over",
+    ),
+    (
+        "26c ... nor while the group itself is rebalancing",
+        2,
+        inputs(backlog_growth=100.0, group_state="completing_rebalancing"),
+        mem(last_action=Action(NOW - 30, 1, 2, 100.0, 100.0, waiting=((0, 900),)), capacity=100.0),
+        {"policy": {"rebalance_time": 20, "cooldown": 10}},
+        6,
+        "rebalancing",
+        "completing_rebalancing",
+    ),
+    (
+        "26d ... nor within the cooldown",
+        2,
+        inputs(backlog_growth=100.0),
+        mem(last_action=Action(NOW - 30, 1, 2, 100.0, 100.0, waiting=((0, 900),)), capacity=100.0),
+        {"policy": {"rebalance_time": 20, "cooldown": 40}},
+        6,
+        "cooldown",
+        "cooldown 40s",
+    ),
+    (
+        "26e ... and a slow sink still vetoes it",
+        2,
+        inputs(backlog_growth=100.0, sink=SinkSignals(redis_write_latency=0.6)),
+        mem(last_action=Action(NOW - 30, 1, 2, 100.0, 100.0, waiting=((0, 900),)), capacity=100.0),
+        {"policy": {"rebalance_time": 20, "cooldown": 10}},
+        6,
+        "sink_backpressure",
+        "Redis",
+    ),
+    (
+        "27 a backlog that drains within catch_up is not urgent (6000 at -100/s: 60 s < 120 s): "
+        "the window's rate, -> 5",
+        2,
+        inputs(short_input_rate=1000.0, backlog_growth=-100.0),
+        mem(),
+        {},
+        5,
+        None,
+        "input 300/s",
+    ),
+    (
+        "27b ... one that drains slower is (6000 at -10/s: 600 s): (1000 + 6000/120) / 70 -> 6 (step 4)",
+        2,
+        inputs(short_input_rate=1000.0, backlog_growth=-10.0),
+        mem(),
+        {},
+        6,
+        None,
+        "drains in 600s",
+    ),
+    (
+        "27c ... and so is a backlog below busy_backlog never",
+        2,
+        inputs(backlog=500, min_backlog=0, short_input_rate=1000.0, backlog_growth=50.0),
+        mem(capacity=100.0),
+        {},
+        5,
+        None,
+        "input 300/s",
+    ),
 ]
 
 
 @pytest.mark.parametrize(
     ("case", "current", "inp", "memory", "tkw", "desired", "veto", "reason"),
     CASES,
-    ids=[c[0][:2] for c in CASES],
+    ids=[c[0].split()[0] for c in CASES],
 )
 def test_policy_case(case, current, inp, memory, tkw, desired, veto, reason):
     d, _ = evaluate(inp, NOW, current, target(**tkw), memory, "t1")
@@ -379,3 +549,21 @@ def test_acted_starts_cooldown_and_verification():
     d2, _ = evaluate(inputs(members=5), NOW + 5, 5, target(), m)
     assert d2.veto in (None, "cooldown")
     assert replace(m, rebalance_seconds=1.0).rebalance_seconds == 1.0
+
+
+def test_a_stale_capacity_gives_way_to_the_short_window_rate_when_the_consumers_fall_behind():
+    t = target(**SHORT)
+    behind = inputs(**{**BEHIND, "members": 2, "short_consume_rate": 100.0, "consume_rate": 110.0})
+    _, m = evaluate(behind, NOW, 2, t, mem(capacity=400.0, capacity_at=NOW - 60))
+    assert m.capacity == pytest.approx(400.0)  # fresh: kept (a short window is noisier than a window)
+    d, m = evaluate(behind, NOW, 2, t, mem(capacity=400.0, capacity_at=NOW - 4000))
+    assert m.capacity == pytest.approx(50.0) and m.capacity_at == NOW  # stale: re-measured
+    assert d.inputs["capacity_source"] == "short window"
+    keeping_up = inputs(backlog=0, min_backlog=0, input_rate=50.0, consume_rate=50.0)
+    _, m2 = evaluate(keeping_up, NOW + 10, 2, t, mem(capacity=400.0, capacity_at=NOW - 4000))
+    assert m2.capacity == pytest.approx(400.0) and m2.capacity_at == NOW - 4000  # stale, still sizing
+
+
+def test_a_short_window_longer_than_the_window_is_refused_naming_the_fix():
+    with pytest.raises(ValueError, match=r"short_window \(30s\) is longer than policy.window \(15s\)"):
+        target(policy={"window": 15, "short_window": 30})
