@@ -1,6 +1,6 @@
 """The shared environment every scenario of a chaos run uses: one embedded stack, one Spark job, one
-background generator, one watchtower daemon (its collectors, the chaos rules, a webhook notifier) and the
-local page receiver. Started once, so `--all` pays Spark's start-up once.
+background generator, one watchtower daemon (its collectors, the chaos rules, its real Slack notifier) and
+the local Slack it pages (the page receiver). Started once, so `--all` pays Spark's start-up once.
 
 Receivers start before senders (stack, Spark job, daemon, then traffic) and stop in reverse. The stack's
 Redis is always its own (never REDIS_URL), so pausing it touches nothing else on the machine.
@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import secrets
 import shutil
 import subprocess
 import sys
@@ -49,6 +50,8 @@ MAX_FUTURE_SKEW_S = 30.0
 # and pages it again a second later (daemon-kill-while-firing failed that way). The collectors read every
 # second; 10 s covers the first readings of a daemon restarted on a loaded machine (5 s passed here).
 STARTUP_GRACE_S = 10.0
+# The page receiver's one channel: the notifier takes ids only; `#chaos` is its name.
+CHAOS_CHANNEL = "CCHAOS"
 
 
 def chaos_config(cfg: WatchtowerConfig, root: Path) -> WatchtowerConfig:
@@ -83,7 +86,10 @@ class ChaosEnv:
         self._daemon_prefix = f"watchtower:chaos:{uuid.uuid4().hex[:8]}:"  # the run's alert store in Redis
         self._daemon_files: tuple[Path, dict[str, str]] | None = None
         self._http = httpx.Client(timeout=2.0)
-        self.pager = PageReceiver()
+        self._slack_token = (
+            f"xoxb-chaos-{secrets.token_hex(16)}"  # per run; only the daemon's environment has it
+        )
+        self.pager = PageReceiver(self._slack_token, {CHAOS_CHANNEL: "#chaos"})
         self.generator: Generator | None = None
         self._gen_thread: threading.Thread | None = None
         self._gen_stop = threading.Event()
@@ -181,7 +187,8 @@ class ChaosEnv:
                 self.endpoints.bootstrap_servers,
                 self.endpoints.redis_url,
                 self.daemon_port,
-                self.pager.url,
+                self.pager.api_url,
+                self._slack_token,
                 self._daemon_prefix,
             )
             path = self.root / "daemon.yaml"
@@ -358,12 +365,19 @@ class DaemonUnreachable(RuntimeError):
 
 
 def daemon_config(
-    cfg: WatchtowerConfig, bootstrap: str, redis_url: str, port: int, pager_url: str, redis_prefix: str
+    cfg: WatchtowerConfig,
+    bootstrap: str,
+    redis_url: str,
+    port: int,
+    slack_api_url: str,
+    slack_token: str,
+    redis_prefix: str,
 ) -> tuple[dict[str, Any], dict[str, str]]:
     """The chaos daemon's config file (a YAML-able mapping) and the environment variables carrying its
-    secrets: the Redis URL, the page receiver's URL (a webhook URL is a secret to the notifier) and the
-    Kafka secrets. Fast collectors (1 s; e2e percentiles over 15 s, outcome shares over 10 s, so recovery is
-    measurable in seconds), the chaos rules, a webhook notifier to the page receiver. Pure.
+    secrets: the Redis URL, the Slack bot token and the Kafka secrets. Fast collectors (1 s; e2e percentiles
+    over 15 s, outcome shares over 10 s, so recovery is measurable in seconds), the chaos rules, and a Slack
+    notifier (Web API mode) whose `base_url` is the page receiver, with short timeouts and waits so a page
+    refused for a while (page_errors) arrives within seconds of the refusals ending. Pure.
 
     Raises ValueError naming the field if a secret would end up in the file."""
     from watchtower.collectors.pipeline_outcomes import PipelineOutcomesConfig
@@ -404,13 +418,13 @@ def daemon_config(
         "daemon": daemon.model_dump(mode="json"),
         "alerting": {
             **alerting.model_dump(mode="json"),
-            "notifiers": {"pager": {"kind": "webhook", "timeout": 2.0}},  # url: from the environment
+            "notifiers": {"pager": slack_notifier(slack_api_url)},  # token: from the environment
         },
         "log_level": cfg.log_level,
         "log_format": "json",
     }
     _refuse_masked(doc, "")
-    env = {"REDIS_URL": redis_url, "WATCHTOWER__ALERTING__NOTIFIERS__PAGER__URL": pager_url}
+    env = {"REDIS_URL": redis_url, "WATCHTOWER__ALERTING__NOTIFIERS__PAGER__TOKEN": slack_token}
     if cfg.kafka.sasl_password is not None:
         env["WATCHTOWER__KAFKA__SASL_PASSWORD"] = cfg.kafka.sasl_password.get_secret_value()
     if cfg.kafka.secrets:
@@ -418,6 +432,23 @@ def daemon_config(
             {k: v.get_secret_value() for k, v in cfg.kafka.secrets.items()}
         )
     return doc, env
+
+
+def slack_notifier(api_url: str) -> dict[str, Any]:
+    """The chaos daemon's Slack notifier, without its token. A refused try is tried again after 0.25-1 s
+    (429: after its Retry-After), at most 3 times within 3 s inside one send; then the dispatcher (0.5-2 s
+    backoff) takes over."""
+    return {
+        "kind": "slack",
+        "mode": "web_api",
+        "channel": CHAOS_CHANNEL,
+        "base_url": api_url,
+        "timeout": 3.0,
+        "max_attempts": 3,
+        "max_inline_wait": 3.0,
+        "backoff_base": 0.25,
+        "backoff_cap": 1.0,
+    }
 
 
 def _refuse_masked(value: Any, path: str) -> None:
