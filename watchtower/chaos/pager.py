@@ -173,7 +173,10 @@ class PageReceiver:
             return 404, {}, {"ok": False, "error": "unknown_method"}
         with self._lock:
             self.requests[method] = self.requests.get(method, 0) + 1
-            return 200, {}, handler(args)
+            try:
+                return 200, {}, handler(args)
+            except (TypeError, ValueError):  # a limit, cursor or oldest that is not a number
+                return 200, {}, {"ok": False, "error": "invalid_arguments"}
 
     @staticmethod
     def _args(query: str, content_type: str, raw: bytes) -> dict[str, Any]:

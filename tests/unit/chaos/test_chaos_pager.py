@@ -171,6 +171,7 @@ def test_a_form_post_is_taken_as_slack_takes_it(receiver: PageReceiver) -> None:
         ("chat.update", {"channel": CHANNEL, "ts": "1.0", "text": "x"}, None, "message_not_found"),
         ("conversations.replies", {"channel": CHANNEL, "ts": "1.0"}, None, "thread_not_found"),
         ("chat.delete", {"channel": CHANNEL, "ts": "1.0"}, None, "unknown_method"),
+        ("conversations.history", {"channel": CHANNEL, "limit": "many"}, None, "invalid_arguments"),
     ],
 )
 def test_what_slack_refuses_is_refused(
