@@ -11,14 +11,15 @@ from __future__ import annotations
 import json
 import logging
 import os
-import secrets
 import shutil
 import subprocess
 import sys
 import threading
 import time
 import uuid
+from collections.abc import Callable
 from pathlib import Path
+from secrets import token_hex
 from typing import Any
 
 import httpx
@@ -86,9 +87,7 @@ class ChaosEnv:
         self._daemon_prefix = f"watchtower:chaos:{uuid.uuid4().hex[:8]}:"  # the run's alert store in Redis
         self._daemon_files: tuple[Path, dict[str, str]] | None = None
         self._http = httpx.Client(timeout=2.0)
-        self._slack_token = (
-            f"xoxb-chaos-{secrets.token_hex(16)}"  # per run; only the daemon's environment has it
-        )
+        self._slack_token = f"xoxb-chaos-{token_hex(16)}"  # per run; only the daemon's environment has it
         self.pager = PageReceiver(self._slack_token, {CHAOS_CHANNEL: "#chaos"})
         self.generator: Generator | None = None
         self._gen_thread: threading.Thread | None = None
@@ -265,10 +264,17 @@ class ChaosEnv:
         except Exception:  # noqa: BLE001 - no commit yet, or the broker is paused
             return None
 
-    def wait_drained(self, timeout: float, what: str, cancel: threading.Event | None = None) -> bool:
+    def wait_drained(
+        self,
+        timeout: float,
+        what: str,
+        cancel: threading.Event | None = None,
+        on_tick: Callable[[], None] | None = None,
+    ) -> bool:
         """Until the job has committed everything the topic held when the wait began. Not "lag 0": with
         the background traffic running and batches of 2 s on a loaded machine, the end keeps moving and
-        every partition is rarely caught up at one instant (the read-back timed out that way at load 15)."""
+        every partition is rarely caught up at one instant (the read-back timed out that way at load 15).
+        `on_tick` runs every 0.5 s meanwhile (a chaos run keeps looking at the daemon's alerts)."""
         deadline = time.monotonic() + timeout
         target: dict[int, int] | None = None
         while time.monotonic() < deadline:
@@ -285,6 +291,8 @@ class ChaosEnv:
                 return False
             if cancel is None:
                 time.sleep(0.5)
+            if on_tick is not None:
+                on_tick()
         raise TimeoutError(f"timed out after {timeout:.0f}s waiting for {what}")
 
     def readings(self) -> list[Reading]:

@@ -260,8 +260,13 @@ class ScenarioRunner:
                 # machine): let it drain first, then read back. A job that drained but lost records is
                 # judged at once, so a failing verdict does not wait for nothing.
                 try:
+                    # Looking on: an alert the fault raised may fire and resolve during this wait, and
+                    # /api/v1/alerts must have been seen showing it (redis-pause fired 15-20 s, unseen).
                     env.wait_drained(
-                        self.drain_timeout, "the job to drain before the read-back", self.interrupt
+                        self.drain_timeout,
+                        "the job to drain before the read-back",
+                        self.interrupt,
+                        on_tick=self._sample,
                     )
                 except TimeoutError as exc:
                     res.errors.append(str(exc))
