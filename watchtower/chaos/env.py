@@ -1,6 +1,6 @@
 """The shared environment every scenario of a chaos run uses: one embedded stack, one Spark job, one
-background generator, one watchtower daemon (its collectors, the chaos rules, a webhook notifier) and the
-local page receiver. Started once, so `--all` pays Spark's start-up once.
+background generator, one watchtower daemon (its collectors, the chaos rules, its real Slack notifier) and
+the local Slack it pages (the page receiver). Started once, so `--all` pays Spark's start-up once.
 
 Receivers start before senders (stack, Spark job, daemon, then traffic) and stop in reverse. The stack's
 Redis is always its own (never REDIS_URL), so pausing it touches nothing else on the machine.
@@ -17,7 +17,9 @@ import sys
 import threading
 import time
 import uuid
+from collections.abc import Callable
 from pathlib import Path
+from secrets import token_hex
 from typing import Any
 
 import httpx
@@ -32,7 +34,7 @@ from watchtower.chaos.pager import PageReceiver
 from watchtower.config.env import ENV_PREFIX
 from watchtower.core.types import Reading, Sample
 from watchtower.kafka import admin as make_admin
-from watchtower.kafka.offsets import group_offsets
+from watchtower.kafka.offsets import GroupOffsets, group_offsets
 from watchtower.settings import WatchtowerConfig
 from watchtower.stack import Stack, resolve_endpoints
 from watchtower.stack.process import free_port, spawn_watchtower, terminate, wait_until
@@ -49,6 +51,8 @@ MAX_FUTURE_SKEW_S = 30.0
 # and pages it again a second later (daemon-kill-while-firing failed that way). The collectors read every
 # second; 10 s covers the first readings of a daemon restarted on a loaded machine (5 s passed here).
 STARTUP_GRACE_S = 10.0
+# The page receiver's one channel: the notifier takes ids only; `#chaos` is its name.
+CHAOS_CHANNEL = "CCHAOS"
 
 
 def chaos_config(cfg: WatchtowerConfig, root: Path) -> WatchtowerConfig:
@@ -83,7 +87,8 @@ class ChaosEnv:
         self._daemon_prefix = f"watchtower:chaos:{uuid.uuid4().hex[:8]}:"  # the run's alert store in Redis
         self._daemon_files: tuple[Path, dict[str, str]] | None = None
         self._http = httpx.Client(timeout=2.0)
-        self.pager = PageReceiver()
+        self._slack_token = f"xoxb-chaos-{token_hex(16)}"  # per run; only the daemon's environment has it
+        self.pager = PageReceiver(self._slack_token, {CHAOS_CHANNEL: "#chaos"})
         self.generator: Generator | None = None
         self._gen_thread: threading.Thread | None = None
         self._gen_stop = threading.Event()
@@ -181,7 +186,8 @@ class ChaosEnv:
                 self.endpoints.bootstrap_servers,
                 self.endpoints.redis_url,
                 self.daemon_port,
-                self.pager.url,
+                self.pager.api_url,
+                self._slack_token,
                 self._daemon_prefix,
             )
             path = self.root / "daemon.yaml"
@@ -251,36 +257,42 @@ class ChaosEnv:
 
     # -- waiting ----------------------------------------------------------------------------------
 
-    def drained(self) -> bool:
+    def _offsets(self) -> GroupOffsets | None:
         p = self.cfg.pipeline
         try:
-            return group_offsets(self._admin, p.consumer_group, p.topic, p.partitions).drained
+            return group_offsets(self._admin, p.consumer_group, p.topic, p.partitions)
         except Exception:  # noqa: BLE001 - no commit yet, or the broker is paused
-            return False
+            return None
 
-    def committed_past(self, offsets: dict[int, int]) -> bool:
-        """Whether the job's group committed past each (partition: offset): it processed those records.
-        Unlike `drained`, this holds while background traffic keeps arriving."""
-        p = self.cfg.pipeline
-        try:
-            committed = group_offsets(self._admin, p.consumer_group, p.topic, p.partitions).committed
-        except Exception:  # noqa: BLE001 - the broker is paused, or no commit yet
-            return False
-        return all(committed.get(part, -1) > off for part, off in offsets.items())
-
-    def wait_drained(self, timeout: float, what: str, cancel: threading.Event | None = None) -> bool:
+    def wait_drained(
+        self,
+        timeout: float,
+        what: str,
+        cancel: threading.Event | None = None,
+        on_tick: Callable[[], None] | None = None,
+    ) -> bool:
+        """Until the job has committed everything the topic held when the wait began. Not "lag 0": with
+        the background traffic running and batches of 2 s on a loaded machine, the end keeps moving and
+        every partition is rarely caught up at one instant (the read-back timed out that way at load 15).
+        `on_tick` runs every 0.5 s meanwhile (a chaos run keeps looking at the daemon's alerts)."""
         deadline = time.monotonic() + timeout
+        target: dict[int, int] | None = None
         while time.monotonic() < deadline:
             if self.spark is not None and self.spark.poll() is not None:
                 raise RuntimeError(
                     f"the Spark job exited with code {self.spark.returncode} waiting for {what}; see {self.root / 'spark.log'}"
                 )
-            if self.drained():
+            offsets = self._offsets()
+            if offsets is not None and target is None and offsets.high:
+                target = dict(offsets.high)
+            if offsets is not None and target is not None and offsets.caught_up(target):
                 return True
             if cancel is not None and cancel.wait(0.5):
                 return False
             if cancel is None:
                 time.sleep(0.5)
+            if on_tick is not None:
+                on_tick()
         raise TimeoutError(f"timed out after {timeout:.0f}s waiting for {what}")
 
     def readings(self) -> list[Reading]:
@@ -368,12 +380,19 @@ class DaemonUnreachable(RuntimeError):
 
 
 def daemon_config(
-    cfg: WatchtowerConfig, bootstrap: str, redis_url: str, port: int, pager_url: str, redis_prefix: str
+    cfg: WatchtowerConfig,
+    bootstrap: str,
+    redis_url: str,
+    port: int,
+    slack_api_url: str,
+    slack_token: str,
+    redis_prefix: str,
 ) -> tuple[dict[str, Any], dict[str, str]]:
     """The chaos daemon's config file (a YAML-able mapping) and the environment variables carrying its
-    secrets: the Redis URL, the page receiver's URL (a webhook URL is a secret to the notifier) and the
-    Kafka secrets. Fast collectors (1 s; e2e percentiles over 15 s, outcome shares over 10 s, so recovery is
-    measurable in seconds), the chaos rules, a webhook notifier to the page receiver. Pure.
+    secrets: the Redis URL, the Slack bot token and the Kafka secrets. Fast collectors (1 s; e2e percentiles
+    over 15 s, outcome shares over 10 s, so recovery is measurable in seconds), the chaos rules, and a Slack
+    notifier (Web API mode) whose `base_url` is the page receiver, with short timeouts and waits so a page
+    refused for a while (page_errors) arrives within seconds of the refusals ending. Pure.
 
     Raises ValueError naming the field if a secret would end up in the file."""
     from watchtower.collectors.pipeline_outcomes import PipelineOutcomesConfig
@@ -414,13 +433,13 @@ def daemon_config(
         "daemon": daemon.model_dump(mode="json"),
         "alerting": {
             **alerting.model_dump(mode="json"),
-            "notifiers": {"pager": {"kind": "webhook", "timeout": 2.0}},  # url: from the environment
+            "notifiers": {"pager": slack_notifier(slack_api_url)},  # token: from the environment
         },
         "log_level": cfg.log_level,
         "log_format": "json",
     }
     _refuse_masked(doc, "")
-    env = {"REDIS_URL": redis_url, "WATCHTOWER__ALERTING__NOTIFIERS__PAGER__URL": pager_url}
+    env = {"REDIS_URL": redis_url, "WATCHTOWER__ALERTING__NOTIFIERS__PAGER__TOKEN": slack_token}
     if cfg.kafka.sasl_password is not None:
         env["WATCHTOWER__KAFKA__SASL_PASSWORD"] = cfg.kafka.sasl_password.get_secret_value()
     if cfg.kafka.secrets:
@@ -428,6 +447,23 @@ def daemon_config(
             {k: v.get_secret_value() for k, v in cfg.kafka.secrets.items()}
         )
     return doc, env
+
+
+def slack_notifier(api_url: str) -> dict[str, Any]:
+    """The chaos daemon's Slack notifier, without its token. A refused try is tried again after 0.25-1 s
+    (429: after its Retry-After), at most 3 times within 3 s inside one send; then the dispatcher (0.5-2 s
+    backoff) takes over."""
+    return {
+        "kind": "slack",
+        "mode": "web_api",
+        "channel": CHAOS_CHANNEL,
+        "base_url": api_url,
+        "timeout": 3.0,
+        "max_attempts": 3,
+        "max_inline_wait": 3.0,
+        "backoff_base": 0.25,
+        "backoff_cap": 1.0,
+    }
 
 
 def _refuse_masked(value: Any, path: str) -> None:

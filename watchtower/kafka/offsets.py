@@ -22,7 +22,12 @@ class GroupOffsets:
 
     @property
     def drained(self) -> bool:
-        return bool(self.high) and all(self.committed.get(p, -1) >= h for p, h in self.high.items())
+        return self.caught_up(self.high)
+
+    def caught_up(self, target: dict[int, int]) -> bool:
+        """Committed at least up to `target` (high watermarks taken earlier) on every partition: what was in
+        the topic then is processed, whatever arrived since."""
+        return bool(target) and all(self.committed.get(p, -1) >= h for p, h in target.items())
 
 
 def group_offsets(

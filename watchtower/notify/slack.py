@@ -5,9 +5,10 @@ Web API mode (bot token, scope chat:write; channels:history and groups:history f
   default; the message's channel and ts become the incident's `thread_ref`;
 - UPDATE and RESOLVED edit the root in place (chat.update, so its top shows the current state) and post
   a reply in the thread (thread_ts) saying what changed;
-- every post carries the notification's idempotency key in message metadata. When an earlier try may
-  have landed (a timeout after sending, a 5xx, or the dispatcher says this is a redelivery), the thread
-  or channel is searched for that key first, and a found message counts as delivered: no double post.
+- every post carries the notification's idempotency key and its alerts in message metadata. When an
+  earlier try may have landed (a timeout after sending, a 5xx, or the dispatcher says this is a
+  redelivery), the thread or channel is searched for that key first, and a found message counts as
+  delivered: no double post.
 
 Webhook mode cannot edit or thread (Slack gives no ts back), so every notification is posted in full,
 and there is nothing to look up: a timeout after sending may post twice (at least once, never lost).
@@ -43,6 +44,9 @@ from watchtower.notify.slack_blocks import reply_message, root_message, webhook_
 log = logging.getLogger(__name__)
 
 EVENT_TYPE = "watchtower_alert"
+# Alerts listed in a message's metadata (rule, fingerprint, state; about 90 bytes each): a group of more is
+# cut here and `alerts_omitted` says how many were left out, so metadata stays a few KB whatever the group.
+METADATA_ALERTS = 20
 # Slack error codes that mean "try again later" although they come with ok=false.
 TRANSIENT_ERRORS = frozenset(
     {"ratelimited", "internal_error", "fatal_error", "service_unavailable", "request_timeout"}
@@ -99,6 +103,23 @@ class SlackConfig(BaseModel):
         elif self.webhook_url is None:
             raise ValueError("webhook mode needs webhook_url")
         return self
+
+
+def metadata(n: Notification) -> dict[str, Any]:
+    """The message metadata of every post: what a Slack app (and the duplicate check) can read without
+    parsing text. `alerts` lists the notification's alerts, at most METADATA_ALERTS of them."""
+    payload: dict[str, Any] = {
+        "idempotency_key": n.idempotency_key,
+        "group_key": n.group_key,
+        "kind": n.kind.value,
+        "alerts": [
+            {"rule": a.rule, "fingerprint": a.fingerprint, "state": a.state.value}
+            for a in n.alerts[:METADATA_ALERTS]
+        ],
+    }
+    if len(n.alerts) > METADATA_ALERTS:
+        payload["alerts_omitted"] = len(n.alerts) - METADATA_ALERTS
+    return {"event_type": EVENT_TYPE, "event_payload": payload}
 
 
 class _Transient(Exception):
@@ -278,15 +299,7 @@ class SlackNotifier:
             found = self._find_posted(n, channel, thread_ts)
             if found:
                 return found, channel
-        metadata = {
-            "event_type": EVENT_TYPE,
-            "event_payload": {
-                "idempotency_key": n.idempotency_key,
-                "group_key": n.group_key,
-                "kind": n.kind.value,
-            },
-        }
-        args: dict[str, Any] = {"channel": channel, "metadata": metadata, "unfurl_links": False, **msg}
+        args: dict[str, Any] = {"channel": channel, "metadata": metadata(n), "unfurl_links": False, **msg}
         if thread_ts:
             args["thread_ts"] = thread_ts
         data = self._api("chat_postMessage", **args)

@@ -1,6 +1,6 @@
 """`watchtower chaos run --all` on the embedded stack, as CI runs it: every shipped scenario passes with the
-real Spark job, daemon and page receiver; and a scenario whose expected rule is silenced fails its
-detection verdict (the verdict can fail)."""
+real Spark job, workers, daemon (paging through its Slack notifier) and a local Slack endpoint; and a
+scenario whose expected rule is silenced fails its detection verdict (the verdict can fail)."""
 
 from __future__ import annotations
 

@@ -32,19 +32,30 @@ def test_the_daemon_config_holds_no_secret_and_loads_as_watchtower_run_loads_it(
         ),
         tmp_path,
     )
+    token = "xoxb-chaos-0123456789abcdef"
     doc, env = daemon_config(
-        cfg, "127.0.0.1:9092", "redis://:pw@127.0.0.1:6390/0", 9999, "http://127.0.0.1:1/hook", "wt:chaos:x:"
+        cfg,
+        "127.0.0.1:9092",
+        "redis://:pw@127.0.0.1:6390/0",
+        9999,
+        "http://127.0.0.1:1/api/",
+        token,
+        "wt:chaos:x:",
     )
     path = tmp_path / "daemon.yaml"
     path.write_text(yaml.safe_dump(doc))
     text = path.read_text()
-    for secret in ("hunter2", "s3cret", ":pw@", "/hook", "**********"):
+    for secret in ("hunter2", "s3cret", ":pw@", token, "xoxb-", "**********"):
         assert secret not in text
     loaded = load_config(path, env)
     assert loaded.kafka.sasl_password.get_secret_value() == "hunter2"
     assert loaded.kafka.secrets["ssl.key.password"].get_secret_value() == "s3cret"
     assert loaded.redis.url.get_secret_value() == "redis://:pw@127.0.0.1:6390/0"
-    assert loaded.alerting.notifiers["pager"].url.get_secret_value() == "http://127.0.0.1:1/hook"
+    pager = loaded.alerting.notifiers["pager"]
+    assert (pager.kind, pager.mode, pager.token.get_secret_value()) == ("slack", "web_api", token)
+    assert (pager.base_url, pager.channel) == ("http://127.0.0.1:1/api/", "CCHAOS")
+    # page_errors refuses pages for 8 s: a retried page must not wait much longer than that
+    assert pager.max_inline_wait <= 3 and pager.backoff_cap <= 1 and loaded.alerting.backoff_cap <= 2
     assert loaded.alerting.redis_prefix == "wt:chaos:x:" and loaded.alerting.startup_grace > 0
     assert (loaded.daemon.http.host, loaded.daemon.http.port) == ("127.0.0.1", 9999)
     assert loaded.daemon.collectors.pipeline_outcomes.window == 10.0
@@ -55,7 +66,7 @@ def test_the_daemon_config_holds_no_secret_and_loads_as_watchtower_run_loads_it(
 def test_a_secret_the_env_cannot_carry_is_refused() -> None:
     cfg = WatchtowerConfig.model_validate({"daemon": {"otlp_endpoint": "**********"}})
     with pytest.raises(ValueError, match="daemon.otlp_endpoint: a secret would be written masked"):
-        daemon_config(cfg, "b:1", "redis://r", 1, "http://p", "x:")
+        daemon_config(cfg, "b:1", "redis://r", 1, "http://p/api/", "xoxb-t", "x:")
 
 
 def test_a_scrape_reads_back_under_the_names_rules_and_probes_use() -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import random
 
@@ -10,7 +11,7 @@ from alerting_samples import T0, alert, note
 from slack_fake import TOKEN, WEBHOOK_PATH, FakeSlack
 
 from watchtower.alerting.model import AlertState, DeliveryStatus, NotificationKind, Severity
-from watchtower.notify.slack import SlackConfig, SlackNotifier
+from watchtower.notify.slack import METADATA_ALERTS, SlackConfig, SlackNotifier, metadata
 
 PAGE_CHANNEL = "C2"
 
@@ -59,7 +60,12 @@ def test_one_thread_per_incident_post_update_reply_resolve(fake_slack: FakeSlack
     assert post.body["blocks"][0]["type"] == "header"
     assert post.body["metadata"] == {
         "event_type": "watchtower_alert",
-        "event_payload": {"idempotency_key": fire.idempotency_key, "group_key": "g", "kind": "firing"},
+        "event_payload": {
+            "idempotency_key": fire.idempotency_key,
+            "group_key": "g",
+            "kind": "firing",
+            "alerts": [{"rule": "lag_high", "fingerprint": fire.alerts[0].fingerprint, "state": "firing"}],
+        },
     }
 
     bigger = alert(value=80_000.0)
@@ -83,6 +89,22 @@ def test_one_thread_per_incident_post_update_reply_resolve(fake_slack: FakeSlack
     assert root["edits"] == 2 and root["text"].startswith("RESOLVED [PAGE]")
     assert [m["metadata"]["event_payload"]["kind"] for m in root["replies"]] == ["update", "resolved"]
     assert fake_slack.problems == []
+
+
+def test_metadata_lists_the_alerts_it_carries_up_to_a_bound() -> None:
+    small = note(NotificationKind.RESOLVED, "g", alert(AlertState.RESOLVED), alert(rule="dlq_growth"))
+    assert metadata(small)["event_payload"]["alerts"] == [
+        {"rule": "lag_high", "fingerprint": small.alerts[0].fingerprint, "state": "resolved"},
+        {"rule": "dlq_growth", "fingerprint": small.alerts[1].fingerprint, "state": "firing"},
+    ]
+    assert "alerts_omitted" not in metadata(small)["event_payload"]
+    many = note(NotificationKind.FIRING, "g", *(alert(topic=f"t{i}") for i in range(METADATA_ALERTS + 5)))
+    payload = metadata(many)["event_payload"]
+    assert [a["fingerprint"] for a in payload["alerts"]] == [
+        a.fingerprint for a in many.alerts[:METADATA_ALERTS]
+    ]
+    assert payload["alerts_omitted"] == 5
+    assert len(json.dumps(metadata(many))) < 4000
 
 
 @pytest.mark.parametrize(
