@@ -7,7 +7,8 @@ Endpoints read per cycle (GET, JSON):
   /jobs/:jid/checkpoints                            counts and the latest completed checkpoint
   /jobs/:jid/vertices/:vid/backpressure             per-subtask backpressure ratio and busy ratio
   /jobs/:jid/vertices/:vid/subtasks/metrics?get=... numRecordsIn/OutPerSecond and the job's own counters
-                                                   (`USER_METRICS`), summed over subtasks
+                                                   (`USER_METRICS`), summed over subtasks; the highest
+                                                   currentInputWatermark over subtasks (watermark vs clock)
   /jobs/:jid/vertices/:vid/subtasks/metrics         the metric ids, per vertex every 30 s: a user metric's
                                                    id carries its operator's name (`<operator>.futureEvents`)
 
@@ -32,6 +33,8 @@ from watchtower.core.types import Kind, MetricSpec, Reading, Sample, labels
 ENGINE = "flink"
 JOB_METRICS = ("numRestarts",)
 VERTEX_METRICS = ("numRecordsInPerSecond", "numRecordsOutPerSecond")
+# Event time a vertex's input has reached. Flink reports Long.MIN_VALUE before the first watermark.
+WATERMARK_METRIC = "currentInputWatermark"
 # The reference job's user metrics (pipelines/flink/job.py) -> (outcome label, family): counters of records
 # late for their window, stamped beyond the skew bound, or skipped (malformed, control, future), and the
 # rate Flink's meter keeps of the future ones. The same families and outcomes as the Spark job's.
@@ -136,6 +139,13 @@ SPECS = (
         "Flink: future records per second (the job's futureEventsPerSecond meter, over its last minute)",
         (*_JOB, "outcome"),
     ),
+    MetricSpec(
+        "watchtower_watermark_ahead_seconds",
+        Kind.GAUGE,
+        "Flink: how far the highest input watermark of any vertex is ahead of the wall clock (0 when "
+        "behind): above 0 it is poisoned, every on-time event is late",
+        _JOB,
+    ),
 )
 
 
@@ -230,13 +240,32 @@ def parse_backpressure(body: Mapping[str, Any]) -> Backpressure:
 
 
 def parse_subtask_metrics(body: Sequence[Mapping[str, Any]]) -> dict[str, float]:
-    """`/jobs/:jid/vertices/:vid/subtasks/metrics?get=...` -> {metric: sum over subtasks}."""
-    return {m["id"]: float(m["sum"]) for m in body if "sum" in m}
+    """`/jobs/:jid/vertices/:vid/subtasks/metrics?get=...` -> {metric: sum over subtasks} (the watermark,
+    which does not add up, is left out: see `parse_watermark`)."""
+    return {m["id"]: float(m["sum"]) for m in body if "sum" in m and m["id"] != WATERMARK_METRIC}
+
+
+def parse_watermark(body: Sequence[Mapping[str, Any]]) -> float | None:
+    """The highest `currentInputWatermark` over the vertex's subtasks (epoch ms), or None before the first
+    watermark (Flink reports Long.MIN_VALUE) and for a vertex without input (a source)."""
+    for m in body:
+        if m.get("id") == WATERMARK_METRIC and "max" in m:
+            value = float(m["max"])
+            return value if value > 0 else None
+    return None
 
 
 def user_metric_ids(body: Sequence[Mapping[str, Any]]) -> tuple[str, ...]:
     """The ids of `USER_METRICS` among a vertex's metric ids (`<operator>.<name>`, any operator)."""
     return tuple(sorted(m["id"] for m in body if str(m.get("id", "")).rsplit(".", 1)[-1] in USER_METRICS))
+
+
+def listed_ids(body: Sequence[Mapping[str, Any]]) -> tuple[str, ...]:
+    """What to ask a vertex for besides `VERTEX_METRICS`: its user metrics, and the task's input watermark
+    where it has one. Only listed ids: one unknown id makes Flink answer the whole `?get=` with `[]` (a
+    source vertex has no task-level `currentInputWatermark`)."""
+    has_watermark = any(m.get("id") == WATERMARK_METRIC for m in body)
+    return (*user_metric_ids(body), *((WATERMARK_METRIC,) if has_watermark else ()))
 
 
 def user_samples(job: str, vertices: Iterable[VertexStats]) -> list[Sample]:
@@ -261,6 +290,7 @@ class VertexStats:
     name: str
     backpressure: Backpressure | None = None
     rates: Mapping[str, float] = field(default_factory=dict)
+    watermark_ms: float | None = None
 
 
 def job_samples(
@@ -294,6 +324,7 @@ def job_samples(
                     "watchtower_checkpoint_age_seconds", jl, max(0.0, now - checkpoints.latest_ack_ms / 1000)
                 ),
             ]
+    vertices = list(vertices)
     for v in vertices:
         vl = labels(engine=ENGINE, job=job.name, vertex=v.name)
         if v.backpressure is not None:
@@ -304,6 +335,9 @@ def job_samples(
             out.append(Sample("watchtower_records_in_per_second", vl, v.rates["numRecordsInPerSecond"]))
         if "numRecordsOutPerSecond" in v.rates:
             out.append(Sample("watchtower_records_out_per_second", vl, v.rates["numRecordsOutPerSecond"]))
+    marks = [v.watermark_ms for v in vertices if v.watermark_ms is not None]
+    if marks:
+        out.append(Sample("watchtower_watermark_ahead_seconds", jl, max(0.0, max(marks) / 1000 - now)))
     return out + user_samples(job.name, vertices)
 
 
@@ -408,6 +442,7 @@ class FlinkCollector:
                         vname,
                         parse_backpressure(bp) if bp is not None else None,
                         parse_subtask_metrics(rates) if rates is not None else {},
+                        parse_watermark(rates) if rates is not None else None,
                     )
                 )
         detail = {
@@ -437,15 +472,16 @@ class FlinkCollector:
         return job_samples(job, restarts, checkpoints, vertices, now), detail
 
     def _user_metric_ids(self, jid: str, vid: str, now: float) -> tuple[str, ...]:
-        """A vertex's user metric ids, listed again every `USER_IDS_RELIST`: PyFlink reports a user metric
-        only once it changed (a job with no late events has no `lateEvents` at all), so ids appear late."""
+        """A vertex's user metric ids (and its watermark's, see `listed_ids`), listed again every
+        `USER_IDS_RELIST`: PyFlink reports a user metric only once it changed (a job with no late events has
+        no `lateEvents` at all), so ids appear late."""
         key = (jid, vid)
         cached = self._user_ids.get(key)
         if cached is None or now - cached[1] >= USER_IDS_RELIST:
             body = self._get(f"/jobs/{jid}/vertices/{vid}/subtasks/metrics")
             if len(self._user_ids) > 256:  # jobs come and go: keep the cache bounded
                 self._user_ids.clear()
-            cached = self._user_ids[key] = (user_metric_ids(body or []), now)
+            cached = self._user_ids[key] = (listed_ids(body or []), now)
         return cached[0]
 
     def close(self) -> None:

@@ -120,3 +120,50 @@ def test_the_collector_exports_future_events_and_the_skew_rule_fires(flink_job: 
     results = rule.evaluate([r], r.at)
     fired = {res.labels: res.breaching for res in results}
     assert fired.get(labels(engine="flink", job=JOB)) is True, results
+
+
+WATERMARK = labels(engine="flink", job=JOB)
+UNGUARDED = "watchtower-flink-unguarded-it"
+
+
+def test_the_guarded_watermark_is_not_ahead_of_the_clock(flink_job: FlinkJob) -> None:
+    collector = FlinkCollector(FlinkConfig(rest_url=flink_job.rest_url, job_name=JOB, request_timeout=5))
+    try:
+        r = collect_until(
+            collector,
+            lambda r: WATERMARK in r.values("watchtower_watermark_ahead_seconds"),
+            "the watermark in the collector's reading",
+            timeout=120,
+        )
+    finally:
+        collector.close()
+    # Year-ahead events are dropped before the watermark assigner: it stays behind the clock.
+    assert r.values("watchtower_watermark_ahead_seconds")[WATERMARK] == 0.0
+
+
+def test_without_the_guard_the_watermark_jumps_ahead_and_the_rule_pages(tmp_path) -> None:
+    """The same job with the skew bound lifted (3 years): one event in a hundred stamped a year ahead moves
+    the watermark a year ahead; the collector shows it and `watermark-ahead-of-clock` fires."""
+    args = ("--late-ratio", "0", "--malformed-ratio", "0", "--future-ratio", "0.01")
+    job = FlinkJob(free_port(), tmp_path / "job.log", UNGUARDED, (*args, "--max-future-skew", "1e8"))
+    job.start()
+    collector = FlinkCollector(FlinkConfig(rest_url=job.rest_url, job_name=UNGUARDED, request_timeout=5))
+    key = labels(engine="flink", job=UNGUARDED)
+    try:
+        r = collect_until(
+            collector,
+            lambda r: r.values("watchtower_watermark_ahead_seconds").get(key, 0) > 86_400,
+            "a watermark more than a day ahead",
+            timeout=120,
+        )
+    finally:
+        collector.close()
+        job.stop()
+    ahead = r.values("watchtower_watermark_ahead_seconds")[key]
+    print(f"flink without the skew guard: watermark {ahead / 86_400:.0f} days ahead of the clock")
+    assert 360 * 86_400 < ahead < 370 * 86_400
+    rules, problems = check_rules(packaged_rules())
+    assert problems == []
+    rule = next(x for x in rules.rules if x.name == "watermark-ahead-of-clock")
+    fired = {res.labels: res.breaching for res in rule.evaluate([r], r.at)}
+    assert fired.get(key) is True

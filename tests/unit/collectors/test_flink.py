@@ -27,6 +27,7 @@ from watchtower.collectors.flink import (
     parse_job_metrics,
     parse_subtask_metrics,
     parse_vertices,
+    parse_watermark,
     user_metric_ids,
     user_samples,
 )
@@ -182,6 +183,58 @@ def test_parse_subtask_metrics_sums_over_subtasks() -> None:
     assert parse_subtask_metrics([{"id": "nope"}]) == {}
 
 
+LONG_MIN = -9223372036854775808
+
+
+@pytest.mark.parametrize(
+    ("body", "expected"),
+    [
+        # the highest subtask's watermark, epoch ms (Flink aggregates min/max/avg/sum over subtasks)
+        (
+            [{"id": "currentInputWatermark", "min": 1.7e12, "max": 1.8e12, "avg": 1.75e12, "sum": 3.5e12}],
+            1.8e12,
+        ),
+        # before the first watermark, or a source without input: Long.MIN_VALUE
+        (
+            [
+                {
+                    "id": "currentInputWatermark",
+                    "min": LONG_MIN,
+                    "max": LONG_MIN,
+                    "avg": LONG_MIN,
+                    "sum": LONG_MIN,
+                }
+            ],
+            None,
+        ),
+        ([{"id": "currentInputWatermark"}], None),  # asked for, unknown to this vertex
+        ([{"id": "numRecordsInPerSecond", "max": 5.0, "sum": 5.0}], None),
+    ],
+)
+def test_parse_watermark(body: list, expected: float | None) -> None:
+    assert parse_watermark(body) == expected
+    assert "currentInputWatermark" not in parse_subtask_metrics(body)  # a watermark does not add up
+
+
+@pytest.mark.parametrize(
+    ("marks", "now", "expected"),
+    [
+        ((None, 1_000_000.0), 1_010.0, 0.0),  # 10 s behind the clock: not ahead
+        ((None, 1_000_000.0, 1_020_000.0), 1_010.0, 10.0),  # the highest vertex counts
+        ((None, 1_000_000.0 + 365 * 86_400_000), 1_000.0, 365 * 86_400.0),  # poisoned by a year-ahead event
+        ((None, None), 1_000.0, None),  # no watermark yet: no sample, not 0
+    ],
+)
+def test_job_samples_watermark_ahead_of_the_clock(marks: tuple, now: float, expected: float | None) -> None:
+    vertices = [VertexStats(f"v{i}", f"op{i}", None, {}, m) for i, m in enumerate(marks)]
+    got = {
+        s.labels: s.value
+        for s in job_samples(JobRef("j", JOB, "running", 0), None, None, vertices, now)
+        if s.metric == "watchtower_watermark_ahead_seconds"
+    }
+    assert got == ({} if expected is None else {JL: pytest.approx(expected)})
+
+
 def test_parse_job_metrics_values_are_strings() -> None:
     assert parse_job_metrics(load("running", "job_metrics")) == {"numRestarts": 0.0}
     assert parse_job_metrics([{"id": "numRestarts"}]) == {}
@@ -296,6 +349,55 @@ def test_collector_lists_user_metrics_once_and_reads_them_with_the_rates() -> No
     assert not [u for u in requests if u.endswith("/subtasks/metrics")]  # cached per (job, vertex)
     c.collect(now=31.0)  # listed again: PyFlink reports a user metric only after its first change
     assert len([u for u in requests if u.endswith("/subtasks/metrics")]) == len(job["vertices"])
+
+
+def test_collector_asks_each_vertex_only_for_ids_it_lists() -> None:
+    """Flink answers a `?get=` naming one unknown id with `[]` for the whole list: the source vertex has no
+    task-level currentInputWatermark, so asking it for one lost its rates and user metrics."""
+    job = load("running", "job")
+    source, windows = (v["id"] for v in job["vertices"])
+    now_ms = 1_000_000_000.0
+    listed = {
+        source: [{"id": "numRecordsInPerSecond"}, {"id": "numRecordsOutPerSecond"}, {"id": "p.futureEvents"}],
+        windows: [
+            {"id": "numRecordsInPerSecond"},
+            {"id": "numRecordsOutPerSecond"},
+            {"id": "currentInputWatermark"},
+        ],
+    }
+    watermark = {"min": now_ms - 5_000, "max": now_ms + 120_000, "avg": now_ms, "sum": 2 * now_ms}
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        parts = request.url.path.strip("/").split("/")
+        match parts:
+            case ["jobs", "overview"]:
+                return httpx.Response(200, json=load("running", "overview"))
+            case ["jobs", _]:
+                return httpx.Response(200, json=job)
+            case ["jobs", _, "vertices", vid, "subtasks", "metrics"]:
+                ids = {m["id"] for m in listed[vid]}
+                wanted = request.url.params.get("get")
+                if wanted is None:
+                    return httpx.Response(200, json=listed[vid])
+                if not set(wanted.split(",")) <= ids:
+                    return httpx.Response(200, json=[])  # what Flink does
+                return httpx.Response(
+                    200,
+                    json=[
+                        {"id": i, **(watermark if i == "currentInputWatermark" else {"sum": 3.0, "max": 3.0})}
+                        for i in wanted.split(",")
+                    ],
+                )
+        return httpx.Response(404, json={"errors": ["Not found"]})
+
+    r = FlinkCollector(FlinkConfig(), transport=httpx.MockTransport(handler)).collect(now=now_ms / 1000)
+    name = load("running", "overview")["jobs"][0]["name"]
+    by_vertex = r.values("watchtower_records_in_per_second")
+    assert len(by_vertex) == 2 and set(by_vertex.values()) == {3.0}  # the source's rates too
+    assert r.values("watchtower_pipeline_records_total") == {
+        labels(engine="flink", job=name, outcome="future"): 3.0
+    }
+    assert r.values("watchtower_watermark_ahead_seconds") == {labels(engine="flink", job=name): 120.0}
 
 
 # ---- the collector over an in-memory transport -------------------------------------------------------
