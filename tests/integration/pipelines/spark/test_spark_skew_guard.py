@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import threading
 import time
+import uuid
 from pathlib import Path
 
 import orjson
@@ -71,17 +72,30 @@ def run_year_ahead_then_on_time(
     return future, on_time
 
 
-def signals(pipeline: PipelineConfig, redis_url: str) -> tuple[dict, set[str]]:
-    """The pipeline_outcomes reading now, and the default rules that breach on it."""
+def signals(pipeline: PipelineConfig, redis_url: str, timeout: float = 30.0) -> tuple[dict, set[str]]:
+    """The pipeline_outcomes reading once the progress stream has caught up with the run (every record
+    counted as input, the watermark published), and the default rules that breach on it. Spark's listener
+    publishes asynchronously: the sinks can be complete before the last batch's progress entry is."""
     collector = PipelineOutcomesCollector(
         PipelineOutcomesConfig(window=600), redis_url, pipeline.progress_stream
     )
-    now = time.time()
-    reading = collector.collect(now)
-    collector.close()
+    deadline = time.monotonic() + timeout
+    try:
+        while True:
+            now = time.time()
+            reading = collector.collect(now)
+            values = {(s.metric, dict(s.labels).get("outcome", "")): s.value for s in reading.samples}
+            caught_up = (
+                values.get(("watchtower_pipeline_records_total", "input"), 0) >= 201  # 1 future + 200 on time
+                and ("watchtower_watermark_ahead_seconds", "") in values
+            )
+            if caught_up or time.monotonic() > deadline:
+                break
+            time.sleep(0.2)
+    finally:
+        collector.close()
     results, failed = evaluate_all(load_rules(RULES).rules, [reading], now)
     assert not failed
-    values = {(s.metric, dict(s.labels).get("outcome", "")): s.value for s in reading.samples}
     return values, {r.rule for r in results if r.breaching}
 
 
@@ -92,7 +106,7 @@ def make_pipeline(scratch, topic_factory, group_factory, skew: float) -> Pipelin
         data_dir=scratch,
         consumer_group=group_factory("spark"),
         trigger_interval=0.2,
-        progress_stream=f"test:skew:{skew}:progress",
+        progress_stream=f"test:skew:{uuid.uuid4().hex[:8]}:progress",  # not what an earlier run left
     )
     # model_copy skips validation on purpose: a bound above the watermark delay is refused in a config
     # (it would let a skewed event poison the watermark), and that is what the guard-off test needs.
