@@ -23,6 +23,7 @@ from __future__ import annotations
 import logging
 import subprocess
 import time
+from pathlib import Path
 from typing import Any, Literal
 
 import httpx
@@ -157,7 +158,15 @@ class FlinkActuator:
         request_id = trigger["request-id"]
         deadline = time.monotonic() + self.config.savepoint_timeout
         while time.monotonic() < deadline:
-            status = self._json("GET", f"/jobs/{jid}/savepoints/{request_id}")
+            try:
+                status = self._json("GET", f"/jobs/{jid}/savepoints/{request_id}")
+            except ActuatorError:
+                # A cluster that lives in the job's process (the reference job's mini-cluster) exits once the
+                # job stopped, sometimes before its COMPLETED status is read: the savepoint on disk says it.
+                found = self._savepoint_on_disk(jid)
+                if found is not None:
+                    return found
+                raise
             if status.get("status", {}).get("id") == "COMPLETED":
                 op = status.get("operation", {})
                 if "location" in op:
@@ -169,6 +178,20 @@ class FlinkActuator:
         raise ActuatorError(
             f"flink target {self.name}: the savepoint did not complete within {self.config.savepoint_timeout:.0f}s"
         )
+
+    def _savepoint_on_disk(self, jid: str) -> str | None:
+        """The newest complete savepoint of `jid` under a local `savepoint_dir` (file://), if any."""
+        d = self.config.savepoint_dir
+        if not d or not d.startswith("file://"):
+            return None
+        done = [
+            sp
+            for sp in Path(d.removeprefix("file://")).glob(f"savepoint-{jid[:6]}-*")
+            if (sp / "_metadata").is_file()
+        ]
+        if not done:
+            return None
+        return "file:" + str(max(done, key=lambda sp: sp.stat().st_mtime))
 
     def _restart(self, savepoint: str, replicas: int) -> None:
         assert self.config.restart_command
