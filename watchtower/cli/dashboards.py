@@ -46,7 +46,10 @@ def build(
         str, typer.Option(help="URL the provisioned datasource points at.")
     ] = "http://prometheus:9090",
     check: Annotated[
-        bool, typer.Option("--check", help="Write nothing; exit 1 if a file would change.")
+        bool,
+        typer.Option(
+            "--check", help="Write nothing; exit 1 if a dashboard or provisioning file would change."
+        ),
     ] = False,
 ) -> None:
     """Write dashboards/<uid>.json and dashboards/provisioning/ from the metric catalog and the rule files."""
@@ -63,10 +66,18 @@ def build(
             if not (out / f"{b.uid}.json").exists()
             or (out / f"{b.uid}.json").read_text() != render.to_json(b)
         ]
+        stale += [
+            str(Path("provisioning") / rel)
+            for rel in provisioning.stale(out / "provisioning", prometheus_url=prometheus_url)
+        ]
         if stale:
-            console.print(f"[bold red]out of date:[/] {', '.join(stale)}; run watchtower dashboards build")
+            console.print(
+                f"[bold red]out of date:[/] {', '.join(stale)}; run watchtower dashboards build"
+                " (with the same --prometheus-url)",
+                highlight=False,
+            )
             raise typer.Exit(1)
-        typer.echo(f"dashboards up to date: {len(boards)} in {out}")
+        typer.echo(f"dashboards up to date: {len(boards)} and provisioning/ in {out}")
         return
     paths = render.write_all(boards, out)
     provisioning.write(out / "provisioning", prometheus_url=prometheus_url)
