@@ -14,13 +14,25 @@ import pytest
 
 ALLOW_MISSING = "WATCHTOWER_TEST_ALLOW_MISSING"
 
+# The binaries `./dev test` installs (its TEST_BINARIES lists the same pairs; a unit test holds them equal):
+# binary -> the Debian package that ships it.
+PACKAGES = {
+    "prometheus": "prometheus",
+    "promtool": "prometheus",
+    "prometheus-alertmanager": "prometheus-alertmanager",
+    "amtool": "prometheus-alertmanager",
+}
+
 
 def allowed_missing(env: dict[str, str] | os._Environ[str] = os.environ) -> set[str]:
     return {name.strip() for name in env.get(ALLOW_MISSING, "").split(",") if name.strip()}
 
 
-def require_binary(name: str, package: str) -> str:
-    """The path of `name`; else fail the test with the apt package to install (skip when opted out)."""
+def require_binary(name: str, package: str | None = None) -> str:
+    """The path of `name`; else fail the test with the apt package to install (skip when opted out).
+
+    `package` defaults to the one PACKAGES names for `name`."""
+    package = package or PACKAGES[name]
     path = shutil.which(name)
     if path is not None:
         return path

@@ -2,8 +2,9 @@
 
 It sits above the subsystems so it can assemble their sections without a cycle: the shared low-level
 sections come from `watchtower.config`, the `daemon:` and `alerting:` sections from `watchtower.daemon.config`
-(built from the collector and notifier registries), `flink:` from `watchtower.config.flink`. Nothing
-below the CLI and the demo imports this module; a subsystem takes the sections it needs.
+(built from the collector and notifier registries), `flink:` from `watchtower.config.flink`, `grafana:` from
+`watchtower.config.grafana`. Nothing below the CLI and the demo imports this module; a subsystem takes the
+sections it needs.
 
 Durations accept `500ms`, `30s`, `10m`, `2h` or a number of seconds; they are stored as float seconds.
 Environment overrides and file:line errors: see watchtower/config/loader.py.
@@ -18,6 +19,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from watchtower.config.chaos import ChaosConfig
 from watchtower.config.flink import FlinkConfig
+from watchtower.config.grafana import GrafanaConfig
 from watchtower.config.ha import HAConfig
 from watchtower.config.loader import load_model
 from watchtower.config.models import (
@@ -50,6 +52,7 @@ class WatchtowerConfig(_Model):
     flink: FlinkConfig | None = None
     chaos: ChaosConfig = Field(default_factory=ChaosConfig)  # `watchtower chaos` (docs/chaos.md)
     scaling: ScalingConfig = Field(default_factory=ScalingConfig)  # docs/scaling.md
+    grafana: GrafanaConfig = Field(default_factory=GrafanaConfig)  # `dashboards push` (docs/dashboards.md)
     log_level: str = "INFO"
     log_format: str = Field(default="console", pattern="^(console|json)$")
 

@@ -9,7 +9,7 @@ from typing import Annotated
 import typer
 from pydantic import SecretStr
 
-from watchtower.cli.common import console
+from watchtower.cli.common import console, ctx_of, fail
 from watchtower.rules.config import check_rules
 
 dashboards_app = typer.Typer(
@@ -46,7 +46,10 @@ def build(
         str, typer.Option(help="URL the provisioned datasource points at.")
     ] = "http://prometheus:9090",
     check: Annotated[
-        bool, typer.Option("--check", help="Write nothing; exit 1 if a file would change.")
+        bool,
+        typer.Option(
+            "--check", help="Write nothing; exit 1 if a dashboard or provisioning file would change."
+        ),
     ] = False,
 ) -> None:
     """Write dashboards/<uid>.json and dashboards/provisioning/ from the metric catalog and the rule files."""
@@ -63,10 +66,18 @@ def build(
             if not (out / f"{b.uid}.json").exists()
             or (out / f"{b.uid}.json").read_text() != render.to_json(b)
         ]
+        stale += [
+            str(Path("provisioning") / rel)
+            for rel in provisioning.stale(out / "provisioning", prometheus_url=prometheus_url)
+        ]
         if stale:
-            console.print(f"[bold red]out of date:[/] {', '.join(stale)}; run watchtower dashboards build")
+            console.print(
+                f"[bold red]out of date:[/] {', '.join(stale)}; run watchtower dashboards build"
+                " (with the same --prometheus-url)",
+                highlight=False,
+            )
             raise typer.Exit(1)
-        typer.echo(f"dashboards up to date: {len(boards)} in {out}")
+        typer.echo(f"dashboards up to date: {len(boards)} and provisioning/ in {out}")
         return
     paths = render.write_all(boards, out)
     provisioning.write(out / "provisioning", prometheus_url=prometheus_url)
@@ -74,8 +85,9 @@ def build(
     typer.echo(f"wrote {len(paths)} dashboards ({panels} panels) and provisioning/ to {out}")
 
 
-def _token(token_file: Path | None) -> SecretStr | None:
-    """From --token-file (a mounted secret), else WATCHTOWER_GRAFANA_TOKEN or GRAFANA_TOKEN; never printed."""
+def _token(token_file: Path | None, configured: SecretStr | None) -> SecretStr | None:
+    """--token-file (a mounted secret), else WATCHTOWER_GRAFANA_TOKEN or GRAFANA_TOKEN, else the config's
+    grafana.token (the file's, or WATCHTOWER__GRAFANA__TOKEN); never printed."""
     if token_file is not None:
         try:
             return SecretStr(token_file.read_text().strip())
@@ -87,16 +99,23 @@ def _token(token_file: Path | None) -> SecretStr | None:
     for name in TOKEN_ENV:
         if os.environ.get(name):
             return SecretStr(os.environ[name])
-    return None
+    return configured
 
 
 @dashboards_app.command("push")
 def push(
-    url: Annotated[str, typer.Option(help="Grafana base URL, e.g. http://localhost:3000")],
+    ctx: typer.Context,
+    url: Annotated[
+        str | None,
+        typer.Option(help="Grafana base URL, e.g. http://localhost:3000 (default: grafana.url)."),
+    ] = None,
     source: Annotated[Path, typer.Option("--dir", help="Directory of built dashboards.")] = Path(
         "dashboards"
     ),
-    folder: Annotated[str, typer.Option(help="Folder uid (created when missing).")] = "watchtower",
+    folder: Annotated[
+        str | None,
+        typer.Option(help="Folder uid, created when missing (default: grafana.folder, `watchtower`)."),
+    ] = None,
     dry_run: Annotated[
         bool, typer.Option("--dry-run", help="Print what would change; send nothing.")
     ] = False,
@@ -106,14 +125,21 @@ def push(
 ) -> None:
     """Create the folder and upsert each dashboard by UID; unchanged ones are not sent (no version bump).
 
-    The API token comes from --token-file, WATCHTOWER_GRAFANA_TOKEN or GRAFANA_TOKEN and is never printed.
+    Flags win over the config's `grafana:` section. The API token comes from --token-file, else
+    WATCHTOWER_GRAFANA_TOKEN or GRAFANA_TOKEN, else grafana.token; it is never printed.
     """
+    grafana = ctx_of(ctx).config.grafana
+    url = url or grafana.url
+    if not url:
+        fail("no Grafana URL: pass --url or set grafana.url (WATCHTOWER__GRAFANA__URL)", code=2)
+    assert url is not None
+    folder = folder or grafana.folder
     try:
         from watchtower.dashboards import push as p
     except ImportError as exc:
         raise _sdk_missing(exc) from None
     try:
-        api = p.connect(url, _token(token_file))
+        api = p.connect(url, _token(token_file, grafana.token))
         boards = p.load_dir(source)
         folder_state = p.ensure_folder(api, folder, folder, dry_run=dry_run)
         plan = p.plan_push(api, boards, folder)

@@ -69,7 +69,9 @@ def _call(what: str, fn: Any, *args: Any) -> Any:
     except GrafanaException as exc:
         raise PushError(f"{what}: Grafana answered {exc.status_code}: {_safe(exc)}") from None
     except Exception as exc:  # network errors from the HTTP library
-        raise PushError(f"{what}: {type(exc).__name__}: cannot reach Grafana; check --url") from None
+        raise PushError(
+            f"{what}: {type(exc).__name__}: cannot reach Grafana; check --url (or grafana.url)"
+        ) from None
 
 
 def _safe(exc: GrafanaException) -> str:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import shutil
 import subprocess
 import threading
 import time
@@ -11,17 +10,10 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-import pytest
 import yaml
+from binaries import require_binary
 
 from watchtower.stack.process import free_port
-
-
-def need(binary: str) -> str:
-    path = shutil.which(binary)
-    if path is None:
-        pytest.skip(f"{binary} is not on PATH: install it (apt-get install -y prometheus) to run this test")
-    return path
 
 
 def wait_for(
@@ -63,7 +55,7 @@ class Prometheus:
     def start(self) -> Prometheus:
         self.proc = subprocess.Popen(
             [
-                need("prometheus"),
+                require_binary("prometheus"),
                 f"--config.file={self.workdir / 'prometheus.yml'}",
                 f"--storage.tsdb.path={self.workdir / 'data'}",
                 f"--web.listen-address=127.0.0.1:{self.port}",

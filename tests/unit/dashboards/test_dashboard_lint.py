@@ -9,6 +9,7 @@ through grafana-foundation-sdk's models; a new catalog source gets a board, a ch
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 
 import pytest
@@ -18,7 +19,7 @@ from grafana_foundation_sdk.models import prometheus as prom_models
 
 from watchtower.core.dashboard_links import rule_link
 from watchtower.core.types import Kind, MetricSpec
-from watchtower.dashboards import render
+from watchtower.dashboards import provisioning, render
 from watchtower.dashboards.layout import catalog_sources, dashboards, metrics_in
 from watchtower.exposition.catalog import all_specs
 from watchtower.rules.config import load_rules
@@ -46,6 +47,16 @@ def test_committed_dashboards_are_a_fresh_build(ruleset, files) -> None:
         assert (DASHBOARDS / f"{b.uid}.json").read_text() == render.to_json(b), (
             f"{b.uid}: run watchtower dashboards build"
         )
+
+
+def test_committed_provisioning_is_a_fresh_build(tmp_path) -> None:
+    assert provisioning.stale(DASHBOARDS / "provisioning") == [], "run: watchtower dashboards build"
+    # The same check fails on a changed file: a copy of the committed ones with one value edited.
+    copy = tmp_path / "provisioning"
+    shutil.copytree(DASHBOARDS / "provisioning", copy)
+    ds = copy / "datasources" / "prometheus.yaml"
+    ds.write_text(ds.read_text().replace("timeInterval: 15s", "timeInterval: 30s"))
+    assert provisioning.stale(copy) == [Path("datasources") / "prometheus.yaml"]
 
 
 def test_provisioning_files_point_at_the_boards() -> None:

@@ -34,15 +34,41 @@ def test_build_writes_boards_and_provisioning_and_check_catches_drift(tmp_path: 
     )
     ds = yaml.safe_load((out / "provisioning" / "datasources" / "prometheus.yaml").read_text())
     assert ds["datasources"][0]["url"] == "http://prom:9090"
-    ok = runner.invoke(
-        app, ["dashboards", "build", "--check", "--out", str(out), "--rules", str(REPO / "alerts")]
-    )
-    assert ok.exit_code == 0 and "up to date" in ok.output
+    check = ["dashboards", "build", "--check", "--out", str(out), "--rules", str(REPO / "alerts")]
+    ok = runner.invoke(app, [*check, "--prometheus-url", "http://prom:9090"])
+    assert ok.exit_code == 0 and "up to date" in ok.output, ok.output
+    # --check compares the provisioning too: against another datasource URL they are out of date.
+    other = runner.invoke(app, check)
+    assert other.exit_code == 1
+    assert "out of date: provisioning/datasources/prometheus.yaml;" in " ".join(other.output.split())
+    assert "watchtower-kafka" not in other.output
     (out / "watchtower-kafka.json").write_text("{}")
-    stale = runner.invoke(
-        app, ["dashboards", "build", "--check", "--out", str(out), "--rules", str(REPO / "alerts")]
-    )
+    stale = runner.invoke(app, [*check, "--prometheus-url", "http://prom:9090"])
     assert stale.exit_code == 1 and "watchtower-kafka" in stale.output
+    assert "provisioning" not in stale.output
+
+
+def test_check_catches_a_changed_or_missing_provisioning_file(tmp_path: Path) -> None:
+    out = tmp_path / "dashboards"
+    runner = CliRunner()
+    args = ["dashboards", "build", "--out", str(out), "--rules", str(REPO / "alerts")]
+    assert runner.invoke(app, args).exit_code == 0
+    provider = out / "provisioning" / "dashboards" / "watchtower.yaml"
+    provider.write_text(
+        provider.read_text().replace("updateIntervalSeconds: 30", "updateIntervalSeconds: 10")
+    )
+    changed = runner.invoke(app, [*args, "--check"])
+    assert changed.exit_code == 1, changed.output
+    assert "out of date: provisioning/dashboards/watchtower.yaml;" in " ".join(changed.output.split())
+    (out / "provisioning" / "datasources" / "prometheus.yaml").unlink()
+    missing = runner.invoke(app, [*args, "--check"])
+    assert missing.exit_code == 1
+    assert "provisioning/dashboards/watchtower.yaml, provisioning/datasources/prometheus.yaml" in " ".join(
+        missing.output.split()
+    )
+    assert runner.invoke(app, args).exit_code == 0  # build rewrites both
+    again = runner.invoke(app, [*args, "--check"])
+    assert again.exit_code == 0, again.output
 
 
 def test_build_refuses_broken_rules(tmp_path: Path) -> None:

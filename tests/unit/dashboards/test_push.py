@@ -123,3 +123,104 @@ def test_the_token_can_come_from_a_file(fake_grafana: FakeGrafana, built: Path, 
     assert result.exit_code == 0, result.output
     assert all(r.headers["authorization"] == f"Bearer {TOKEN}" for r in fake_grafana.requests)
     assert TOKEN not in result.output
+
+
+NO_TOKEN_ENV = {"GRAFANA_TOKEN": None, "WATCHTOWER_GRAFANA_TOKEN": None, "WATCHTOWER_CONFIG": None}
+
+
+def _config(tmp_path: Path, **grafana: str) -> Path:
+    path = tmp_path / "watchtower.yaml"
+    path.write_text(
+        "alerting: {enabled: false}\ngrafana:\n" + "".join(f"  {k}: {v}\n" for k, v in grafana.items())
+    )
+    return path
+
+
+def _push_with_config(config: Path, built: Path, *extra: str, env: dict[str, str | None] | None = None):
+    return CliRunner().invoke(
+        app,
+        ["--config", str(config), "dashboards", "push", "--dir", str(built), *extra],
+        env={**NO_TOKEN_ENV, **(env or {})},
+    )
+
+
+def test_url_folder_and_token_from_the_config_token_never_shown(
+    fake_grafana: FakeGrafana, built: Path, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.DEBUG)
+    config = _config(tmp_path, url=fake_grafana.url, folder="team-sla", token=TOKEN)
+    result = _push_with_config(config, built)
+    assert result.exit_code == 0, result.output
+    assert fake_grafana.problems == []
+    assert fake_grafana.requests and all(
+        r.headers["authorization"] == f"Bearer {TOKEN}" for r in fake_grafana.requests
+    )
+    [folder] = fake_grafana.calls("POST", "/api/folders")
+    assert folder.body == {"uid": "team-sla", "title": "team-sla"}
+    assert {p.body["folderUid"] for p in fake_grafana.calls("POST", "/api/dashboards/db")} == {"team-sla"}
+    shown = CliRunner().invoke(app, ["--config", str(config), "config", "check"], env=NO_TOKEN_ENV)
+    assert shown.exit_code == 0, shown.output
+    assert '"token": "**********"' in shown.output
+    for text in (result.output, shown.output, caplog.text):
+        assert TOKEN not in text
+
+
+def test_a_wrong_token_from_the_config_fails_cleanly_without_showing_it(
+    fake_grafana: FakeGrafana, built: Path, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.DEBUG)
+    wrong = "glsa_CoNfIgWrOnG_never_print_me"
+    result = _push_with_config(_config(tmp_path, url=fake_grafana.url, token=wrong), built)
+    assert result.exit_code == 1, result.output
+    assert "push failed" in result.output and "401" in result.output
+    assert fake_grafana.requests and all(
+        r.headers["authorization"] == f"Bearer {wrong}" for r in fake_grafana.requests
+    )
+    assert fake_grafana.dashboards == {}
+    for text in (result.output, caplog.text, repr(result.exception)):
+        assert wrong not in text
+
+
+def test_the_token_from_the_environment_override_of_the_config(
+    fake_grafana: FakeGrafana, built: Path, tmp_path: Path
+) -> None:
+    config = _config(tmp_path, url=fake_grafana.url)
+    result = _push_with_config(config, built, env={"WATCHTOWER__GRAFANA__TOKEN": TOKEN})
+    assert result.exit_code == 0, result.output
+    assert all(r.headers["authorization"] == f"Bearer {TOKEN}" for r in fake_grafana.requests)
+    assert TOKEN not in result.output
+
+
+def test_flags_and_token_variables_win_over_the_config(
+    fake_grafana: FakeGrafana, built: Path, tmp_path: Path
+) -> None:
+    # The config names a Grafana that is not there, another folder and a wrong token: all overridden.
+    config = _config(tmp_path, url="http://127.0.0.1:9", folder="from-config", token="glsa_config_token")
+    result = _push_with_config(
+        config, built, "--url", fake_grafana.url, "--folder", "from-flag", env={"GRAFANA_TOKEN": TOKEN}
+    )
+    assert result.exit_code == 0, result.output
+    assert all(r.headers["authorization"] == f"Bearer {TOKEN}" for r in fake_grafana.requests)
+    assert set(fake_grafana.folders) == {"from-flag"}
+    secret = tmp_path / "grafana-token"
+    secret.write_text(TOKEN + "\n")
+    before = len(fake_grafana.requests)
+    by_file = _push_with_config(
+        config,
+        built,
+        "--url",
+        fake_grafana.url,
+        "--token-file",
+        str(secret),
+        env={"GRAFANA_TOKEN": "glsa_env"},
+    )
+    assert by_file.exit_code == 0, by_file.output
+    assert all(r.headers["authorization"] == f"Bearer {TOKEN}" for r in fake_grafana.requests[before:])
+
+
+def test_without_a_url_anywhere_push_says_where_to_set_one(built: Path, tmp_path: Path) -> None:
+    result = _push_with_config(_config(tmp_path, folder="x"), built)
+    assert result.exit_code == 2
+    assert "no Grafana URL: pass --url or set grafana.url (WATCHTOWER__GRAFANA__URL)" in " ".join(
+        result.output.split()
+    )

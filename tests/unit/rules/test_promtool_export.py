@@ -8,13 +8,13 @@ so a change to the export that breaks a kind's semantics fails here.
 from __future__ import annotations
 
 import math
-import shutil
 import subprocess
 from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
+from binaries import require_binary
 
 from watchtower.rules.config import load_rules
 from watchtower.rules.export_prometheus import prometheus_yaml
@@ -238,13 +238,6 @@ CASES: list[dict[str, Any]] = [
 ]
 
 
-def need(binary: str) -> str:
-    path = shutil.which(binary)
-    if path is None:
-        pytest.skip(f"{binary} is not on PATH: apt-get install -y prometheus")
-    return path
-
-
 @pytest.fixture
 def exported(tmp_path: Path) -> Path:
     (tmp_path / "alerts.yaml").write_text(RULES)
@@ -257,7 +250,7 @@ def test_promtool_checks_the_shipped_rules_export(tmp_path: Path) -> None:
     out = tmp_path / "default.rules.yml"
     out.write_text(prometheus_yaml(load_rules(REPO / "alerts")))
     r = subprocess.run(
-        [need("promtool"), "check", "rules", str(out)], capture_output=True, text=True, timeout=60
+        [require_binary("promtool"), "check", "rules", str(out)], capture_output=True, text=True, timeout=60
     )
     assert r.returncode == 0, r.stdout + r.stderr
     assert "SUCCESS" in r.stdout
@@ -274,7 +267,7 @@ def test_every_exported_kind_passes_promtool_unit_tests(exported: Path) -> None:
     path = exported.parent / "rules_test.yml"
     path.write_text(yaml.safe_dump(tests, sort_keys=False))
     r = subprocess.run(
-        [need("promtool"), "test", "rules", str(path)],
+        [require_binary("promtool"), "test", "rules", str(path)],
         capture_output=True,
         text=True,
         timeout=120,
@@ -290,7 +283,9 @@ def test_amtool_accepts_the_alertmanager_export(tmp_path: Path) -> None:
     ruleset = load_rules(REPO / "alerts")
     out = tmp_path / "alertmanager.yml"
     out.write_text(alertmanager_yaml(ruleset, channel="#sla"))
-    r = subprocess.run([need("amtool"), "check-config", str(out)], capture_output=True, text=True, timeout=60)
+    r = subprocess.run(
+        [require_binary("amtool"), "check-config", str(out)], capture_output=True, text=True, timeout=60
+    )
     assert r.returncode == 0, r.stdout + r.stderr
     cfg = alertmanager_config(ruleset)
     assert {r["name"] for r in cfg["receivers"]} == {"slack-page", "slack-ticket", "slack-info"}
