@@ -22,7 +22,10 @@ store, timer `--interval`) while a publisher appends the next synthetic reading 
 `--reading-every` and announces it, as the collector runner does: every reading affects every rule. It
 reports how many readings were published, how many cycles ran (timer / reading-driven), the timer ticks
 missed (overruns), the share of the time the evaluator was busy, and publish -> end of the cycle that
-read it. Reading-driven cycles are held to `--busy` of the loop's time, so a fast collector cannot starve it.
+read it. Cycles that run rules are held to `--busy` of the evaluator's CPU, so a fast collector cannot
+starve it. `--silent N` more rules read a collector that published once and fell silent: only the timer
+runs them (ticks inside the busy pause owe them to the next cycle that runs rules); the loop reports how
+often they ran and the longest gap between their runs.
 """
 
 from __future__ import annotations
@@ -104,13 +107,24 @@ def run_loop(args, h: list[Reading], rs: list) -> None:
 
     every = parse_duration(args.reading_every)
     cycles: list[tuple[float, float, bool, bool]] = []  # (start, end, reading-driven, ran rules)
+    silent_runs: list[float] = []  # when the silent collector's rules ran
 
     class Timed(AlertEvaluator):
-        def run_once(self, fresh=None, *, timer=None, rules=True):  # type: ignore[no-untyped-def]
+        def run_once(self, fresh=None, *, timer=None, rules=True, stale=False):  # type: ignore[no-untyped-def]
             t0 = time.monotonic()
-            ok = super().run_once(fresh, timer=timer, rules=rules)
+            last = self._last_run.get("silent0")
+            ok = super().run_once(fresh, timer=timer, rules=rules, stale=stale)
             cycles.append((t0, time.monotonic(), not timer, rules))
+            if self._last_run.get("silent0") != last:
+                silent_runs.append(t0)
             return ok
+
+    silent = [
+        KINDS["threshold"].model_validate(
+            {"name": f"silent{i}", "selector": f'watchtower_dlq_messages{{topic="t{i}"}}', "bound": 10}
+        )
+        for i in range(args.silent)
+    ]
 
     work = Path(tempfile.mkdtemp(prefix="wt-eval-loop-"))
     redis_server = LocalRedis(workdir=work / "redis", die_with_parent=True).start()
@@ -118,9 +132,11 @@ def run_loop(args, h: list[Reading], rs: list) -> None:
     base = time.time() - args.readings * every
     for i, r in enumerate(h[: args.readings]):  # the history as the daemon would hold it
         history.append(Reading(r.collector, base + i * every, r.samples))
+    quiet = tuple(Sample("watchtower_dlq_messages", (("topic", f"t{i}"),), 1.0) for i in range(args.silent))
+    history.append(Reading("quiet", base, quiet))  # its one reading: it has been silent since
     store = AlertStore.from_url(redis_server.url, sinks=())
     ev = Timed(
-        RuleSet(tuple(rs)),
+        RuleSet(tuple(rs) + tuple(silent)),
         history,
         store,
         interval=args.interval,
@@ -161,6 +177,12 @@ def run_loop(args, h: list[Reading], rs: list) -> None:
         if ends:
             latency.append(min(ends) - p)
     health = ev.health
+    if args.silent:
+        gaps = [b - a for a, b in zip(silent_runs, silent_runs[1:], strict=False)]
+        print(
+            f"silent collector's {args.silent} rules (only the timer runs them) ran {len(silent_runs)} times in "
+            f"{span:.0f} s (timer {args.interval:g} s), longest gap {max(gaps, default=float('nan')):.2f} s"
+        )
     print(
         f"\nloop {args.loop:g} s, timer {args.interval:g} s, a reading every {every:g} s, busy share {args.busy:g}: "
         f"{len(published)} readings, {len(cycles)} cycles ({sum(1 for c in cycles if c[2])} reading-driven, "
@@ -191,7 +213,10 @@ def main() -> None:
     )
     ap.add_argument("--reading-every", default="1s", help="with --loop: a new reading this often")
     ap.add_argument("--interval", type=float, default=1.0, help="with --loop: the evaluation timer, s")
-    ap.add_argument("--busy", type=float, default=0.5, help="with --loop: reading-driven share of the loop")
+    ap.add_argument("--busy", type=float, default=0.5, help="with --loop: rules' share of the CPU")
+    ap.add_argument(
+        "--silent", type=int, default=10, help="with --loop: rules on a collector that fell silent"
+    )
     args = ap.parse_args()
 
     t = time.perf_counter()

@@ -42,6 +42,11 @@ class ReadingSignal:
             out, self._fresh = self._fresh, {}
         return out
 
+    def pending(self) -> int:
+        """How many collectors announced a reading nobody has taken yet."""
+        with self._cond:
+            return len(self._fresh)
+
     def poke(self) -> None:
         """Wake a waiter without announcing anything (used to stop it promptly)."""
         with self._cond:

@@ -2,15 +2,20 @@
 
 Two triggers:
 * the **timer**, every `interval`: the lifecycle step and every rule no reading ran within the last
-  interval, so what only time moves (`for`, `keep_firing_for`, group and repeat intervals, no data /
-  staleness) advances even when no reading arrives;
+  interval (the *stale* rules), so what only time moves (`for`, `keep_firing_for`, group and repeat
+  intervals, no data / staleness) advances even when no reading arrives;
 * **readings**: a collector published a reading; the rules that read its metrics run at once. Readings that
   arrive while an evaluation runs, or while the loop waits, are coalesced into the next one.
 
 Rule evaluations are bounded so a fast collector (or a costly rule set) cannot starve the loop or the
-CPU: after an evaluation that took `d` seconds the next one that runs rules waits `d * (1 - busy) / busy`
-(at least `min_gap`), so they take at most about a `busy` share of the evaluator's time. The timer is
-never delayed: a tick inside that pause steps the lifecycle on the last results (cheap) and runs no rule.
+CPU: after a cycle that ran rules on `c` seconds of the evaluator thread's CPU time, the next one that runs
+rules waits `c * (1 - busy) / busy` (at least `min_gap`), so rules take at most about a `busy` share of
+the CPU (CPU, not wall time: a cycle blocked on a hung Redis must not hold back the one after it). The
+timer is never delayed: a tick inside that pause steps the lifecycle on the last results (cheap) and runs
+no rule. It then *owes* its stale rules: the next cycle that runs rules (readings allowed by the budget,
+or the budget's end when no reading waits) runs them too, so a rule no reading touches (a silent or dead
+collector's, whose no-data alert must rise) is not starved while a fast collector keeps the budget
+saturated. That cycle's CPU counts toward the budget like any other.
 Timer ticks missed because an evaluation ran past them are counted (overruns), not made up.
 """
 
@@ -27,23 +32,36 @@ Action = Literal["timer", "readings", "wait"]
 class Plan:
     action: Action
     wait: float = 0.0  # for "wait": how long until something may be due (readings may come sooner)
+    rules: bool = True  # whether the cycle runs rules (False: a timer tick inside the busy pause)
+    stale: bool = False  # whether it runs the stale rules (the timer's selection) besides the fresh ones
 
 
-def plan(now: float, *, next_tick: float, pending: bool, ready_at: float) -> Plan:
-    """What to do at `now`: the timer's evaluation when due, else the pending readings' when allowed."""
+def plan(now: float, *, next_tick: float, pending: bool, ready_at: float, owed: bool = False) -> Plan:
+    """What to do at `now`: the timer's cycle when due (with rules only within the budget), else, once
+    the budget allows, the pending readings' cycle, with the stale rules a step-only tick `owed`."""
     if now >= next_tick:
-        return Plan("timer")
-    if pending and now >= ready_at:
-        return Plan("readings")
-    until = next_tick if not pending else min(next_tick, ready_at)
+        within = now >= ready_at
+        return Plan("timer", rules=within, stale=within)
+    if (pending or owed) and now >= ready_at:
+        return Plan("readings", stale=owed)
+    until = next_tick if not (pending or owed) else min(next_tick, ready_at)
     return Plan("wait", max(0.0, until - now))
 
 
-def reading_gap(last_duration: float, busy: float, min_gap: float = 0.0) -> float:
-    """Pause after an evaluation before a reading-driven one may start: keeps them under `busy` of the time."""
+def owes(plan: Plan, owed: bool) -> bool:
+    """Whether the stale rules are still owed after running `plan`: a step-only tick owes them until
+    a cycle runs them."""
+    if plan.action == "timer" and not plan.rules:
+        return True
+    return owed and not plan.stale
+
+
+def reading_gap(cpu: float, busy: float, min_gap: float = 0.0) -> float:
+    """Pause after a cycle that ran rules on `cpu` seconds of CPU before the next one that runs rules may
+    start: keeps rules under `busy` of the evaluator's CPU."""
     if not 0 < busy <= 1:
         raise ValueError("busy must be in (0, 1]")
-    return max(min_gap, last_duration * (1.0 - busy) / busy)
+    return max(min_gap, cpu * (1.0 - busy) / busy)
 
 
 def next_tick(due: float, now: float, interval: float) -> tuple[float, int]:

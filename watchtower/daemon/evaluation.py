@@ -4,8 +4,9 @@ One thread of its own runs a cycle on two triggers (`eval_schedule`): every `int
 lifecycle step, so `for`, `keep_firing_for`, group and repeat intervals move with time, and every rule no
 reading ran within the last interval, so no-data and staleness do too), and as soon as a
 collector publishes a reading on the `ReadingSignal` (only the rules that read that collector's metrics;
-the others keep their last results; a burst of readings is one cycle, and reading-driven cycles take at
-most `busy` of the thread's CPU time). A cycle:
+the others keep their last results; a burst of readings is one cycle, and the cycles that run rules take
+at most `busy` of the thread's CPU time; a tick inside that pause only steps the lifecycle and leaves its
+stale rules to the next cycle that runs rules, so a saturated budget starves no rule). A cycle:
 
     restore the lifecycle state from the AlertStore (once; retried each cycle until Redis answers)
     results, errors = evaluate_all(rules, history, now)      pure; a raising rule is left out and named
@@ -43,7 +44,7 @@ from watchtower.core.health import EvaluationHealth
 from watchtower.core.history import History
 from watchtower.core.leader import AlwaysLeader, LeaderGate
 from watchtower.core.signal import ReadingSignal
-from watchtower.daemon.eval_schedule import next_tick, plan, reading_gap
+from watchtower.daemon.eval_schedule import next_tick, owes, plan, reading_gap
 from watchtower.notify.dispatcher import Dispatcher
 from watchtower.rules.config import RuleSet, evaluate_all
 from watchtower.rules.reads import affected_rules, metrics_read
@@ -139,11 +140,12 @@ class AlertEvaluator:
 
     def _run_loop(self) -> None:
         due = time.monotonic()  # the timer's next tick: the first cycle runs at once
-        ready_at = due  # a reading-driven cycle may start from here on (the busy bound)
+        ready_at = due  # a cycle that runs rules may start from here on (the busy bound)
+        owed = False  # a tick inside the busy pause could not run the stale rules: the next cycle does
         pending: dict[str, float] = {}
         while not self._stop.is_set():
             now = time.monotonic()
-            p = plan(now, next_tick=due, pending=bool(pending), ready_at=ready_at)
+            p = plan(now, next_tick=due, pending=bool(pending), ready_at=ready_at, owed=owed)
             if p.action == "wait":
                 if self.readings is None:
                     self._stop.wait(p.wait)
@@ -151,29 +153,32 @@ class AlertEvaluator:
                     for name, at in self.readings.wait(p.wait).items():
                         pending[name] = max(at, pending.get(name, at))
                 continue
+            owed = owes(p, owed)
             if p.action == "timer":
                 if self.readings is not None:
                     for name, at in self.readings.take().items():
                         pending[name] = max(at, pending.get(name, at))
                 # Within the busy budget the timer's cycle runs rules: the stale ones and those of the
                 # readings waiting (they ride along). Past it, the timer only steps the lifecycle (`for`,
-                # group timers) on the last results and the readings wait for the budget.
-                with_rules = now >= ready_at
-                fresh = set(pending) if with_rules else set()
-                if with_rules:
+                # group timers) on the last results, the readings wait for the budget, and the stale
+                # rules are owed to the next cycle that runs rules.
+                fresh = set(pending) if p.rules else set()
+                if p.rules:
                     pending = {}
                 cpu = time.thread_time()
-                self.run_once(fresh, timer=True, rules=with_rules)
+                self.run_once(fresh, timer=True, rules=p.rules)
                 cpu = time.thread_time() - cpu
                 due, missed = next_tick(due, time.monotonic(), self.interval)
                 if missed:
                     self.health = replace(self.health, overruns=self.health.overruns + missed)
-                if not with_rules:
+                if not p.rules:
                     continue  # a step alone does not move the budget
             else:
+                # The readings' rules, and the stale ones a step-only tick owed (with no reading waiting,
+                # that is the tick's own cycle, late by the budget).
                 fresh, pending = set(pending), {}
                 cpu = time.thread_time()
-                self.run_once(fresh)
+                self.run_once(fresh, timer=not fresh, stale=p.stale)
                 cpu = time.thread_time() - cpu
             # The budget bounds the CPU the rules take from the collectors, not the wall time: a cycle that
             # waited on a hung Redis (seconds of socket timeout) must not hold back the one after it resumes.
@@ -182,13 +187,20 @@ class AlertEvaluator:
     # --------------------------------------------------------------------------------- a cycle
 
     def run_once(
-        self, fresh: set[str] | None = None, *, timer: bool | None = None, rules: bool = True
+        self,
+        fresh: set[str] | None = None,
+        *,
+        timer: bool | None = None,
+        rules: bool = True,
+        stale: bool = False,
     ) -> bool:
         """One evaluation cycle. Never raises; returns whether it committed.
 
         `fresh`: collectors with new readings; the rules reading their metrics run. `timer` (the default
-        when nothing is fresh): also every rule no reading ran within the last interval. `rules=False`:
-        no rule runs, the lifecycle steps on the last results (the timer past the busy budget).
+        when nothing is fresh): a timer cycle, which steps the lifecycle whether or not a rule runs and
+        also runs every rule no reading ran within the last interval (the stale rules). `stale`: those
+        rules in a reading-driven cycle too (owed by a tick past the budget). `rules=False`: no rule runs,
+        the lifecycle steps on the last results (the timer past the busy budget).
         """
         timer = fresh is None if timer is None else timer
         with self._lock:
@@ -196,7 +208,7 @@ class AlertEvaluator:
             started = time.monotonic()
             error: Exception | None = None
             try:
-                self._cycle(now, fresh or set(), timer, rules)
+                self._cycle(now, fresh or set(), timer, rules, stale or timer)
             except Exception as exc:  # noqa: BLE001 - Redis away, say: the next cycle tries again
                 error = exc
             duration = time.monotonic() - started
@@ -216,14 +228,14 @@ class AlertEvaluator:
                 log.warning("alert evaluation failing", extra={"error": h.last_error})
         return error is None
 
-    def _rules_for(self, fresh: set[str], timer: bool) -> list:
+    def _rules_for(self, fresh: set[str], stale: bool) -> list:
         rules = self.ruleset.rules
         chosen: set[int] = set()
         if fresh:
             snap = self.history.snapshot().readings
             metrics = frozenset(s.metric for c in fresh if c in snap for s in snap[c].samples)
             chosen.update(affected_rules(self._reads, metrics))
-        if timer:
+        if stale:
             # Every rule no reading ran within the last interval (the lifecycle step moves `for`,
             # keep_firing_for and the group timers whether or not a rule runs). A rule its readings
             # keep running is not evaluated a second time per interval.
@@ -231,7 +243,9 @@ class AlertEvaluator:
             chosen.update(i for i, r in enumerate(rules) if self._last_run.get(r.name, float("-inf")) < since)
         return [rules[i] for i in sorted(chosen)]
 
-    def _cycle(self, now: float, fresh: set[str], timer: bool, rules: bool = True) -> None:
+    def _cycle(
+        self, now: float, fresh: set[str], timer: bool, rules: bool = True, stale: bool = False
+    ) -> None:
         token = self.gate.holds()
         if token is None:
             self._state = None  # the leader moves the state on: reload it when this daemon leads
@@ -240,7 +254,7 @@ class AlertEvaluator:
             raw = self.store.load_state()
             self._state = LifecycleState() if raw is None else self._restore(raw)
             log.info("alert state restored", extra={"alerts": len(self._state.alerts)})
-        run = self._rules_for(fresh, timer) if rules else []
+        run = self._rules_for(fresh, stale) if rules else []
         if not run and not timer:
             return
         ran_at = time.monotonic()

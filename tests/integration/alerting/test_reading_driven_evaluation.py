@@ -122,14 +122,22 @@ def test_a_reading_pages_at_once_and_only_its_rules_run(loop) -> None:
     await_(lambda: mem.first("other"), "the other rule's page")
 
 
-def test_a_burst_of_readings_is_coalesced(loop) -> None:
+def test_a_burst_of_readings_during_an_evaluation_costs_one_more(loop) -> None:
     ev, mem, publish = loop(interval=30.0)
     before = ev.health.reading_cycles
-    for v in range(50):
-        publish("a", watchtower_consumer_lag_messages=float(v % 5))
-    publish("a", watchtower_consumer_lag_messages=11)
+    # Hold the evaluator's cycle lock: the loop takes the first reading and blocks inside its evaluation,
+    # so the burst arrives while that evaluation runs.
+    with ev._lock:
+        publish("a", watchtower_consumer_lag_messages=1)
+        await_(lambda: not ev.readings.pending(), "the loop taking the first reading")
+        for v in range(49):
+            publish("a", watchtower_consumer_lag_messages=float(v % 5))
+        publish("a", watchtower_consumer_lag_messages=11)
+        assert ev.health.reading_cycles == before  # nothing evaluated while the burst arrived
     await_(lambda: mem.first("lag"), "the page after the burst")
-    assert ev.health.reading_cycles - before < 51  # fewer cycles than readings
+    # The blocked evaluation, then at most one for the burst of 50 (none when the loop, still waiting on
+    # the budget when the first reading came, took the burst along into the evaluation it then started).
+    assert 1 <= ev.health.reading_cycles - before <= 2
 
 
 def test_for_counts_from_the_first_breaching_reading(loop) -> None:
@@ -165,3 +173,92 @@ def test_a_silenced_alert_does_not_page_on_readings(loop) -> None:
     await_(lambda: mem.first("lag"), "the unsilenced page")
     assert mem.first("muted") is None
     assert any(a.rule == "muted" and a.state.value == "firing" for a in ev.active())
+
+
+GROUPS = 20
+SATURATED_RULES = """
+routes:
+  default: {group_by: [rule], group_wait: 0s, group_interval: 0s}
+rules:
+  - {name: quiet, kind: threshold, selector: watchtower_dlq_messages, bound: 10, stale_after: 2s, severity: page}
+"""
+
+
+def test_a_saturated_budget_starves_no_stale_rule_and_keeps_its_bound(redis_url: str, tmp_path: Path) -> None:
+    """A fast collector keeps the busy budget saturated with a costly rule set; a second collector falls
+    silent. Its rule, which no reading runs any more, still runs on the timer's behalf (ticks inside the
+    busy pause owe it to the next cycle that runs rules), so its no-data alert rises; and the cycles that
+    run rules stay within `busy` of the evaluator's CPU."""
+    interval, busy, stale_after = 1.0, 0.25, 2.0
+    # The costly rules: one per group and kind over the fast collector's partitions (every reading runs them).
+    costly = "".join(
+        f"  - {{name: g{g}-{k}, kind: threshold, selector: 'watchtower_consumer_lag_messages{{group=\"g{g}\"}}', "
+        f"aggregate: {k}, by: [group], bound: 1e12, severity: page}}\n"
+        for g in range(GROUPS)
+        for k in ("max", "sum", "avg")
+    )
+    (tmp_path / "rules.yaml").write_text(SATURATED_RULES + costly)
+    history, signal = History(60), ReadingSignal()
+    store = AlertStore(
+        redis.Redis.from_url(redis_url), prefix=f"wt-sat-{uuid.uuid4().hex[:8]}:", sinks=("mem",)
+    )
+    mem = TimedMemory()
+    cycles: list[tuple[float, float, bool, bool, bool]] = []  # (start, cpu, timer, rules, stale)
+
+    class Timed(AlertEvaluator):
+        def run_once(self, fresh=None, *, timer=None, rules=True, stale=False):  # type: ignore[no-untyped-def]
+            t0, c0 = time.monotonic(), time.thread_time()
+            ok = super().run_once(fresh, timer=timer, rules=rules, stale=stale)
+            cycles.append((t0, time.thread_time() - c0, bool(timer), rules, stale or bool(timer)))
+            return ok
+
+    ev = Timed(
+        load_rules(tmp_path / "rules.yaml"),
+        history,
+        store,
+        Dispatcher(store, {"mem": mem}, poll_interval=60.0),
+        interval=interval,
+        startup_grace=0,
+        readings=signal,
+        busy=busy,
+    )
+    lag = tuple(
+        Sample("watchtower_consumer_lag_messages", (("group", f"g{g}"), ("partition", str(p))), float(p))
+        for g in range(GROUPS)
+        for p in range(50)
+    )
+    quiet_at = time.time()
+    history.append(Reading("quiet", quiet_at, (Sample("watchtower_dlq_messages", (), 1.0),)))
+    signal.publish("quiet", quiet_at)  # its last reading: the collector falls silent after it
+    stop = threading.Event()
+    published = [0]
+
+    def fast() -> None:  # a reading every 5 ms: far faster than the budget lets the costly rules run
+        while not stop.wait(0.005):
+            at = time.time()
+            history.append(Reading("fast", at, lag))
+            signal.publish("fast", at)
+            published[0] += 1
+
+    publisher = threading.Thread(target=fast)
+    began = time.monotonic()
+    ev.start()
+    publisher.start()
+    try:
+        raised = await_(lambda: mem.first("quiet:no-data"), "the silent collector's no-data alert", 30.0)
+    finally:
+        stop.set()
+        publisher.join()
+        span = time.monotonic() - began
+        ev.stop()
+    # The no-data alert rose within a few intervals of `stale_after`, with the budget saturated.
+    assert raised - quiet_at < stale_after + 6 * interval
+    steps = [c for c in cycles if not c[3]]
+    with_rules = [c for c in cycles if c[3]]
+    assert steps, "no tick fell inside the busy pause: the budget was never saturated"
+    assert published[0] > 3 * len(with_rules)  # readings came far faster than rule-running cycles
+    # The stale rules ran after the ticks that could not run them (not only when a tick ran rules).
+    assert any(c[4] and not c[2] for c in with_rules)
+    # The bound: the cycles that ran rules took about `busy` of the evaluator's CPU at most.
+    share = sum(c[1] for c in with_rules) / span
+    assert share <= busy + 0.1, f"rule-running cycles took {share:.0%} of the time (busy {busy:.0%})"

@@ -176,3 +176,38 @@ def test_a_group_starting_on_a_new_topic_is_found_at_the_next_full_refresh(
         assert value(r, "watchtower_consumer_lag_messages", group=group, topic=second, partition=0) == 2.0
     finally:
         c.close()
+
+
+def test_a_lag_in_seconds_older_than_the_offset_table_says_it_is_a_lower_bound(
+    bootstrap: str, topic_factory, group_factory
+) -> None:
+    """With interpolation only, a group that shows up stopped on records older than the daemon's offset
+    table has no exact age: its first reading exports the lower bound and counts it as one."""
+    topic, prefix = topic_factory("bound", partitions=2), group_factory("bound")
+    produce(bootstrap, topic, {0: 5, 1: 5}, timestamp_ms=int((time.time() - 300) * 1000))
+    live, stopped = f"{prefix}-live", f"{prefix}-stopped"
+    commit(bootstrap, live, {(topic, 0): 5, (topic, 1): 5})  # caught up: the tables begin with it
+    c = lag_collector(bootstrap, f"{prefix}-.*", lag_seconds_method="interpolation")
+    bounds = "watchtower_consumer_lag_seconds_lower_bounds"
+    try:
+        first = c.collect(time.time())
+        assert value(first, bounds, group=live, topic=topic) == 0  # nothing waiting: exact
+        commit(bootstrap, stopped, {(topic, 0): 1, (topic, 1): 2})
+
+        def showing_the_stopped_group():
+            r = c.collect(time.time())
+            return (
+                r
+                if value(r, "watchtower_consumer_lag_messages", group=stopped, topic=topic, partition=0)
+                else None
+            )
+
+        r = await_condition(showing_the_stopped_group, 15, "the stopped group's first reading")
+    finally:
+        c.close()
+    assert value(r, bounds, group=stopped, topic=topic) == 2
+    assert value(r, bounds, group=live, topic=topic) == 0
+    for p in (0, 1):  # the bound: at least as old as the table's first observation
+        seconds = value(r, "watchtower_consumer_lag_seconds", group=stopped, topic=topic, partition=p)
+        assert seconds == pytest.approx(r.at - first.at, abs=0.01)
+        assert seconds > 0

@@ -12,7 +12,8 @@ The rule: an unknown age is never reported as 0 (the healthiest value there is).
     happens when the broker is slow;
   - timestamps are not read for it (method `interpolation`, or `auto` above `timestamp_max_partitions`,
     or the record has none): the lower bound `now - first observation`, only when it is above 0
-    (`lower_bound`; /api/v1/status counts them); a bound of 0 says nothing, so no sample (`unknown`).
+    (`lower_bound`; counted per group and topic on `watchtower_consumer_lag_seconds_lower_bounds` and in
+    /api/v1/status); a bound of 0 says nothing, so no sample (`unknown`).
 """
 
 from __future__ import annotations

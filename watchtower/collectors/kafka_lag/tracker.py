@@ -73,6 +73,13 @@ SPECS: tuple[MetricSpec, ...] = (
         ("group", "topic"),
     ),
     MetricSpec(
+        "watchtower_consumer_lag_seconds_lower_bounds",
+        Kind.GAUGE,
+        "Partitions of the group on the topic whose watchtower_consumer_lag_seconds is only a lower bound "
+        "(no record timestamp, committed offset older than the offset table); 0 when every one is exact.",
+        ("group", "topic"),
+    ),
+    MetricSpec(
         "watchtower_consumer_group_consume_rate_messages_per_second",
         Kind.GAUGE,
         "Committed offsets advanced per second over the rate window.",
@@ -138,6 +145,7 @@ class ClusterView:
 
 
 TimestampKey = tuple[str, int, int]
+LOWER_BOUNDS = "watchtower_consumer_lag_seconds_lower_bounds"
 COMMITTED, LAG, LAG_SECONDS = (
     "watchtower_consumer_committed_offset",
     "watchtower_consumer_lag_messages",
@@ -324,6 +332,7 @@ class LagTracker:
             per_topic_lag: dict[str, int] = defaultdict(int)
             per_topic_committed: dict[str, int] = defaultdict(int)
             per_topic_max_seconds: dict[str, float] = {}
+            per_topic_lower_bounds: dict[str, int] = defaultdict(int)
             statuses: set[Status] = set()
             for (t, p), committed in offsets.items():
                 hwm = hwms_get((t, p))
@@ -349,6 +358,8 @@ class LagTracker:
                     continue
                 seconds, method = self._lag_seconds(t, p, committed, lag, now, use_timestamps)
                 methods[method] += 1
+                if method == "lower_bound":
+                    per_topic_lower_bounds[t] += 1
                 if seconds is not None:
                     add(Sample(LAG_SECONDS, labels, seconds))
                     if seconds > per_topic_max_seconds.get(t, 0.0):
@@ -373,6 +384,7 @@ class LagTracker:
                 add(Sample("watchtower_consumer_group_lag_messages", gl, float(per_topic_lag[t])))
                 if t in per_topic_max_seconds:
                     add(Sample("watchtower_consumer_group_max_lag_seconds", gl, per_topic_max_seconds[t]))
+                add(Sample(LOWER_BOUNDS, gl, float(per_topic_lower_bounds.get(t, 0))))
                 if consume is not None:
                     add(Sample("watchtower_consumer_group_consume_rate_messages_per_second", gl, consume))
                 if drain is not None:
@@ -380,6 +392,7 @@ class LagTracker:
                 topics_detail[t] = {
                     "lag_messages": per_topic_lag[t],
                     "max_lag_seconds": per_topic_max_seconds.get(t),
+                    "lag_seconds_lower_bounds": per_topic_lower_bounds.get(t, 0),
                     "consume_rate": consume,
                     "produce_rate": produce,
                     "drain_seconds": None if drain is None or math.isinf(drain) else drain,

@@ -65,6 +65,30 @@ def test_auto_switches_to_interpolation_above_the_partition_limit() -> None:
     # then a lower bound, counted as such
     assert value(r, "watchtower_consumer_lag_seconds", group="g", topic="t", partition=0) == 20.0
     assert r.detail["lag_seconds_methods"] == {"lower_bound": 3}
+    assert value(r, "watchtower_consumer_lag_seconds_lower_bounds", group="g", topic="t") == 3
+
+
+def test_lower_bounds_are_counted_per_group_and_topic_and_zero_when_every_age_is_exact() -> None:
+    tr = LagTracker(KafkaLagConfig(lag_seconds_method="interpolation"))
+    hwms = {("t", 0): 100, ("t", 1): 100, ("u", 0): 100}
+    _, r = cycle(tr, view({"seen": dict.fromkeys(hwms, 100)}, hwms), T0)  # the offset tables begin
+    assert value(r, "watchtower_consumer_lag_seconds_lower_bounds", group="seen", topic="t") == 0
+    hwms = dict.fromkeys(hwms, 120)
+    committed = {
+        "seen": {("t", 0): 110, ("t", 1): 120, ("u", 0): 120},  # interpolated, nothing waiting, nothing
+        "new": {("t", 0): 40, ("t", 1): 110, ("u", 0): 120},  # before the table, interpolated, nothing
+    }
+    _, r = cycle(tr, view(committed, hwms), T0 + 10)
+    bounds = {
+        (g, t): value(r, "watchtower_consumer_lag_seconds_lower_bounds", group=g, topic=t)
+        for g in committed
+        for t in ("t", "u")
+    }
+    assert bounds == {("seen", "t"): 0, ("seen", "u"): 0, ("new", "t"): 1, ("new", "u"): 0}
+    # The bound itself is exported on the lag in seconds: at least the table's age.
+    assert value(r, "watchtower_consumer_lag_seconds", group="new", topic="t", partition=0) == 10.0
+    assert r.detail["groups"]["new"]["topics"]["t"]["lag_seconds_lower_bounds"] == 1
+    assert r.detail["lag_seconds_methods"] == {"interpolation": 2, "none": 3, "lower_bound": 1}
 
 
 def test_negative_lag_is_clamped_and_counted() -> None:
