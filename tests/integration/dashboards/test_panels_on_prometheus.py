@@ -466,6 +466,10 @@ def test_every_panel_returns_series_and_the_breach_fires_both_rules(stack, fake_
     empty = {v for v in variables if not label_values(prom, v, VARIABLES[v].metric)}
     assert empty == no_job, f"template variables without values: {sorted(empty)}"
     assert {"job", "half"} <= set(label_values(prom, "target", VARIABLES["target"].metric))
+    if job_kind == "spark-flink":
+        # the jobs' own names (Spark's query, the Flink job), not the scrape job's (see honor_labels)
+        jobs = set(label_values(prom, "job", VARIABLES["job"].metric))
+        assert jobs and "watchtower" not in jobs, jobs
     panels = {(b.uid, p.key) for b, p, t in targets if p.key not in needs}
     print(
         f"\n[{job_kind}] proven: {len(proven) - len(annotations)} targets of {len(panels)} panels, "
