@@ -25,6 +25,13 @@ E2E_STREAM = "watchtower:e2e"
 PROGRESS_STREAM = "watchtower:spark:progress"
 # Redis: `<prefix><event_id>` = visible_at (epoch ms), written when a canary's batch reached Redis.
 CANARY_PREFIX = "wt:canary:"
+# Redis: a hash of the faults chaos runs injected, field `<run>:<step>:<started_ms>:<random>` -> JSON {run, scenario,
+# fault, started_at, ended_at (null while it runs)}; written by `watchtower chaos run`, read by the `chaos`
+# collector (watchtower/collectors/chaos_faults.py). Entries ended (or started, if never ended) longer than
+# CHAOS_FAULTS_RETENTION seconds ago are pruned on every write, and the key expires after as long unwritten.
+CHAOS_FAULTS = "wt:chaos:faults"
+CHAOS_FAULTS_RETENTION = 3600.0
+CHAOS_FAULTS_MAX = 1000  # entries kept at most (the newest), whatever their age
 
 CANARY_TYPE = "canary"
 MARKER_TYPE = "marker"

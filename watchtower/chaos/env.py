@@ -409,6 +409,8 @@ def daemon_config(
             "pipeline_outcomes": PipelineOutcomesConfig(interval=1.0, window=10.0),
             "dlq": cols.dlq.model_copy(update=fast),
             "canary": cols.canary.model_copy(update={"enabled": False}),
+            # The faults this run records (watchtower_chaos_fault_active): annotations on every board.
+            "chaos": cols.chaos.model_copy(update={"enabled": True, **fast}),
         }
     )
     daemon = base.model_copy(

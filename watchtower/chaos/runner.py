@@ -15,6 +15,8 @@ import uuid
 from dataclasses import dataclass, field
 from typing import Any
 
+import redis
+
 from watchtower.chaos.detection import AlertsSeen, Detection, judge_detection
 from watchtower.chaos.faults import Fault, FaultContext, build
 from watchtower.chaos.inject import Injector
@@ -22,8 +24,57 @@ from watchtower.chaos.readback import read_found, read_until
 from watchtower.chaos.scenario import Scenario, Step
 from watchtower.chaos.steady import ProbeResult, steady
 from watchtower.chaos.verdict import Conservation
+from watchtower.collectors.chaos_faults import record_end, record_start
+from watchtower.contract import CHAOS_FAULTS
 
 log = logging.getLogger(__name__)
+
+
+class FaultLog:
+    """Records each fault of a run in Redis (`contract.CHAOS_FAULTS`) for the `chaos` collector, so the
+    dashboards mark it. Best effort: a write Redis refuses (it may be the fault) is logged, never fatal."""
+
+    def __init__(
+        self,
+        redis_url: str | None,
+        run_id: str,
+        scenario: str,
+        timeout: float = 1.0,
+        key: str = CHAOS_FAULTS,
+    ):
+        self.run_id, self.scenario, self.key = run_id, scenario, key
+        self._client = (
+            redis.Redis.from_url(redis_url, socket_timeout=timeout, socket_connect_timeout=timeout)
+            if redis_url
+            else None
+        )
+        self._fields: dict[object, str] = {}
+
+    def start(self, slot: object, fault: str, step: int | str) -> None:
+        if self._client is None:
+            return
+        self.end(slot)  # a step started again (`every`) without a stop of its own: the previous one ended
+        try:
+            self._fields[slot] = record_start(
+                self._client, self.run_id, self.scenario, fault, step, time.time(), self.key
+            )
+        except redis.RedisError as exc:
+            log.warning("cannot record the fault's start in Redis", extra={"fault": fault, "error": str(exc)})
+
+    def end(self, slot: object) -> None:
+        field = self._fields.pop(slot, None)
+        if self._client is None or field is None:
+            return
+        try:
+            record_end(self._client, field, time.time(), self.key)
+        except redis.RedisError as exc:
+            log.warning("cannot record the fault's end in Redis", extra={"error": str(exc)})
+
+    def close(self) -> None:
+        for slot in list(self._fields):
+            self.end(slot)
+        if self._client is not None:
+            self._client.close()
 
 
 @dataclass
@@ -203,6 +254,7 @@ class ScenarioRunner:
             firing=lambda: self._look().firing,
         )
         started: list[Fault] = []
+        faults = FaultLog(env.endpoints.redis_url, res.run_id, sc.name)
         self._settle(sc)
         res.steady_before = steady(sc.steady_state.probes, env.readings())
         self._look()  # what fired before the faults is not theirs
@@ -220,11 +272,13 @@ class ScenarioRunner:
                     active[i] = fault
                     started.append(fault)
                     res.events.append({"at": time.time(), "action": "start", "fault": step.fault, "step": i})
+                    faults.start(i, step.fault, i)
                     fault.start(ctx)
                 else:
                     fault = active.pop(i, None)
                     if fault is not None:
                         fault.stop(ctx)
+                        faults.end(i)
                         res.events.append(
                             {"at": time.time(), "action": "stop", "fault": step.fault, "step": i}
                         )
@@ -234,6 +288,7 @@ class ScenarioRunner:
         finally:
             for i, fault in reversed(list(active.items())):
                 fault.stop(ctx)
+                faults.end(i)
                 res.events.append(
                     {"at": time.time(), "action": "rollback", "fault": sc.method[i].fault, "step": i}
                 )
@@ -245,6 +300,7 @@ class ScenarioRunner:
                     )
                 except Exception as exc:  # noqa: BLE001
                     res.errors.append(f"rollback {j} ({step.fault}): {exc}")
+            faults.close()  # a fault whose stop raised is still recorded as ended: the run is over
             res.method_end = time.time()
         if res.interrupted or self.interrupt.is_set():
             res.interrupted = True

@@ -59,6 +59,7 @@ SPECS = (
         Kind.GAUGE,
         "Increase of watchtower_dlq_messages over daemon.collectors.dlq.rate_window, per minute",
         ("topic",),
+        unit="cpm",
     ),
     MetricSpec(
         "watchtower_dlq_topic_records_total",

@@ -49,6 +49,7 @@ SPECS = (
         Kind.GAUGE,
         "Share of the input (0..1) that was late, duplicate, dlq or future, over the batches of the last `window`",
         (*_JOB, "outcome"),
+        unit="percentunit",
     ),
     MetricSpec(
         "watchtower_pipeline_outcome_per_second",

@@ -12,7 +12,15 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, create_model
 
-from watchtower.collectors import canary, dlq, e2e_latency, flink, pipeline_outcomes, spark_progress
+from watchtower.collectors import (
+    canary,
+    chaos_faults,
+    dlq,
+    e2e_latency,
+    flink,
+    pipeline_outcomes,
+    spark_progress,
+)
 from watchtower.collectors.base import BuildContext, Collector, CollectorKind
 from watchtower.collectors.kafka_lag import collector as kafka_lag
 from watchtower.core.types import MetricSpec
@@ -87,6 +95,7 @@ REGISTRY = CollectorKinds(
         canary.KIND,
         dlq.KIND,
         flink.KIND,
+        chaos_faults.KIND,
     ]
 )
 

@@ -28,12 +28,18 @@ class Kind(str, Enum):
 
 @dataclass(frozen=True, slots=True)
 class MetricSpec:
-    """Name, type, help and label names of one metric family; `name` follows Prometheus conventions."""
+    """Name, type, help and label names of one metric family; `name` follows Prometheus conventions.
+
+    `unit` is the Grafana unit id its panels use ("percentunit", "s", "cpm", ...); empty: guessed from the
+    name's suffix (`_seconds`, `_bytes`, `_ratio`, `_per_second`, counters as rates), so set it only where
+    that guess is wrong (a 0..1 share, a per-minute gauge).
+    """
 
     name: str
     kind: Kind
     help: str
     label_names: tuple[str, ...] = ()
+    unit: str = ""
 
 
 @dataclass(frozen=True, slots=True)

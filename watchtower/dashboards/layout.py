@@ -1,6 +1,7 @@
 """What the dashboards show, as plain data: dashboards, rows, panels and their PromQL, built from the metric
 catalog and the rule set. No Grafana SDK here (render.py turns boards into JSON with it); the links the
-rule loader stamps on each rule come from links.py, which this module shares its ids with.
+rule loader stamps on each rule come from watchtower/core/dashboard_links.py, which this module shares its
+ids with.
 
     dashboards(ruleset) -> [Board]        one function per panel group (`*_rows`), see GROUPS
     links.rule_link(base_url, name) -> URL  the panel that draws the rule against its bound
@@ -8,8 +9,8 @@ rule loader stamps on each rule come from links.py, which this module shares its
 Stable identity: a board's UID is fixed (`watchtower-<name>`), a panel's id is a hash of its key (the
 metric or rule it draws), so links in old Slack messages keep pointing at the same panel when panels are
 added or moved. Sources of the catalog with no group function of their own get a generic row on a board of
-their own, so a new collector (autoscaling, chaos) appears without code here; a source named `chaos`
-additionally marks its runs as annotations on every board.
+their own, so a new collector appears without code here; the `chaos` source (the faults chaos runs
+inject) is drawn as annotations on every board instead, and the scaling board marks scaling actions.
 """
 
 from __future__ import annotations
@@ -49,6 +50,7 @@ VARIABLES = {
     "group": Variable("group", "Consumer group", "watchtower_consumer_group_lag_messages"),
     "topic": Variable("topic", "Topic", "watchtower_topic_produce_rate_messages_per_second"),
     "job": Variable("job", "Job", "watchtower_checkpoint_duration_seconds"),
+    "target": Variable("target", "Scaling target", "watchtower_scaling_desired_replicas"),
 }
 
 
@@ -56,6 +58,21 @@ VARIABLES = {
 class Target:
     expr: str
     legend: str = ""
+
+
+@dataclass(frozen=True)
+class Annotation:
+    """A Prometheus annotation: every step at which `expr` has a series marks the graphs, titled by
+    `title` (Grafana's titleFormat, `{{label}}` placeholders) and tagged with the values of `tags`."""
+
+    name: str
+    expr: str
+    title: str
+    tags: tuple[str, ...] = ()
+    color: str = "purple"
+    value_is_time: bool = (
+        False  # the series' value (epoch ms) is when it happened (Grafana's useValueForTime)
+    )
 
 
 @dataclass(frozen=True)
@@ -69,6 +86,7 @@ class Panel:
     thresholds: tuple[float, ...] = ()
     # Why this panel can be empty on a healthy pipeline ("incident": only during one), shown in docs and tests.
     incident: str = ""
+    repeat: str = ""  # a template variable: one copy of the panel per selected value
 
     def id(self, board_uid: str) -> int:
         return panel_id(board_uid, self.key)
@@ -87,7 +105,7 @@ class Board:
     description: str
     rows: tuple[Row, ...]
     variables: tuple[str, ...] = ()
-    annotations: tuple[Target, ...] = ()
+    annotations: tuple[Annotation, ...] = ()
 
     @property
     def uid(self) -> str:
@@ -106,7 +124,10 @@ def rule_panel_key(rule: RuleBase) -> str:
 
 
 def unit_of(spec: MetricSpec) -> str:
-    """Grafana's unit id for a metric, from the Prometheus naming conventions of its name."""
+    """Grafana's unit id for a metric: the spec's own `unit`, else from the Prometheus naming conventions of
+    its name."""
+    if spec.unit:
+        return spec.unit
     n = spec.name
     if n.endswith("_timestamp_seconds"):
         return "s"  # drawn as an age: time() - metric
@@ -408,6 +429,103 @@ def health_rows(ctx: Context) -> list[Row]:
     ]
 
 
+def scaling_rows(ctx: Context) -> list[Row]:
+    """Per target: desired against current replicas on one panel, the actions and the guards holding a
+    change back; then the inputs of the sizing."""
+    v = ("target",)
+    sel = 'target=~"$target"'
+    replicas = [ctx.spec(f"watchtower_scaling_{n}_replicas") for n in ("desired", "current", "required")]
+    rows = []
+    if all(s is not None for s in replicas):
+        ctx.placed.update(s.name for s in replicas if s is not None)
+        rows.append(
+            Row(
+                "Replicas",
+                (
+                    Panel(
+                        key="replicas",
+                        title="Replicas of $target: desired, current, required",
+                        description="What the policy wants now (desired, bounded and held back while a guard "
+                        "vetoes), what the actuator reports (current) and what the measured need asks for "
+                        "before the bounds (required). One panel per target.",
+                        unit="short",
+                        targets=tuple(
+                            Target(f"{s.name}{{{sel}}}", f"{{{{target}}}} {n}")
+                            for s, n in zip(replicas, ("desired", "current", "required"), strict=True)
+                            if s is not None
+                        ),
+                        repeat="target",
+                    ),
+                ),
+            )
+        )
+    actions = []
+    for name, what in (
+        ("watchtower_scaling_actions_total", "direction"),
+        ("watchtower_scaling_vetoes_total", "kind"),
+    ):
+        spec = ctx.spec(name)
+        if spec is None:
+            continue
+        ctx.placed.add(name)
+        actions.append(
+            Panel(
+                key=name,
+                title=_title(spec).removesuffix(" per second") + " (per 5 minutes)",
+                description=spec.help + " Counted over 5 minutes.",
+                unit="short",
+                targets=(
+                    Target(
+                        f"sum by (target, {what}) (increase({name}{{{sel}}}[5m]))",
+                        f"{{{{target}}}} {{{{{what}}}}}",
+                    ),
+                ),
+            )
+        )
+    for name in ("watchtower_scaling_veto", "watchtower_scaling_apply_errors_total"):
+        spec = ctx.spec(name)
+        if spec is not None:
+            actions.append(ctx.metric_panel(spec, v))
+    incident = {
+        "watchtower_scaling_last_action_replicas": "only after the controller applied a scaling action",
+        "watchtower_scaling_last_action_timestamp_seconds": "only after the controller applied a scaling "
+        "action",
+        "watchtower_scaling_partition_stuck": "only while a partition is stuck (it has lag and its committed "
+        "offset stopped while the others moved)",
+        "watchtower_scaling_capacity_per_replica": "only once the capacity of a replica is measured (the "
+        "consumers fell behind) or hinted (policy.per_replica_rate), in capacity mode",
+    }
+    for name in (
+        "watchtower_scaling_last_action_replicas",
+        "watchtower_scaling_last_action_timestamp_seconds",
+    ):
+        spec = ctx.spec(name)
+        if spec is not None:
+            actions.append(ctx.metric_panel(spec, v, incident=incident[name]))
+    rows.append(Row("Actions and vetoes", tuple(actions)))
+    rows.append(ctx.generic_row("Sizing inputs", ctx.sources.get("scaling", ()), v, incident))
+    return rows
+
+
+def scaling_annotations(ctx: Context) -> tuple[Annotation, ...]:
+    """Each applied scaling action, on the scaling board's graphs, at the time it was applied: the value of
+    the last action's timestamp is the annotation's time, so an action is marked even when it came before
+    the first scrape (an increase() of the actions counter misses that one) or between two scrapes."""
+    spec = ctx.spec("watchtower_scaling_last_action_timestamp_seconds")
+    if spec is None:
+        return ()
+    return (
+        Annotation(
+            "Scaling actions",
+            f'{spec.name}{{target=~"$target"}} * 1000',
+            "{{target}} scaled",
+            ("target",),
+            "blue",
+            value_is_time=True,
+        ),
+    )
+
+
 @dataclass(frozen=True)
 class Group:
     name: str
@@ -416,6 +534,7 @@ class Group:
     rows: Callable[[Context], list[Row]]
     sources: tuple[str, ...]  # catalog sources this board covers
     variables: tuple[str, ...] = ()
+    annotations: Callable[[Context], tuple[Annotation, ...]] = lambda ctx: ()
 
 
 GROUPS: tuple[Group, ...] = (
@@ -449,18 +568,35 @@ GROUPS: tuple[Group, ...] = (
         health_rows,
         ("daemon", "alerting", "ha"),
     ),
+    Group(
+        "scaling",
+        "watchtower / Scaling",
+        "Does each scaling target run the replicas its load needs, and what held a change back?",
+        scaling_rows,
+        ("scaling",),
+        ("target",),
+        scaling_annotations,
+    ),
 )
 
 # Catalog sources drawn as annotations on every board (their gauges > 0), not as panels.
 ANNOTATION_SOURCES = ("chaos",)
 
 
-def _annotations(sources: dict[str, tuple[MetricSpec, ...]]) -> tuple[Target, ...]:
+def _annotations(sources: dict[str, tuple[MetricSpec, ...]]) -> tuple[Annotation, ...]:
     out = []
     for src in ANNOTATION_SOURCES:
         for spec in sources.get(src, ()):
             if spec.kind is Kind.GAUGE:
-                out.append(Target(f"{spec.name} > 0", _title(spec)))
+                out.append(
+                    Annotation(
+                        _title(spec),
+                        f"{spec.name} > 0",
+                        f"{src}: " + " ".join(f"{{{{{n}}}}}" for n in spec.label_names),
+                        spec.label_names,
+                        "red",
+                    )
+                )
     return tuple(out)
 
 
@@ -485,8 +621,17 @@ def dashboards(ruleset: RuleSet, sources: dict[str, tuple[MetricSpec, ...]] | No
     for g in GROUPS:
         ctx = Context(sources, ruleset, bounds)
         rows = tuple(r for r in g.rows(ctx) if r.panels)
+        if not rows:
+            continue
         boards.append(
-            Board(g.name, g.title, g.description, rows, (DATASOURCE_VAR, *g.variables), annotations)
+            Board(
+                g.name,
+                g.title,
+                g.description,
+                rows,
+                (DATASOURCE_VAR, *g.variables),
+                annotations + g.annotations(ctx),
+            )
         )
         covered.update(g.sources)
     for src, specs in sources.items():

@@ -18,10 +18,50 @@ from grafana_foundation_sdk.cog.plugins import register_default_plugins
 from grafana_foundation_sdk.models import common
 from grafana_foundation_sdk.models import dashboard as models
 
-from watchtower.dashboards.layout import DATASOURCE_VAR, VARIABLES, Board, Panel, panel_id
+from watchtower.dashboards.layout import (
+    DATASOURCE_VAR,
+    VARIABLES,
+    Annotation,
+    Board,
+    Panel,
+    panel_id,
+)
 
 DATASOURCE = models.DataSourceRef(type_val="prometheus", uid=f"${{{DATASOURCE_VAR}}}")
 WIDTH, HEIGHT = 8, 8
+
+
+class PrometheusAnnotation(models.AnnotationQuery):
+    """The SDK's annotation query plus the Prometheus datasource's own fields (titleFormat, tagKeys,
+    textFormat, step), which its model does not carry; still encoded by the SDK's JSONEncoder."""
+
+    def __init__(self, a: Annotation) -> None:
+        super().__init__(
+            name=a.name, datasource=DATASOURCE, enable=True, hide=False, icon_color=a.color, expr=a.expr
+        )
+        self.title_format = a.title
+        self.tag_keys = ",".join(a.tags)
+        self.use_value_for_time = a.value_is_time
+
+    def to_json(self) -> dict[str, object]:
+        return {
+            **super().to_json(),
+            "titleFormat": self.title_format,
+            "tagKeys": self.tag_keys,
+            "textFormat": "",
+            "step": "15s",
+            "useValueForTime": self.use_value_for_time,
+        }
+
+
+class _Built:
+    """A built model where the SDK's dashboard builder takes a builder."""
+
+    def __init__(self, model: object) -> None:
+        self._model = model
+
+    def build(self) -> object:
+        return self._model
 
 
 def _thresholds(bounds: tuple[float, ...]) -> db.ThresholdsConfig:
@@ -46,6 +86,8 @@ def panel(p: Panel, uid: str) -> Any:
         .span(WIDTH)
         .thresholds(_thresholds(p.thresholds))
     )
+    if p.repeat:
+        builder = builder.repeat(p.repeat).repeat_direction("h")
     if p.kind == "stat":
         builder = builder.graph_mode(common.BigValueGraphMode.AREA).reduce_options(
             cbuild.ReduceDataOptions().calcs(["lastNotNull"]).values(False)
@@ -107,14 +149,7 @@ def dashboard(board: Board) -> models.Dashboard:
     for name in board.variables:
         b = b.with_variable(variable(name))
     for a in board.annotations:
-        b = b.annotation(
-            db.AnnotationQuery()
-            .name(a.legend)
-            .datasource(DATASOURCE)
-            .expr(a.expr)
-            .enable(True)
-            .icon_color("purple")
-        )
+        b = b.annotation(_Built(PrometheusAnnotation(a)))
     for row in board.rows:
         b = b.with_row(db.Row(row.title).id(panel_id(board.uid, f"row:{row.title}")))
         for p in row.panels:

@@ -87,6 +87,7 @@ SPECS: tuple[MetricSpec, ...] = (
         Kind.GAUGE,
         "Measured messages per second one replica processes (capacity mode).",
         T,
+        unit="ops",
     ),
     MetricSpec(
         "watchtower_scaling_backlog_seconds",

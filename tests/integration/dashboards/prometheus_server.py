@@ -43,7 +43,16 @@ class Prometheus:
         config = {
             "global": {"scrape_interval": interval, "evaluation_interval": interval},
             "rule_files": [str(workdir / "rules.yml")],
-            "scrape_configs": [{"job_name": "watchtower", "static_configs": [{"targets": targets}]}],
+            # honor_labels: watchtower's series carry a `job` label of their own (the Spark or Flink job);
+            # without it Prometheus renames that to exported_job and every series gets job="watchtower",
+            # so the dashboards' `job` variable would list the scrape job instead of the pipeline's jobs.
+            "scrape_configs": [
+                {
+                    "job_name": "watchtower",
+                    "honor_labels": True,
+                    "static_configs": [{"targets": targets}],
+                }
+            ],
         }
         (workdir / "prometheus.yml").write_text(yaml.safe_dump(config))
         self.proc: subprocess.Popen[bytes] | None = None

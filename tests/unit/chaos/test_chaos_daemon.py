@@ -16,6 +16,7 @@ from watchtower.chaos.faults import params_models
 from watchtower.chaos.scenario import check_scenarios
 from watchtower.chaos.steady import steady
 from watchtower.collectors.pipeline_outcomes import SPECS as OUTCOME_SPECS
+from watchtower.contract import CHAOS_FAULTS
 from watchtower.core.health import CollectorHealth
 from watchtower.core.history import History
 from watchtower.core.types import Reading, Sample, labels
@@ -59,6 +60,9 @@ def test_the_daemon_config_holds_no_secret_and_loads_as_watchtower_run_loads_it(
     assert loaded.alerting.redis_prefix == "wt:chaos:x:" and loaded.alerting.startup_grace > 0
     assert (loaded.daemon.http.host, loaded.daemon.http.port) == ("127.0.0.1", 9999)
     assert loaded.daemon.collectors.pipeline_outcomes.window == 10.0
+    # the faults the runner records in Redis become watchtower_chaos_fault_active (dashboard annotations)
+    assert loaded.daemon.collectors.chaos.enabled and loaded.daemon.collectors.chaos.interval == 1.0
+    assert loaded.daemon.collectors.chaos.key == CHAOS_FAULTS
     assert loaded.pipeline.data_dir == (tmp_path / "data").resolve()
     assert loaded.pipeline.watermark_delay == cfg.pipeline.watermark_delay
 

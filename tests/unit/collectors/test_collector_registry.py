@@ -144,6 +144,7 @@ def test_build_collectors_runs_its_factory() -> None:
         "spark_progress",
         "pipeline_outcomes",
         "dlq",
+        "chaos",
         "queue_depth",
     ]
     assert built[-1].config.queue == "q" and built[-1].redis_url == "redis://127.0.0.1:1/0"

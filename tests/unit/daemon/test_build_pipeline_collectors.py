@@ -11,7 +11,7 @@ def test_redis_collectors_need_a_redis_url_and_canary_is_opt_in() -> None:
     names = [c.name for c in build_collectors(DaemonConfig(), KAFKA)]
     assert names == ["kafka_lag", "dlq"]
     names = [c.name for c in build_collectors(DaemonConfig(), KAFKA, redis_url="redis://127.0.0.1:1/0")]
-    assert names == ["kafka_lag", "e2e_latency", "spark_progress", "pipeline_outcomes", "dlq"]
+    assert names == ["kafka_lag", "e2e_latency", "spark_progress", "pipeline_outcomes", "dlq", "chaos"]
 
 
 def test_pipeline_config_supplies_topics_paths_and_streams() -> None:

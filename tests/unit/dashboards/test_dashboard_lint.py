@@ -3,7 +3,9 @@
 Every panel has a title, a description, a unit and the datasource variable; UIDs and panel ids are unique;
 no query names a metric the catalog lacks (or a series the exported rules do not record); every catalog
 metric is drawn somewhere; every rule has its panel and its Slack link points there; the files decode back
-through grafana-foundation-sdk's models; a new catalog source gets a board, a chaos source annotations.
+through grafana-foundation-sdk's models; a new catalog source gets a board; chaos faults are an annotation
+on every board and scaling actions one on the scaling board; ratios and shares draw as percentunit, seconds
+as "s"; the scaling board draws desired against current replicas on one panel per target.
 """
 
 from __future__ import annotations
@@ -103,7 +105,9 @@ def test_every_panel_has_title_description_unit_and_the_datasource_variable(file
             ):
                 problems.append(f"{where}: not on the datasource variable")
             for t in p["targets"]:
-                if any(f"${v}" in t["expr"] and v not in variables for v in ("group", "topic", "job")):
+                if any(
+                    f"${v}" in t["expr"] and v not in variables for v in ("group", "topic", "job", "target")
+                ):
                     problems.append(f"{where}: uses a variable the board does not define")
     assert problems == []
 
@@ -125,6 +129,10 @@ def test_no_query_names_a_metric_the_catalog_lacks_and_every_metric_is_drawn(rul
     recorded = {r["record"] for g in export(ruleset)[0]["groups"] for r in g["rules"] if "record" in r}
     used: set[str] = set()
     for name, d in files.items():
+        for a in d["annotations"]["list"]:
+            names = metrics_in(a["expr"])
+            assert names and not names - known, f"{name} annotation {a['name']}: {sorted(names - known)}"
+            used |= names
         for p in d["panels"]:
             for t in p.get("targets", []):
                 names = metrics_in(t["expr"])
@@ -175,22 +183,86 @@ def test_panel_ids_do_not_move_when_a_rule_is_added(ruleset) -> None:
     assert all(before[k] == v for k, v in after.items())
 
 
-def test_a_new_catalog_source_gets_a_board_and_a_chaos_source_annotations(ruleset) -> None:
-    # Specs made up for this test only: how the scaling and chaos collectors will appear once they exist.
-    scaling = (
-        MetricSpec("watchtower_test_desired_replicas", Kind.GAUGE, "Replicas the policy wants.", ("job",)),
-    )
-    chaos = (
-        MetricSpec(
-            "watchtower_test_chaos_running", Kind.GAUGE, "1 while an experiment runs.", ("experiment",)
-        ),
-    )
-    boards = dashboards(ruleset, {**catalog_sources(), "scaling": scaling, "chaos": chaos})
-    new = next(b for b in boards if b.uid == "watchtower-scaling")
+def test_a_new_catalog_source_gets_a_board_of_its_own(ruleset) -> None:
+    # Specs made up for this test only: how a new collector appears without code in layout.py.
+    queue = (MetricSpec("watchtower_test_queue_depth", Kind.GAUGE, "Jobs waiting.", ("job",)),)
+    boards = dashboards(ruleset, {**catalog_sources(), "queue": queue})
+    new = next(b for b in boards if b.uid == "watchtower-queue")
     [p] = list(new.panels())
-    assert p.targets[0].expr == 'watchtower_test_desired_replicas{job=~"$job"}' and "job" in new.variables
-    for b in boards:
-        assert [a.expr for a in b.annotations] == ["watchtower_test_chaos_running > 0"]
-    rendered = json.loads(render.to_json(new))
-    assert any(a.get("expr") == "watchtower_test_chaos_running > 0" for a in rendered["annotations"]["list"])
-    assert all(not b.annotations for b in dashboards(ruleset))
+    assert p.targets[0].expr == 'watchtower_test_queue_depth{job=~"$job"}' and "job" in new.variables
+    assert [a.expr for a in new.annotations] == ["watchtower_chaos_fault_active > 0"]
+
+
+def test_chaos_faults_annotate_every_board_and_scaling_actions_the_scaling_board(files) -> None:
+    chaos = {
+        "expr": "watchtower_chaos_fault_active > 0",
+        "titleFormat": "chaos: {{scenario}} {{fault}}",
+        "tagKeys": "scenario,fault",
+        "datasource": DATASOURCE,
+        "enable": True,
+    }
+    for name, d in files.items():
+        annotations = d["annotations"]["list"]
+        assert any(all(a.get(k) == v for k, v in chaos.items()) for a in annotations), name
+        decoded = render.decode(DASHBOARDS / name).annotations.list_val
+        assert [a.expr for a in decoded] == [a["expr"] for a in annotations]
+    scaling = files["watchtower-scaling.json"]["annotations"]["list"]
+    [actions] = [a for a in scaling if "watchtower_scaling_last_action_timestamp_seconds" in a["expr"]]
+    assert actions["titleFormat"] == "{{target}} scaled" and "$target" in actions["expr"]
+    assert actions["useValueForTime"] is True and actions["expr"].endswith("* 1000")  # Grafana takes ms
+    assert not any(
+        "scaling_last_action" in a["expr"]
+        for n, d in files.items()
+        if n != "watchtower-scaling.json"
+        for a in d["annotations"]["list"]
+    )
+
+
+def test_scaling_board_draws_desired_against_current_per_target(files) -> None:
+    d = files["watchtower-scaling.json"]
+    [target] = [v for v in d["templating"]["list"] if v["name"] == "target"]
+    assert target["query"] == "label_values(watchtower_scaling_desired_replicas, target)"
+    [replicas] = [p for p in d["panels"] if p["title"].startswith("Replicas of $target")]
+    exprs = [t["expr"] for t in replicas["targets"]]
+    assert exprs[:2] == [
+        'watchtower_scaling_desired_replicas{target=~"$target"}',
+        'watchtower_scaling_current_replicas{target=~"$target"}',
+    ]
+    assert replicas["repeat"] == "target"
+    titles = {p["title"] for p in d["panels"]}
+    assert {"Scaling actions (per 5 minutes)", "Scaling vetoes (per 5 minutes)", "Scaling veto"} <= titles
+    for p in d["panels"]:
+        for t in p.get("targets", []):
+            assert 'target=~"$target"' in t["expr"], (p["title"], t["expr"])
+
+
+def _ratio(spec: MetricSpec) -> bool:
+    return spec.name.endswith(("_ratio", "_share")) or "(0..1)" in spec.help
+
+
+def test_ratios_draw_as_percentunit_and_seconds_as_s(files) -> None:
+    specs = {s.name: s for _, s in all_specs()}
+    assert {n for n, s in specs.items() if _ratio(s)} >= {
+        "watchtower_pipeline_outcome_share",
+        "watchtower_backpressure_ratio",
+        "watchtower_busy_ratio",
+    }
+    checked, problems = 0, []
+    for name, d in files.items():
+        for p in d["panels"]:
+            if p["type"] == "row":
+                continue
+            read = {m.removesuffix("_bucket") for t in p["targets"] for m in metrics_in(t["expr"])}
+            read = {specs[m] for m in read if m in specs and specs[m].kind is not Kind.COUNTER}
+            unit = p["fieldConfig"]["defaults"]["unit"]
+            if read and all(_ratio(s) for s in read):
+                checked += 1
+                if unit != "percentunit":
+                    problems.append(f"{name} {p['title']!r}: a ratio drawn as {unit}")
+            if read and all(s.name.endswith("_seconds") for s in read):
+                checked += 1
+                if unit != "s":
+                    problems.append(f"{name} {p['title']!r}: seconds drawn as {unit}")
+            if any(m.name == "watchtower_dlq_growth_per_minute" for m in read) and unit != "cpm":
+                problems.append(f"{name} {p['title']!r}: per minute drawn as {unit}")
+    assert problems == [] and checked >= 20
