@@ -58,6 +58,29 @@ rules:
 """
 
 
+def _store(redis_url: str, prefix: str) -> AlertStore:
+    """A store of its own in the shared Redis, delivering to the in-memory sink `mem`."""
+    return AlertStore(
+        redis.Redis.from_url(redis_url), prefix=f"{prefix}-{uuid.uuid4().hex[:8]}:", sinks=("mem",)
+    )
+
+
+def _evaluator(cls, rules: Path, history, store, mem, signal, interval: float, **kw):  # type: ignore[no-untyped-def]
+    """An evaluator (`cls`: AlertEvaluator or a subclass) on the reading signal, paging into `mem` at once
+    (the dispatcher's 60 s poll never fires: only the evaluator's wake delivers)."""
+    dispatcher = Dispatcher(store, {"mem": mem}, poll_interval=60.0)
+    return cls(
+        load_rules(rules),
+        history,
+        store,
+        dispatcher,
+        interval=interval,
+        startup_grace=0,
+        readings=signal,
+        **kw,
+    )
+
+
 @pytest.fixture
 def loop(redis_url: str, tmp_path: Path) -> Iterator[Callable[..., tuple]]:
     started: list[AlertEvaluator] = []
@@ -65,22 +88,12 @@ def loop(redis_url: str, tmp_path: Path) -> Iterator[Callable[..., tuple]]:
     def make(interval: float = 30.0, silence: str | None = None) -> tuple:
         (tmp_path / "rules.yaml").write_text(RULES)
         history, signal = History(100), ReadingSignal()
-        store = AlertStore(
-            redis.Redis.from_url(redis_url), prefix=f"wt-rd-{uuid.uuid4().hex[:8]}:", sinks=("mem",)
-        )
+        store = _store(redis_url, "wt-rd")
         if silence:
             now = time.time()
             store.add_silence(Silence(parse_matchers(silence), now - 1, now + 3600))
         mem = TimedMemory()
-        ev = AlertEvaluator(
-            load_rules(tmp_path / "rules.yaml"),
-            history,
-            store,
-            Dispatcher(store, {"mem": mem}, poll_interval=60.0),
-            interval=interval,
-            startup_grace=0,
-            readings=signal,
-        )
+        ev = _evaluator(AlertEvaluator, tmp_path / "rules.yaml", history, store, mem, signal, interval)
         ev.start()
         started.append(ev)
         await_(lambda: ev.health.cycles >= 1, "the first (timer) cycle")
@@ -199,9 +212,7 @@ def test_a_saturated_budget_starves_no_stale_rule_and_keeps_its_bound(redis_url:
     )
     (tmp_path / "rules.yaml").write_text(SATURATED_RULES + costly)
     history, signal = History(60), ReadingSignal()
-    store = AlertStore(
-        redis.Redis.from_url(redis_url), prefix=f"wt-sat-{uuid.uuid4().hex[:8]}:", sinks=("mem",)
-    )
+    store = _store(redis_url, "wt-sat")
     mem = TimedMemory()
     cycles: list[tuple[float, float, bool, bool, bool]] = []  # (start, cpu, timer, rules, stale)
 
@@ -212,16 +223,7 @@ def test_a_saturated_budget_starves_no_stale_rule_and_keeps_its_bound(redis_url:
             cycles.append((t0, time.thread_time() - c0, bool(timer), rules, stale or bool(timer)))
             return ok
 
-    ev = Timed(
-        load_rules(tmp_path / "rules.yaml"),
-        history,
-        store,
-        Dispatcher(store, {"mem": mem}, poll_interval=60.0),
-        interval=interval,
-        startup_grace=0,
-        readings=signal,
-        busy=busy,
-    )
+    ev = _evaluator(Timed, tmp_path / "rules.yaml", history, store, mem, signal, interval, busy=busy)
     lag = tuple(
         Sample("watchtower_consumer_lag_messages", (("group", f"g{g}"), ("partition", str(p))), float(p))
         for g in range(GROUPS)
