@@ -6,6 +6,7 @@ from __future__ import annotations
 import copy
 import json
 import math
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -319,26 +320,35 @@ def test_user_samples_sum_over_vertices_and_leave_out_what_no_vertex_reports() -
     assert user_samples(JOB, [VertexStats("d", "src", None, {"numRecordsInPerSecond": 1.0})]) == []
 
 
-def test_collector_lists_user_metrics_once_and_reads_them_with_the_rates() -> None:
-    requests: list[str] = []
-    job = load("running", "job")
+def job_api(
+    job: dict[str, Any], metrics: Callable[[str, str | None], Any], requests: list[str] | None = None
+) -> httpx.MockTransport:
+    """Flink's REST API for the captured running job; `metrics(vertex, ?get= or None)` answers the
+    subtask-metrics endpoint (None: the listing). `requests` collects each URL asked for."""
 
     def handler(request: httpx.Request) -> httpx.Response:
-        requests.append(str(request.url.copy_with(scheme="http", host="x", port=None)))
-        parts = request.url.path.strip("/").split("/")
-        match parts:
+        if requests is not None:
+            requests.append(str(request.url.copy_with(scheme="http", host="x", port=None)))
+        match request.url.path.strip("/").split("/"):
             case ["jobs", "overview"]:
                 return httpx.Response(200, json=load("running", "overview"))
             case ["jobs", _]:
                 return httpx.Response(200, json=job)
-            case ["jobs", _, "vertices", _, "subtasks", "metrics"]:
-                wanted = request.url.params.get("get")
-                if wanted is None:
-                    return httpx.Response(200, json=LISTED)
-                return httpx.Response(200, json=[{"id": i, "sum": 4.0} for i in wanted.split(",")])
+            case ["jobs", _, "vertices", vid, "subtasks", "metrics"]:
+                return httpx.Response(200, json=metrics(vid, request.url.params.get("get")))
         return httpx.Response(404, json={"errors": ["Not found"]})
 
-    c = FlinkCollector(FlinkConfig(), transport=httpx.MockTransport(handler))
+    return httpx.MockTransport(handler)
+
+
+def test_collector_lists_user_metrics_once_and_reads_them_with_the_rates() -> None:
+    requests: list[str] = []
+    job = load("running", "job")
+
+    def metrics(vertex: str, wanted: str | None) -> Any:
+        return LISTED if wanted is None else [{"id": i, "sum": 4.0} for i in wanted.split(",")]
+
+    c = FlinkCollector(FlinkConfig(), transport=job_api(job, metrics, requests))
     first = c.collect(now=0.0)
     assert first.values("watchtower_pipeline_records_total")[FUTURE] == 4.0 * len(job["vertices"])
     assert first.values("watchtower_pipeline_outcome_per_second") == {FUTURE: 4.0 * len(job["vertices"])}
@@ -367,30 +377,17 @@ def test_collector_asks_each_vertex_only_for_ids_it_lists() -> None:
     }
     watermark = {"min": now_ms - 5_000, "max": now_ms + 120_000, "avg": now_ms, "sum": 2 * now_ms}
 
-    def handler(request: httpx.Request) -> httpx.Response:
-        parts = request.url.path.strip("/").split("/")
-        match parts:
-            case ["jobs", "overview"]:
-                return httpx.Response(200, json=load("running", "overview"))
-            case ["jobs", _]:
-                return httpx.Response(200, json=job)
-            case ["jobs", _, "vertices", vid, "subtasks", "metrics"]:
-                ids = {m["id"] for m in listed[vid]}
-                wanted = request.url.params.get("get")
-                if wanted is None:
-                    return httpx.Response(200, json=listed[vid])
-                if not set(wanted.split(",")) <= ids:
-                    return httpx.Response(200, json=[])  # what Flink does
-                return httpx.Response(
-                    200,
-                    json=[
-                        {"id": i, **(watermark if i == "currentInputWatermark" else {"sum": 3.0, "max": 3.0})}
-                        for i in wanted.split(",")
-                    ],
-                )
-        return httpx.Response(404, json={"errors": ["Not found"]})
+    def metrics(vertex: str, wanted: str | None) -> Any:
+        if wanted is None:
+            return listed[vertex]
+        if not set(wanted.split(",")) <= {m["id"] for m in listed[vertex]}:
+            return []  # what Flink does
+        return [
+            {"id": i, **(watermark if i == "currentInputWatermark" else {"sum": 3.0, "max": 3.0})}
+            for i in wanted.split(",")
+        ]
 
-    r = FlinkCollector(FlinkConfig(), transport=httpx.MockTransport(handler)).collect(now=now_ms / 1000)
+    r = FlinkCollector(FlinkConfig(), transport=job_api(job, metrics)).collect(now=now_ms / 1000)
     name = load("running", "overview")["jobs"][0]["name"]
     by_vertex = r.values("watchtower_records_in_per_second")
     assert len(by_vertex) == 2 and set(by_vertex.values()) == {3.0}  # the source's rates too
