@@ -52,6 +52,12 @@ def mem(**kw) -> Memory:
     return Memory(**{"recommendations": OLD, **kw})
 
 
+def handed_over(ago: float) -> Memory:
+    """Memory of a scale-up 1 -> 2 taken `ago` s before, partition 0 (900 behind) waiting on its handover."""
+    return mem(last_action=Action(NOW - ago, 1, 2, 100.0, 100.0, waiting=((0, 900),)), capacity=100.0)
+
+
+HANDOVER = {"policy": {"rebalance_time": 20, "cooldown": 10}}
 SPARK = {"spark_trigger_interval": 0.5}
 SHORT = {"policy": {"window": 15, "catch_up": 30, "busy_backlog": 300}}  # short window: 5 s
 # One replica falling behind a step: 5 s into it, the 15 s window half measures the step
@@ -411,8 +417,8 @@ CASES = [
         "((300 + (6000 + 100 x 20)/100) / 70 -> 6)",
         2,
         inputs(backlog_growth=100.0),
-        mem(last_action=Action(NOW - 30, 1, 2, 100.0, 100.0, waiting=((0, 900),)), capacity=100.0),
-        {"policy": {"rebalance_time": 20, "cooldown": 10}},
+        handed_over(30),
+        HANDOVER,
         6,
         None,
         "not waiting for it",
@@ -421,8 +427,8 @@ CASES = [
         "26b ... not before rebalance_time",
         2,
         inputs(backlog_growth=100.0),
-        mem(last_action=Action(NOW - 10, 1, 2, 100.0, 100.0, waiting=((0, 900),)), capacity=100.0),
-        {"policy": {"rebalance_time": 20, "cooldown": 10}},
+        handed_over(10),
+        HANDOVER,
         6,
         "rebalancing",
         "handed over",
@@ -431,8 +437,8 @@ CASES = [
         "26c ... nor while the group itself is rebalancing",
         2,
         inputs(backlog_growth=100.0, group_state="completing_rebalancing"),
-        mem(last_action=Action(NOW - 30, 1, 2, 100.0, 100.0, waiting=((0, 900),)), capacity=100.0),
-        {"policy": {"rebalance_time": 20, "cooldown": 10}},
+        handed_over(30),
+        HANDOVER,
         6,
         "rebalancing",
         "completing_rebalancing",
@@ -441,7 +447,7 @@ CASES = [
         "26d ... nor within the cooldown",
         2,
         inputs(backlog_growth=100.0),
-        mem(last_action=Action(NOW - 30, 1, 2, 100.0, 100.0, waiting=((0, 900),)), capacity=100.0),
+        handed_over(30),
         {"policy": {"rebalance_time": 20, "cooldown": 40}},
         6,
         "cooldown",
@@ -451,8 +457,8 @@ CASES = [
         "26e ... and a slow sink still vetoes it",
         2,
         inputs(backlog_growth=100.0, sink=SinkSignals(redis_write_latency=0.6)),
-        mem(last_action=Action(NOW - 30, 1, 2, 100.0, 100.0, waiting=((0, 900),)), capacity=100.0),
-        {"policy": {"rebalance_time": 20, "cooldown": 10}},
+        handed_over(30),
+        HANDOVER,
         6,
         "sink_backpressure",
         "Redis",
