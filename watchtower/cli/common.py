@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import NoReturn
 
 import typer
 from rich.console import Console
@@ -39,7 +40,7 @@ def ctx_of(ctx: typer.Context) -> Context:
     return ctx.ensure_object(Context) if ctx.obj is None else ctx.obj
 
 
-def fail(message: str, code: int = 1) -> None:
+def fail(message: str, code: int = 1) -> NoReturn:
     """Stop a command with a one-line explanation, never a traceback."""
     console.print(f"[bold red]error:[/] {escape(message)}", highlight=False)  # [spark] is not markup
     raise typer.Exit(code)

@@ -132,7 +132,6 @@ def push(
     url = url or grafana.url
     if not url:
         fail("no Grafana URL: pass --url or set grafana.url (WATCHTOWER__GRAFANA__URL)", code=2)
-    assert url is not None
     folder = folder or grafana.folder
     try:
         from watchtower.dashboards import push as p

@@ -70,9 +70,8 @@ class Annotation:
     title: str
     tags: tuple[str, ...] = ()
     color: str = "purple"
-    value_is_time: bool = (
-        False  # the series' value (epoch ms) is when it happened (Grafana's useValueForTime)
-    )
+    # The series' value (epoch ms) is when it happened (Grafana's useValueForTime).
+    value_is_time: bool = False
 
 
 @dataclass(frozen=True)
