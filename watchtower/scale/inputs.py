@@ -81,6 +81,11 @@ def _rate(
     return max(0.0, sum(last[1][p] - first[1][p] for p in common) / dt)
 
 
+def short_window_of(window: float, short_window: float | None) -> float:
+    """The short window in seconds: `short_window` when set, else a third of `window`."""
+    return window / 3 if short_window is None else short_window
+
+
 def slope(points: list[tuple[float, float]]) -> float | None:
     """Least-squares slope of (t, value) points; None for fewer than two distinct times."""
     if len(points) < 2:
@@ -186,7 +191,7 @@ def gather(
     ]
     # The short window: slopes over its readings. The backlog's growth does not depend on the replicas
     # (it is what the urgency looks at, during a handover too); the consume rate does (since the rebalance).
-    short = window / 3 if short_window is None else short_window
+    short = short_window_of(window, short_window)
     recent = [(r, b) for r, b in zip(in_window, backlogs, strict=True) if r.at >= now - short]
     growth = slope([(r.at, float(b)) for r, b in recent])
     short_in = slope(

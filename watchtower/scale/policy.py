@@ -33,7 +33,7 @@ from typing import Any
 from watchtower.core.history import History
 from watchtower.scale.base import Decision
 from watchtower.scale.config import TargetConfig
-from watchtower.scale.inputs import REBALANCING_STATES, Inputs, gather
+from watchtower.scale.inputs import REBALANCING_STATES, Inputs, gather, short_window_of
 
 VETO_KINDS = ("rebalancing", "cooldown", "sink_backpressure", "ineffective_step", "no_data")
 
@@ -157,7 +157,7 @@ def _behind(inputs: Inputs, target: TargetConfig, unsettled: bool) -> bool:
     consume rate is flat (the short window's not above FLAT x the window's), the replicas settled. The
     consumers then work as fast as they can: their rate is their capacity."""
     p = target.policy
-    short = p.short_window or p.window / 3
+    short = short_window_of(p.window, p.short_window)
     return (
         not unsettled
         and inputs.short_min_backlog is not None
